@@ -1,0 +1,181 @@
+/*
+ * flashmap — a bulk-only hash map for HPC programs.
+ *
+ * A map holds fixed-size keys (1..256 bytes) and fixed-size values (0..4096
+ * bytes; 0 makes a set). Every operation takes a whole batch of keys in one
+ * call. Storage is one or more open-addressing tables ("shards") on CPU cores
+ * (OpenMP) or CUDA devices, in one process or across the ranks of an MPI job
+ * (see flashmap_mpi.h).
+ *
+ * Conventions for every function below:
+ *   - Not collective unless the map was made by fm_create_mpi / fm_load_mpi;
+ *     then every bulk call, fm_size, fm_clear, fm_get_stats and fm_save is
+ *     collective over the map's communicator.
+ *   - Blocking: the call returns when the work is done and the caller's
+ *     buffers may be reused.
+ *   - Memory: key, value and output buffers are host memory (device pointers
+ *     are accepted once the CUDA backend is built and in use).
+ *   - Errors: a failing call returns a negative fm_status, leaves the map
+ *     exactly as it was before the call, and records a detail message that
+ *     fm_last_error(map) returns.
+ *   - One map handle must not be used by two threads at the same time.
+ */
+#ifndef FLASHMAP_H
+#define FLASHMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the functions a shared libflashmap exports. */
+#if defined(__GNUC__)
+#define FM_API __attribute__((visibility("default")))
+#else
+#define FM_API
+#endif
+
+#define FLASHMAP_VERSION_MAJOR 0
+#define FLASHMAP_VERSION_MINOR 1
+#define FLASHMAP_VERSION_PATCH 0
+
+#define FM_MAX_KEY_SIZE 256u
+#define FM_MAX_VALUE_SIZE 4096u
+
+typedef struct fm_map fm_map; /* opaque */
+
+/* Status codes and their messages: one list, expanded twice. */
+#define FM_STATUS_MAP(X)                                                        \
+    X(FM_OK, 0, "success")                                                      \
+    X(FM_ERR_INVALID, -1, "invalid argument")                                   \
+    X(FM_ERR_NOMEM, -2, "out of memory")                                        \
+    X(FM_ERR_FULL, -3, "fixed-capacity map cannot take the batch")              \
+    X(FM_ERR_UNSUPPORTED, -4, "backend or feature not built or not present")    \
+    X(FM_ERR_DEVICE, -5, "CUDA or NCCL failure")                                \
+    X(FM_ERR_COMM, -6, "MPI failure")                                           \
+    X(FM_ERR_IO, -7, "file could not be opened, read or written")               \
+    X(FM_ERR_CORRUPT, -8, "checkpoint or input file failed validation")
+
+typedef enum fm_status {
+#define FM_STATUS_ENUM_(name, code, msg) name = code,
+    FM_STATUS_MAP(FM_STATUS_ENUM_)
+#undef FM_STATUS_ENUM_
+} fm_status;
+
+/* The fixed message of a status ("unknown status" for other values). */
+FM_API const char *fm_status_str(fm_status s);
+
+/* Detail of the last failed call on this map: what failed and where. With
+ * map == NULL: the last failure of fm_create / fm_load in this thread.
+ * Returns "" when nothing has failed. The string stays valid until the next
+ * call on the same map (or, for NULL, the next create/load in this thread). */
+FM_API const char *fm_last_error(const fm_map *map);
+
+typedef enum fm_backend { FM_BACKEND_AUTO = 0, FM_BACKEND_CPU, FM_BACKEND_CUDA } fm_backend;
+typedef enum fm_hash { FM_HASH_DEFAULT = 0, FM_HASH_MURMUR3, FM_HASH_IDENTITY } fm_hash;
+
+enum {
+    /* The map's memory never grows. It takes up to `capacity` live entries;
+     * a batch that would need more returns FM_ERR_FULL with the map unchanged.
+     * Tombstones left by removals are cleared by rehashing in place. */
+    FM_FIXED_CAPACITY = 1u << 0
+};
+
+typedef struct fm_config {
+    uint32_t key_size;       /* bytes, 1..256 */
+    uint32_t value_size;     /* bytes, 0..4096; 0 makes a set */
+    uint64_t capacity;       /* entries expected (the table sizes itself for max_load) */
+    double max_load;         /* (live + tombstones) / slots before growth; 0 means 0.5 */
+    fm_hash hash;            /* DEFAULT is MURMUR3; IDENTITY = first 8 key bytes */
+    fm_backend backend;      /* AUTO: CUDA when a device is usable, else CPU */
+    int device;              /* first CUDA device; -1 = by local rank / round robin */
+    int threads;             /* CPU threads; 0 = OpenMP default */
+    int shards;              /* shards in this process; 0 or 1 = one table */
+    const int *devices;      /* shards entries of CUDA device ids, or NULL */
+    uint64_t exchange_bytes; /* cap on bytes in flight per exchange round; 0 = default */
+    uint32_t flags;          /* FM_FIXED_CAPACITY, ... */
+} fm_config;
+
+/* A configuration with defaults for everything but the sizes. Never fails;
+ * fm_create validates. */
+FM_API fm_config fm_config_default(uint32_t key_size, uint32_t value_size, uint64_t capacity);
+
+/* Make a map. On success *map_out is the new map; on failure *map_out is set
+ * to NULL (when map_out is not NULL) and fm_last_error(NULL) says why.
+ * Errors: FM_ERR_INVALID (sizes, max_load outside (0, 1), NULL arguments),
+ * FM_ERR_NOMEM, FM_ERR_UNSUPPORTED (backend, shards or devices not available). */
+FM_API fm_status fm_create(const fm_config *cfg, fm_map **map_out);
+
+/* Free the map and everything it holds. NULL is fine. */
+FM_API void fm_destroy(fm_map *map);
+
+/* Insert or update n entries. keys: n * key_size packed bytes; values:
+ * n * value_size bytes (may be NULL only when value_size is 0). When a key
+ * occurs several times in the batch, the LAST occurrence wins. The table
+ * grows first if the batch would push it past max_load.
+ * Errors: FM_ERR_INVALID, FM_ERR_NOMEM (growth failed), FM_ERR_FULL
+ * (fixed capacity). n == 0 is a no-op. */
+FM_API fm_status fm_bulk_insert(fm_map *map, const void *keys, const void *values, size_t n);
+
+/* Look up n keys. values_out: n * value_size bytes (may be NULL when
+ * value_size is 0); the value of a missing key is written as zero bytes.
+ * found_out: n bytes, 1 = present, 0 = missing; may be NULL. */
+FM_API fm_status fm_bulk_get(fm_map *map, const void *keys, size_t n, void *values_out,
+                      uint8_t *found_out);
+
+/* Remove n keys. removed_out (may be NULL): n bytes, 1 where this occurrence
+ * removed the key (a key repeated in the batch is removed by its first
+ * occurrence; later ones report 0). */
+FM_API fm_status fm_bulk_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out);
+
+/* Counters: the map's value_size must be 8. An absent key is inserted with
+ * its delta, a present one gets value += delta (wrapping mod 2^64).
+ * Duplicates in a batch all add up. deltas NULL means +1 for every key.
+ * Errors as fm_bulk_insert, plus FM_ERR_INVALID when value_size != 8. */
+FM_API fm_status fm_bulk_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n);
+
+/* Live entries (global on an MPI map). 0 for a NULL map. */
+FM_API uint64_t fm_size(fm_map *map);
+
+/* Remove every entry; the table keeps its size. */
+FM_API fm_status fm_clear(fm_map *map);
+
+/* Copy entries out. Start with *cursor = 0; each call copies up to max
+ * entries (keys_out: max * key_size bytes; values_out: max * value_size
+ * bytes, or NULL to skip values) and sets *n_out to the number copied.
+ * *cursor becomes 0 when every entry has been returned. A map changed
+ * between calls may return entries twice or miss some. */
+FM_API fm_status fm_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out,
+                    size_t max, size_t *n_out);
+
+/* Checkpoints (delivered by the checkpoint work; FM_ERR_UNSUPPORTED until then). */
+FM_API fm_status fm_save(fm_map *map, const char *path);
+FM_API fm_status fm_load(const char *path, const fm_config *overrides, fm_map **map_out);
+
+/* The backend the map runs on (CPU or CUDA; never AUTO). AUTO for NULL. */
+FM_API fm_backend fm_map_backend(const fm_map *map);
+
+/* "flashmap X.Y.Z (backends: cpu[, cuda][, mpi])". */
+FM_API const char *fm_version_string(void);
+
+typedef struct fm_stats {
+    uint64_t size;          /* live entries */
+    uint64_t slots;         /* table slots (all shards) */
+    uint64_t tombstones;    /* removed-entry markers not yet cleared */
+    uint64_t longest_probe; /* largest distance of an entry from its home slot */
+    double load_factor;     /* size / slots */
+    int shards;
+    fm_backend backend;
+} fm_stats;
+
+/* Statistics of the whole map (global on an MPI map). Scans the table for
+ * longest_probe: O(slots). */
+FM_API fm_status fm_get_stats(fm_map *map, fm_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLASHMAP_H */

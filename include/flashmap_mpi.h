@@ -1,0 +1,29 @@
+/* flashmap over MPI: one logical map whose shards live on the ranks of a
+ * communicator. Every call below, and every bulk call on the map it makes,
+ * is collective over `comm`. */
+#ifndef FLASHMAP_MPI_H
+#define FLASHMAP_MPI_H
+
+#include <mpi.h>
+
+#include <flashmap.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Collective. Every rank passes the same configuration; the map has one or
+ * more shards per rank. FM_ERR_INVALID on all ranks if configurations differ.
+ * (MPI maps are delivered by the sharding work; FM_ERR_UNSUPPORTED until then.) */
+FM_API fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out);
+
+/* Collective. Restores a checkpoint written by fm_save on an MPI map, onto
+ * any number of ranks. FM_ERR_UNSUPPORTED until checkpoints are built. */
+FM_API fm_status fm_load_mpi(MPI_Comm comm, const char *path, const fm_config *overrides,
+                      fm_map **map_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

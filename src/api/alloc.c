@@ -1,0 +1,50 @@
+#include "api/fm_alloc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* Tables of a few MiB and more ask for transparent huge pages: a probe then
+ * costs one TLB entry per 2 MiB instead of per 4 KiB. */
+#define FM_HUGE_THRESHOLD (4u << 20)
+#define FM_HUGE_ALIGN (2u << 20)
+
+void *fm_alloc(size_t bytes)
+{
+    if (bytes == 0) bytes = 1;
+    size_t align = bytes >= FM_HUGE_THRESHOLD ? FM_HUGE_ALIGN : 64;
+    void *p = NULL;
+    if (posix_memalign(&p, align, bytes) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (bytes >= FM_HUGE_THRESHOLD) (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+void *fm_alloc_zero(size_t bytes, int threads)
+{
+    unsigned char *p = fm_alloc(bytes);
+    if (!p) return NULL;
+    const size_t chunk = (size_t)1 << 20;
+    const size_t nchunks = (bytes + chunk - 1) / chunk;
+    (void)threads;
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1) if (nchunks > 8)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t off = c * chunk;
+        size_t len = bytes - off < chunk ? bytes - off : chunk;
+        memset(p + off, 0, len);
+    }
+    return p;
+}
+
+void fm_free(void *p) { free(p); }
+
+size_t fm_mul_size(size_t a, size_t b, int *overflow)
+{
+    if (b != 0 && a > SIZE_MAX / b) {
+        *overflow = 1;
+        return 0;
+    }
+    return a * b;
+}

@@ -1,0 +1,17 @@
+/* Host memory for flashmap. Every allocation goes through here so that
+ * large tables get huge pages and tests can inject failures in one place. */
+#ifndef FM_ALLOC_H
+#define FM_ALLOC_H
+
+#include <stddef.h>
+
+/* 64-byte aligned, uninitialised; NULL on failure or when bytes overflow. */
+void *fm_alloc(size_t bytes);
+/* Like fm_alloc, zero-filled (in parallel for large sizes). */
+void *fm_alloc_zero(size_t bytes, int threads);
+void fm_free(void *p);
+
+/* a * b, or 0 with *overflow set when it does not fit in size_t. */
+size_t fm_mul_size(size_t a, size_t b, int *overflow);
+
+#endif

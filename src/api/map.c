@@ -1,0 +1,186 @@
+/* The public API: checks arguments, picks the backend, forwards the call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/fm_alloc.h"
+#include "api/fm_map.h"
+
+/* FLASHMAP_BACKEND=cpu|cuda overrides FM_BACKEND_AUTO. */
+static fm_status choose_backend(fm_backend asked, fm_backend *out)
+{
+    const char *env = getenv("FLASHMAP_BACKEND");
+    if (asked == FM_BACKEND_AUTO && env && *env) {
+        if (strcmp(env, "cpu") == 0) asked = FM_BACKEND_CPU;
+        else if (strcmp(env, "cuda") == 0) asked = FM_BACKEND_CUDA;
+        else
+            return fm_fail(NULL, FM_ERR_INVALID, "FLASHMAP_BACKEND is \"%s\"; use cpu or cuda", env);
+    }
+    if (asked == FM_BACKEND_AUTO) asked = fm_cuda_usable() ? FM_BACKEND_CUDA : FM_BACKEND_CPU;
+    *out = asked;
+    return FM_OK;
+}
+
+fm_status fm_create(const fm_config *cfg, fm_map **map_out)
+{
+    if (map_out) *map_out = NULL;
+    if (!cfg) return fm_fail(NULL, FM_ERR_INVALID, "cfg is NULL");
+    if (!map_out) return fm_fail(NULL, FM_ERR_INVALID, "map_out is NULL");
+    fm_config resolved;
+    fm_status st = fm_config_resolve(cfg, &resolved);
+    if (st != FM_OK) return st;
+    if (resolved.shards > 1)
+        return fm_fail(NULL, FM_ERR_UNSUPPORTED, "cfg->shards = %d: sharded maps are not built yet",
+                       resolved.shards);
+    fm_backend backend = FM_BACKEND_CPU;
+    if ((st = choose_backend(resolved.backend, &backend)) != FM_OK) return st;
+    fm_map *map = calloc(1, sizeof *map);
+    if (!map) return fm_fail(NULL, FM_ERR_NOMEM, "no memory for the map handle");
+    map->cfg = resolved;
+    map->backend = backend;
+    map->ops = backend == FM_BACKEND_CUDA ? &fm_cuda_backend : &fm_cpu_backend;
+    if (!map->ops->create) {
+        st = fm_fail(NULL, FM_ERR_UNSUPPORTED, "the %s backend cannot create maps", map->ops->name);
+        free(map);
+        return st;
+    }
+    st = map->ops->create(map);
+    if (st != FM_OK) {
+        fm_fail(NULL, st, "%s", map->error); /* the map's message outlives it */
+        free(map);
+        return st;
+    }
+    *map_out = map;
+    return FM_OK;
+}
+
+void fm_destroy(fm_map *map)
+{
+    if (!map) return;
+    if (map->ops->destroy) map->ops->destroy(map);
+    free(map);
+}
+
+/* Shared checks of the bulk calls: the map, n, and each buffer that must be
+ * there when n > 0 (its name goes into the message). */
+static fm_status check_batch(fm_map *map, size_t n, const void *keys, const char *func)
+{
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "%s: map is NULL", func);
+    int overflow = 0;
+    (void)fm_mul_size(n, map->cfg.key_size, &overflow);
+    (void)fm_mul_size(n, map->cfg.value_size, &overflow);
+    if (overflow || n > (SIZE_MAX >> 4))
+        return fm_fail(map, FM_ERR_INVALID, "%s: n = %zu keys is too large for this address space",
+                       func, n);
+    if (n > 0 && !keys) return fm_fail(map, FM_ERR_INVALID, "%s: keys is NULL with n = %zu", func, n);
+    return FM_OK;
+}
+
+#define FM_UNSUPPORTED_IF_MISSING(map, op)                                      \
+    do {                                                                       \
+        if (!(map)->ops->op)                                                   \
+            return fm_fail((map), FM_ERR_UNSUPPORTED, "the %s backend has no " #op, \
+                           (map)->ops->name);                                  \
+    } while (0)
+
+fm_status fm_bulk_insert(fm_map *map, const void *keys, const void *values, size_t n)
+{
+    fm_status st = check_batch(map, n, keys, "fm_bulk_insert");
+    if (st != FM_OK) return st;
+    if (n > 0 && map->cfg.value_size > 0 && !values)
+        return fm_fail(map, FM_ERR_INVALID, "fm_bulk_insert: values is NULL but value_size is %u",
+                       map->cfg.value_size);
+    if (n == 0) return FM_OK;
+    FM_UNSUPPORTED_IF_MISSING(map, insert);
+    return map->ops->insert(map, keys, values, n);
+}
+
+fm_status fm_bulk_get(fm_map *map, const void *keys, size_t n, void *values_out, uint8_t *found_out)
+{
+    fm_status st = check_batch(map, n, keys, "fm_bulk_get");
+    if (st != FM_OK) return st;
+    if (n > 0 && map->cfg.value_size > 0 && !values_out)
+        return fm_fail(map, FM_ERR_INVALID, "fm_bulk_get: values_out is NULL but value_size is %u",
+                       map->cfg.value_size);
+    if (n == 0) return FM_OK;
+    FM_UNSUPPORTED_IF_MISSING(map, get);
+    return map->ops->get(map, keys, n, values_out, found_out);
+}
+
+fm_status fm_bulk_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
+{
+    fm_status st = check_batch(map, n, keys, "fm_bulk_remove");
+    if (st != FM_OK || n == 0) return st;
+    FM_UNSUPPORTED_IF_MISSING(map, remove);
+    return map->ops->remove(map, keys, n, removed_out);
+}
+
+fm_status fm_bulk_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n)
+{
+    fm_status st = check_batch(map, n, keys, "fm_bulk_add_u64");
+    if (st != FM_OK) return st;
+    if (map->cfg.value_size != 8)
+        return fm_fail(map, FM_ERR_INVALID,
+                       "fm_bulk_add_u64: the map's value_size is %u; counters need value_size 8",
+                       map->cfg.value_size);
+    if (n == 0) return FM_OK;
+    FM_UNSUPPORTED_IF_MISSING(map, add_u64);
+    return map->ops->add_u64(map, keys, deltas, n);
+}
+
+uint64_t fm_size(fm_map *map)
+{
+    if (!map || !map->ops->size) return 0;
+    return map->ops->size(map);
+}
+
+fm_status fm_clear(fm_map *map)
+{
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_clear: map is NULL");
+    FM_UNSUPPORTED_IF_MISSING(map, clear);
+    return map->ops->clear(map);
+}
+
+fm_status fm_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out, size_t max,
+                    size_t *n_out)
+{
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_export: map is NULL");
+    if (!cursor) return fm_fail(map, FM_ERR_INVALID, "fm_export: cursor is NULL");
+    if (!n_out) return fm_fail(map, FM_ERR_INVALID, "fm_export: n_out is NULL");
+    *n_out = 0;
+    if (max > 0 && !keys_out)
+        return fm_fail(map, FM_ERR_INVALID, "fm_export: keys_out is NULL with max = %zu", max);
+    int overflow = 0;
+    (void)fm_mul_size(max, map->cfg.key_size, &overflow);
+    (void)fm_mul_size(max, map->cfg.value_size, &overflow);
+    if (overflow)
+        return fm_fail(map, FM_ERR_INVALID, "fm_export: max = %zu entries overflow the address space", max);
+    FM_UNSUPPORTED_IF_MISSING(map, export_entries);
+    if (max == 0) return FM_OK;
+    return map->ops->export_entries(map, cursor, keys_out, values_out, max, n_out);
+}
+
+fm_status fm_get_stats(fm_map *map, fm_stats *out)
+{
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_get_stats: map is NULL");
+    if (!out) return fm_fail(map, FM_ERR_INVALID, "fm_get_stats: out is NULL");
+    FM_UNSUPPORTED_IF_MISSING(map, stats);
+    return map->ops->stats(map, out);
+}
+
+fm_backend fm_map_backend(const fm_map *map) { return map ? map->backend : FM_BACKEND_AUTO; }
+
+fm_status fm_save(fm_map *map, const char *path)
+{
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_save: map is NULL");
+    if (!path) return fm_fail(map, FM_ERR_INVALID, "fm_save: path is NULL");
+    return fm_fail(map, FM_ERR_UNSUPPORTED, "fm_save: checkpoints are not built yet");
+}
+
+fm_status fm_load(const char *path, const fm_config *overrides, fm_map **map_out)
+{
+    (void)overrides;
+    if (map_out) *map_out = NULL;
+    if (!path) return fm_fail(NULL, FM_ERR_INVALID, "fm_load: path is NULL");
+    if (!map_out) return fm_fail(NULL, FM_ERR_INVALID, "fm_load: map_out is NULL");
+    return fm_fail(NULL, FM_ERR_UNSUPPORTED, "fm_load: checkpoints are not built yet");
+}

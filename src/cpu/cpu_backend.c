@@ -1,0 +1,166 @@
+/* The CPU backend: one table in host memory, OpenMP across keys. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/fm_alloc.h"
+#include "api/fm_map.h"
+#include "cpu/fm_cpu_batch.h"
+
+static fm_cpu_table *table_of(fm_map *map) { return (fm_cpu_table *)map->impl; }
+
+static fm_status cpu_create(fm_map *map)
+{
+    const fm_config *cfg = &map->cfg;
+    uint64_t slots = fm_slots_for(cfg->capacity, cfg->max_load);
+    if (slots == 0)
+        return fm_fail(map, FM_ERR_NOMEM, "capacity %llu needs more than 2^63 slots",
+                       (unsigned long long)cfg->capacity);
+    fm_cpu_table *t = calloc(1, sizeof *t);
+    if (!t) return fm_fail(map, FM_ERR_NOMEM, "no memory for the table header");
+    fm_status st = fm_cpu_table_init(t, slots, cfg->key_size, cfg->value_size, (int)cfg->hash,
+                                     cfg->threads);
+    if (st != FM_OK) {
+        free(t);
+        return fm_fail(map, st, "cannot allocate a table of %llu slots (%u-byte keys, %u-byte values)",
+                       (unsigned long long)slots, cfg->key_size, cfg->value_size);
+    }
+    map->impl = t;
+    return FM_OK;
+}
+
+static void cpu_destroy(fm_map *map)
+{
+    fm_cpu_table *t = table_of(map);
+    if (!t) return;
+    fm_cpu_table_release(t);
+    free(t);
+    map->impl = NULL;
+}
+
+/* Before an insert or add: make sure the table can take the batch's new keys
+ * within max_load (and within capacity for a fixed map), growing or clearing
+ * tombstones first. Nothing changes when it fails. */
+static fm_status make_room(fm_map *map, const fm_cpu_batch *b)
+{
+    fm_cpu_table *t = table_of(map);
+    const double max_load = map->cfg.max_load;
+    const int fixed = (map->cfg.flags & FM_FIXED_CAPACITY) != 0;
+    const uint64_t slots = t->v.mask + 1;
+    const uint64_t limit = fm_load_limit(slots, max_load);
+    /* Cheap bound first: every key of the batch new. */
+    if (t->live + t->tombstones + b->n <= limit && (!fixed || t->live + b->n <= map->cfg.capacity))
+        return FM_OK;
+    uint64_t fresh = 0;
+    if (fm_cpu_batch_count_new(b, t, &fresh) != FM_OK)
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to count the new keys of a batch of %zu", b->n);
+    const uint64_t needed = t->live + fresh;
+    if (fixed && needed > map->cfg.capacity)
+        return fm_fail(map, FM_ERR_FULL,
+                       "batch adds %llu new keys to %llu live entries; fixed capacity is %llu",
+                       (unsigned long long)fresh, (unsigned long long)t->live,
+                       (unsigned long long)map->cfg.capacity);
+    if (needed + t->tombstones <= limit) return FM_OK;
+    uint64_t new_slots = fixed ? slots : fm_slots_for(needed, max_load);
+    /* Growing by just enough would rehash again soon: keep headroom. */
+    if (!fixed && new_slots <= slots && needed * 4 > limit * 3) new_slots = slots * 2;
+    if (new_slots == 0)
+        return fm_fail(map, FM_ERR_NOMEM, "%llu entries need more than 2^63 slots",
+                       (unsigned long long)needed);
+    if (new_slots <= slots) {
+        fm_cpu_table_rehash_in_place(t);
+        return FM_OK;
+    }
+    if (fm_cpu_table_resize(t, new_slots) != FM_OK)
+        return fm_fail(map, FM_ERR_NOMEM, "cannot grow the table from %llu to %llu slots",
+                       (unsigned long long)slots, (unsigned long long)new_slots);
+    return FM_OK;
+}
+
+typedef enum write_kind { WRITE_INSERT, WRITE_ADD, WRITE_REMOVE } write_kind;
+
+static fm_status cpu_write(fm_map *map, write_kind kind, const void *keys, const void *values,
+                           const uint64_t *deltas, uint8_t *removed_out, size_t n)
+{
+    fm_cpu_table *t = table_of(map);
+    fm_cpu_batch b;
+    if (fm_cpu_batch_plan(&b, t, keys, n) != FM_OK)
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to sort a batch of %zu keys", n);
+    fm_status st = FM_OK;
+    if (kind != WRITE_REMOVE) FM_CHECK(make_room(map, &b), st, release_batch);
+    switch (kind) {
+    case WRITE_INSERT: fm_cpu_batch_insert(&b, t, values); break;
+    case WRITE_ADD: fm_cpu_batch_add_u64(&b, t, deltas); break;
+    case WRITE_REMOVE: fm_cpu_batch_remove(&b, t, removed_out); break;
+    }
+release_batch:
+    fm_cpu_batch_release(&b);
+    return st;
+}
+
+static fm_status cpu_insert(fm_map *map, const void *keys, const void *values, size_t n)
+{
+    return cpu_write(map, WRITE_INSERT, keys, values, NULL, NULL, n);
+}
+
+static fm_status cpu_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n)
+{
+    return cpu_write(map, WRITE_ADD, keys, NULL, deltas, NULL, n);
+}
+
+static fm_status cpu_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
+{
+    return cpu_write(map, WRITE_REMOVE, keys, NULL, NULL, removed_out, n);
+}
+
+static fm_status cpu_get(fm_map *map, const void *keys, size_t n, void *values_out,
+                         uint8_t *found_out)
+{
+    fm_cpu_get(table_of(map), keys, n, values_out, found_out);
+    return FM_OK;
+}
+
+static uint64_t cpu_size(fm_map *map) { return table_of(map)->live; }
+
+static fm_status cpu_clear(fm_map *map)
+{
+    fm_cpu_table_clear(table_of(map));
+    return FM_OK;
+}
+
+static fm_status cpu_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out,
+                            size_t max, size_t *n_out)
+{
+    fm_cpu_table *t = table_of(map);
+    if (*cursor > t->v.mask)
+        return fm_fail(map, FM_ERR_INVALID, "cursor %llu is past the table's %llu slots",
+                       (unsigned long long)*cursor, (unsigned long long)(t->v.mask + 1));
+    *n_out = fm_cpu_table_export(t, cursor, keys_out, values_out, max);
+    return FM_OK;
+}
+
+static fm_status cpu_stats(fm_map *map, fm_stats *out)
+{
+    fm_cpu_table *t = table_of(map);
+    out->size = t->live;
+    out->slots = t->v.mask + 1;
+    out->tombstones = t->tombstones;
+    out->longest_probe = fm_cpu_table_longest_probe(t);
+    out->load_factor = (double)t->live / (double)out->slots;
+    out->shards = 1;
+    out->backend = FM_BACKEND_CPU;
+    return FM_OK;
+}
+
+const fm_backend_ops fm_cpu_backend = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .insert = cpu_insert,
+    .get = cpu_get,
+    .remove = cpu_remove,
+    .add_u64 = cpu_add_u64,
+    .size = cpu_size,
+    .clear = cpu_clear,
+    .export_entries = cpu_export,
+    .stats = cpu_stats,
+};

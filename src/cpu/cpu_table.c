@@ -1,0 +1,174 @@
+#include "cpu/fm_cpu_table.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "api/fm_alloc.h"
+#include "table/fm_hash.h"
+
+uint64_t fm_load_limit(uint64_t slots, double max_load)
+{
+    return (uint64_t)floor((double)slots * max_load);
+}
+
+uint64_t fm_slots_for(uint64_t entries, double max_load)
+{
+    uint64_t slots = FM_MIN_SLOTS;
+    while (fm_load_limit(slots, max_load) < entries) {
+        if (slots >> 62) return 0;
+        slots <<= 1;
+    }
+    return slots;
+}
+
+static uint32_t log2_of(uint64_t pow2)
+{
+    uint32_t l = 0;
+    while (((uint64_t)1 << l) < pow2) l++;
+    return l;
+}
+
+fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
+                            uint32_t value_size, int hash_kind, int threads)
+{
+    memset(t, 0, sizeof *t);
+    int overflow = 0;
+    size_t tag_bytes = fm_mul_size((size_t)slots, sizeof(uint32_t), &overflow);
+    size_t key_bytes = fm_mul_size((size_t)slots, key_size, &overflow);
+    size_t value_bytes = fm_mul_size((size_t)slots, value_size, &overflow);
+    if (overflow || slots > SIZE_MAX) return FM_ERR_NOMEM;
+    t->v.tags = fm_alloc_zero(tag_bytes, threads);
+    t->v.keys = fm_alloc(key_bytes);
+    t->v.values = value_size ? fm_alloc(value_bytes) : NULL;
+    if (!t->v.tags || !t->v.keys || (value_size && !t->v.values)) {
+        fm_cpu_table_release(t);
+        return FM_ERR_NOMEM;
+    }
+    t->v.mask = slots - 1;
+    t->v.log2_slots = log2_of(slots);
+    t->v.key_size = key_size;
+    t->v.value_size = value_size;
+    t->hash_kind = hash_kind;
+    t->threads = threads;
+    return FM_OK;
+}
+
+void fm_cpu_table_release(fm_cpu_table *t)
+{
+    fm_free(t->v.tags);
+    fm_free(t->v.keys);
+    fm_free(t->v.values);
+    memset(&t->v, 0, sizeof t->v);
+}
+
+fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
+{
+    fm_cpu_table next;
+    fm_status st = fm_cpu_table_init(&next, new_slots, t->v.key_size, t->v.value_size,
+                                     t->hash_kind, t->threads);
+    if (st != FM_OK) return st;
+    const fm_table_view old = t->v;
+    const uint32_t vs = old.value_size;
+    const int64_t slots = (int64_t)old.mask + 1;
+#pragma omp parallel for schedule(static, 4096) num_threads(t->threads)
+    for (int64_t i = 0; i < slots; i++) {
+        if (fm_tag_state(old.tags[i]) != FM_STATE_FULL) continue;
+        const uint8_t *key = fm_key_at(&old, (uint64_t)i);
+        uint64_t h = fm_hash_key(t->hash_kind, key, old.key_size);
+        uint64_t slot = fm_probe_place_new(&next.v, key, h);
+        if (vs) memcpy(fm_value_at(&next.v, slot), fm_value_at(&old, (uint64_t)i), vs);
+        fm_publish(&next.v, slot, h);
+    }
+    next.live = t->live;
+    fm_cpu_table_release(t);
+    *t = next;
+    return FM_OK;
+}
+
+/* Tombstones become EMPTY and entries become BUSY ("pending"); then each
+ * pending entry moves to the first slot from its home that is not FULL
+ * ("placed"). An EMPTY target takes it; a pending target swaps with it and
+ * the displaced entry is placed next. Placed slots never change again, so
+ * every placed entry stays reachable along FULL slots from its home. */
+void fm_cpu_table_rehash_in_place(fm_cpu_table *t)
+{
+    fm_table_view *v = &t->v;
+    const int64_t slots = (int64_t)v->mask + 1;
+    const uint32_t ks = v->key_size, vs = v->value_size;
+#pragma omp parallel for schedule(static, 4096) num_threads(t->threads)
+    for (int64_t i = 0; i < slots; i++) {
+        uint32_t state = fm_tag_state(v->tags[i]);
+        v->tags[i] = state == FM_STATE_FULL ? FM_TAG_BUSY : FM_TAG_EMPTY;
+    }
+    uint8_t key_tmp[FM_MAX_KEY_SIZE], value_tmp[FM_MAX_VALUE_SIZE];
+    for (uint64_t i = 0; i <= v->mask; i++) {
+        while (v->tags[i] == FM_TAG_BUSY) {
+            uint64_t h = fm_hash_key(t->hash_kind, fm_key_at(v, i), ks);
+            uint64_t s = fm_home_slot(h, v->log2_slots);
+            while (fm_tag_state(v->tags[s]) == FM_STATE_FULL) s = (s + 1) & v->mask;
+            if (s == i) {
+                v->tags[i] = fm_full_tag(h);
+            } else if (v->tags[s] == FM_TAG_EMPTY) {
+                memcpy(fm_key_at(v, s), fm_key_at(v, i), ks);
+                if (vs) memcpy(fm_value_at(v, s), fm_value_at(v, i), vs);
+                v->tags[s] = fm_full_tag(h);
+                v->tags[i] = FM_TAG_EMPTY;
+            } else { /* s is pending: swap, then place what came back to i */
+                memcpy(key_tmp, fm_key_at(v, s), ks);
+                memcpy(fm_key_at(v, s), fm_key_at(v, i), ks);
+                memcpy(fm_key_at(v, i), key_tmp, ks);
+                if (vs) {
+                    memcpy(value_tmp, fm_value_at(v, s), vs);
+                    memcpy(fm_value_at(v, s), fm_value_at(v, i), vs);
+                    memcpy(fm_value_at(v, i), value_tmp, vs);
+                }
+                v->tags[s] = fm_full_tag(h);
+            }
+        }
+    }
+    t->tombstones = 0;
+}
+
+void fm_cpu_table_clear(fm_cpu_table *t)
+{
+    const int64_t slots = (int64_t)t->v.mask + 1;
+    uint32_t *tags = t->v.tags;
+#pragma omp parallel for schedule(static) num_threads(t->threads)
+    for (int64_t i = 0; i < slots; i++) tags[i] = FM_TAG_EMPTY;
+    t->live = 0;
+    t->tombstones = 0;
+}
+
+size_t fm_cpu_table_export(const fm_cpu_table *t, uint64_t *cursor, uint8_t *keys_out,
+                           uint8_t *values_out, size_t max)
+{
+    const fm_table_view *v = &t->v;
+    const uint32_t ks = v->key_size, vs = v->value_size;
+    uint64_t slot = *cursor;
+    size_t n = 0;
+    for (; slot <= v->mask && n < max; slot++) {
+        if (fm_tag_state(v->tags[slot]) != FM_STATE_FULL) continue;
+        memcpy(keys_out + n * ks, fm_key_at(v, slot), ks);
+        if (values_out && vs) memcpy(values_out + n * vs, fm_value_at(v, slot), vs);
+        n++;
+    }
+    /* Skip trailing empty slots so the last call with entries can say done. */
+    while (slot <= v->mask && fm_tag_state(v->tags[slot]) != FM_STATE_FULL) slot++;
+    *cursor = slot > v->mask ? 0 : slot;
+    return n;
+}
+
+uint64_t fm_cpu_table_longest_probe(const fm_cpu_table *t)
+{
+    const fm_table_view *v = &t->v;
+    const int64_t slots = (int64_t)v->mask + 1;
+    uint64_t longest = 0;
+#pragma omp parallel for schedule(static, 4096) reduction(max : longest) num_threads(t->threads)
+    for (int64_t i = 0; i < slots; i++) {
+        if (fm_tag_state(v->tags[i]) != FM_STATE_FULL) continue;
+        uint64_t h = fm_hash_key(t->hash_kind, fm_key_at(v, (uint64_t)i), v->key_size);
+        uint64_t d = ((uint64_t)i - fm_home_slot(h, v->log2_slots)) & v->mask;
+        if (d > longest) longest = d;
+    }
+    return longest;
+}

@@ -1,0 +1,42 @@
+/* One shard table in host memory, run by OpenMP threads. */
+#ifndef FM_CPU_TABLE_H
+#define FM_CPU_TABLE_H
+
+#include <flashmap.h>
+
+#include "table/fm_probe.h"
+
+#define FM_MIN_SLOTS 16u
+
+typedef struct fm_cpu_table {
+    fm_table_view v;
+    uint64_t live;       /* FULL slots */
+    uint64_t tombstones; /* TOMBSTONE slots */
+    int hash_kind;       /* fm_hash value (resolved, never DEFAULT) */
+    int threads;
+} fm_cpu_table;
+
+/* Smallest power of two >= FM_MIN_SLOTS whose load limit holds `entries`;
+ * 0 when that would not fit in 64 bits. */
+uint64_t fm_slots_for(uint64_t entries, double max_load);
+/* Most entries + tombstones a table of `slots` may hold. */
+uint64_t fm_load_limit(uint64_t slots, double max_load);
+
+/* A table of `slots` (a power of two) with every tag EMPTY. */
+fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
+                            uint32_t value_size, int hash_kind, int threads);
+void fm_cpu_table_release(fm_cpu_table *t);
+
+/* Moves every entry into a new table of new_slots, dropping tombstones.
+ * FM_ERR_NOMEM leaves the table as it was. */
+fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots);
+/* Clears tombstones without allocating: same slots, same entries. */
+void fm_cpu_table_rehash_in_place(fm_cpu_table *t);
+void fm_cpu_table_clear(fm_cpu_table *t);
+
+/* Copies FULL entries from slot *cursor on, up to max; see fm_export. */
+size_t fm_cpu_table_export(const fm_cpu_table *t, uint64_t *cursor, uint8_t *keys_out,
+                           uint8_t *values_out, size_t max);
+uint64_t fm_cpu_table_longest_probe(const fm_cpu_table *t);
+
+#endif

@@ -1,0 +1,15 @@
+/* Built without CUDA: AUTO always picks the CPU, and asking for CUDA says why not. */
+#include "api/fm_map.h"
+
+int fm_cuda_usable(void) { return 0; }
+
+static fm_status cuda_create(fm_map *map)
+{
+    return fm_fail(map, FM_ERR_UNSUPPORTED,
+                   "flashmap was built without CUDA (configure with -DFLASHMAP_WITH_CUDA=ON)");
+}
+
+const fm_backend_ops fm_cuda_backend = {
+    .name = "cuda",
+    .create = cuda_create,
+};

@@ -1,0 +1,60 @@
+/* The few atomics the probing code needs: GCC/C11 builtins on the CPU,
+ * CUDA atomics on the GPU. */
+#ifndef FM_ATOMIC_H
+#define FM_ATOMIC_H
+
+#include <stdint.h>
+
+#include "table/fm_portable.h"
+
+FM_FN uint32_t fm_load_acquire_u32(const uint32_t *p)
+{
+#if defined(__CUDA_ARCH__)
+    uint32_t v = *(const volatile uint32_t *)p;
+    __threadfence();
+    return v;
+#else
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+#endif
+}
+
+FM_FN void fm_store_release_u32(uint32_t *p, uint32_t v)
+{
+#if defined(__CUDA_ARCH__)
+    __threadfence();
+    *(volatile uint32_t *)p = v;
+#else
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+#endif
+}
+
+/* Sets *p to desired if it holds expected; returns 1 when it did. */
+FM_FN int fm_cas_u32(uint32_t *p, uint32_t expected, uint32_t desired)
+{
+#if defined(__CUDA_ARCH__)
+    return atomicCAS((unsigned int *)p, expected, desired) == expected;
+#else
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+#endif
+}
+
+FM_FN void fm_prefetch(const void *p)
+{
+#if defined(__CUDA_ARCH__)
+    (void)p;
+#else
+    __builtin_prefetch(p, 0, 3);
+#endif
+}
+
+FM_FN void fm_prefetch_write(const void *p)
+{
+#if defined(__CUDA_ARCH__)
+    (void)p;
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
+#endif
