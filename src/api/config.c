@@ -38,9 +38,6 @@ fm_status fm_config_resolve(const fm_config *in, fm_config *out)
     if (!(out->max_load > 0.0 && out->max_load < 1.0) || isnan(out->max_load))
         return fm_fail(NULL, FM_ERR_INVALID, "cfg->max_load is %g; it must be in (0, 1), or 0 for 0.5",
                        in->max_load);
-    if (out->max_load < 0.05 || out->max_load > 0.95)
-        return fm_fail(NULL, FM_ERR_INVALID, "cfg->max_load is %g; flashmap supports 0.05..0.95",
-                       in->max_load);
     switch (in->hash) {
     case FM_HASH_DEFAULT: out->hash = FM_HASH_MURMUR3; break;
     case FM_HASH_MURMUR3:
@@ -50,8 +47,9 @@ fm_status fm_config_resolve(const fm_config *in, fm_config *out)
     if (in->backend != FM_BACKEND_AUTO && in->backend != FM_BACKEND_CPU && in->backend != FM_BACKEND_CUDA)
         return fm_fail(NULL, FM_ERR_INVALID, "cfg->backend is %d; not an fm_backend value",
                        (int)in->backend);
-    if (in->threads < 0)
-        return fm_fail(NULL, FM_ERR_INVALID, "cfg->threads is %d; it must be >= 0", in->threads);
+    if (in->threads < 0 || in->threads > FM_CONFIG_MAX_THREADS)
+        return fm_fail(NULL, FM_ERR_INVALID, "cfg->threads is %d; it must be 0..%d", in->threads,
+                       FM_CONFIG_MAX_THREADS);
     if (in->shards < 0)
         return fm_fail(NULL, FM_ERR_INVALID, "cfg->shards is %d; it must be >= 0", in->shards);
     if (in->device < -1)
@@ -64,6 +62,7 @@ fm_status fm_config_resolve(const fm_config *in, fm_config *out)
     if (out->threads == 0) {
 #ifdef _OPENMP
         out->threads = omp_get_max_threads();
+        if (out->threads > FM_CONFIG_MAX_THREADS) out->threads = FM_CONFIG_MAX_THREADS;
 #else
         out->threads = 1;
 #endif

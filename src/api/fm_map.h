@@ -42,6 +42,9 @@ extern const fm_backend_ops fm_cuda_backend;
 /* 1 when a CUDA device can be used by this process. */
 int fm_cuda_usable(void);
 
+/* Most CPU threads one table runs on. */
+#define FM_CONFIG_MAX_THREADS 1024
+
 /* Checks a configuration and fills in defaults (max_load, hash, threads).
  * Chooses no backend. Errors go to fm_last_error(NULL). */
 fm_status fm_config_resolve(const fm_config *in, fm_config *out);

@@ -47,12 +47,17 @@ static fm_status make_room(fm_map *map, const fm_cpu_batch *b)
     const int fixed = (map->cfg.flags & FM_FIXED_CAPACITY) != 0;
     const uint64_t slots = t->v.mask + 1;
     const uint64_t limit = fm_load_limit(slots, max_load);
-    /* Cheap bound first: every key of the batch new. */
-    if (t->live + t->tombstones + b->n <= limit && (!fixed || t->live + b->n <= map->cfg.capacity))
-        return FM_OK;
+    const uint64_t used = t->live + t->tombstones;
+    uint64_t headroom = limit > used ? limit - used : 0;
+    if (fixed) {
+        const uint64_t below_capacity = map->cfg.capacity > t->live ? map->cfg.capacity - t->live : 0;
+        if (below_capacity < headroom) headroom = below_capacity;
+    }
+    if (b->n <= headroom) return FM_OK; /* even if every key is new */
     uint64_t fresh = 0;
-    if (fm_cpu_batch_count_new(b, t, &fresh) != FM_OK)
+    if (fm_cpu_batch_count_new(b, t, headroom, &fresh) != FM_OK)
         return fm_fail(map, FM_ERR_NOMEM, "no memory to count the new keys of a batch of %zu", b->n);
+    if (fresh <= headroom) return FM_OK;
     const uint64_t needed = t->live + fresh;
     if (fixed && needed > map->cfg.capacity)
         return fm_fail(map, FM_ERR_FULL,
@@ -85,16 +90,16 @@ static fm_status cpu_write(fm_map *map, write_kind kind, const void *keys, const
     fm_cpu_batch b;
     if (fm_cpu_batch_plan(&b, t, keys, n) != FM_OK)
         return fm_fail(map, FM_ERR_NOMEM, "no memory to sort a batch of %zu keys", n);
-    fm_status st = FM_OK;
-    if (kind != WRITE_REMOVE) FM_CHECK(make_room(map, &b), st, release_batch);
+    if (kind != WRITE_REMOVE) {
+        fm_status st = make_room(map, &b);
+        if (st != FM_OK) return st;
+    }
     switch (kind) {
     case WRITE_INSERT: fm_cpu_batch_insert(&b, t, values); break;
     case WRITE_ADD: fm_cpu_batch_add_u64(&b, t, deltas); break;
     case WRITE_REMOVE: fm_cpu_batch_remove(&b, t, removed_out); break;
     }
-release_batch:
-    fm_cpu_batch_release(&b);
-    return st;
+    return FM_OK;
 }
 
 static fm_status cpu_insert(fm_map *map, const void *keys, const void *values, size_t n)

@@ -1,226 +1,289 @@
 #include "cpu/fm_cpu_batch.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/fm_alloc.h"
+#include "api/fm_map.h"
+#include "table/fm_hash.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include "table/fm_hash.h"
 
-/* Keys ahead of the current one whose table lines are prefetched. */
-#define FM_PREFETCH_AHEAD 12
-/* Target slots per region: tags, keys and values of a region stay in cache. */
-#define FM_LOG2_REGION_SLOTS 10
-#define FM_MAX_LOG2_REGIONS 16
-/* Lookups hash and prefetch this many keys before probing them. */
-#define FM_GET_GROUP 32
+/* Keys whose table lines are in flight ahead of the one being probed. */
+#define FM_AHEAD 16
 
-static uint32_t floor_log2(uint64_t x)
+static int thread_id(void)
 {
-    uint32_t l = 0;
-    while (x >>= 1) l++;
-    return l;
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
 }
 
-static uint32_t regions_for(const fm_cpu_table *t, size_t n)
+static int thread_count(void)
 {
-    uint32_t log2 = t->v.log2_slots > FM_LOG2_REGION_SLOTS ? t->v.log2_slots - FM_LOG2_REGION_SLOTS : 0;
-    if (log2 > FM_MAX_LOG2_REGIONS) log2 = FM_MAX_LOG2_REGIONS;
-    /* Small batches: a few keys per region at least, or the sort costs more
-     * than it saves. */
-    uint32_t by_batch = n >= 16 ? floor_log2(n / 4) : 0;
-    if (log2 > by_batch) log2 = by_batch;
-    return 1u << log2;
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
 }
 
-fm_status fm_cpu_batch_plan(fm_cpu_batch *b, const fm_cpu_table *t, const void *keys, size_t n)
+/* Which of `owners` equal ranges of slots holds this hash's home slot. A
+ * table has one owner per configured thread; a team of fewer threads gives
+ * each thread several owners (owner % team == thread). */
+static inline int owner_of(uint64_t hash, int owners)
 {
-    memset(b, 0, sizeof *b);
-    b->keys = keys;
-    b->n = n;
-    uint64_t *hashes = fm_alloc(n * sizeof(uint64_t));
-    if (!hashes) return FM_ERR_NOMEM;
-    const uint32_t ks = t->v.key_size;
-    const int kind = t->hash_kind;
-    const int64_t count = (int64_t)n;
-#pragma omp parallel for schedule(static) num_threads(t->threads) if (n > 4096)
-    for (int64_t i = 0; i < count; i++) hashes[i] = fm_hash_key(kind, b->keys + (size_t)i * ks, ks);
-    fm_status st = fm_partition_build(&b->part, hashes, n, regions_for(t, n), FM_BUCKET_HIGH_BITS,
-                                      t->threads);
-    fm_free(hashes);
-    return st;
+    return (int)(((hash >> 32) * (uint64_t)owners) >> 32);
 }
 
-void fm_cpu_batch_release(fm_cpu_batch *b) { fm_partition_free(&b->part); }
-
-static inline void prefetch_position(const fm_cpu_batch *b, const fm_table_view *v, uint64_t j)
-{
-    if (j >= b->n) return;
-    fm_prefetch_home(v, b->part.hash[j]);
-    fm_prefetch(b->keys + b->part.order[j] * v->key_size);
-}
-
-/* Open-addressing set of batch positions, to count each new key once. */
-typedef struct position_set {
-    uint64_t *slots; /* position + 1; 0 = empty */
+/* Open-addressing set of absent keys seen so far, to count each once. */
+typedef struct key_set {
+    uint64_t *hash; /* 0 and pos 0 = empty slot */
+    uint64_t *pos;  /* batch position + 1 */
     uint64_t mask;
-} position_set;
+} key_set;
 
-/* Adds position j unless an equal key is already in; returns 1 if added. */
-static int position_set_add(position_set *s, const fm_cpu_batch *b, uint32_t ks, uint64_t j)
+/* Adds the key at batch position i unless an equal key is in; 1 when added. */
+static int key_set_add(key_set *s, const uint8_t *keys, uint32_t ks, uint64_t i, uint64_t h)
 {
-    const uint64_t h = b->part.hash[j];
-    const uint8_t *key = b->keys + b->part.order[j] * ks;
-    for (uint64_t i = h & s->mask;; i = (i + 1) & s->mask) {
-        uint64_t e = s->slots[i];
-        if (e == 0) {
-            s->slots[i] = j + 1;
+    const uint8_t *key = keys + i * ks;
+    for (uint64_t j = h & s->mask;; j = (j + 1) & s->mask) {
+        if (s->pos[j] == 0) {
+            s->pos[j] = i + 1;
+            s->hash[j] = h;
             return 1;
         }
-        if (b->part.hash[e - 1] == h && fm_key_equal(b->keys + b->part.order[e - 1] * ks, key, ks))
-            return 0;
+        if (s->hash[j] == h && fm_key_equal(keys + (s->pos[j] - 1) * ks, key, ks)) return 0;
     }
 }
 
-fm_status fm_cpu_batch_count_new(const fm_cpu_batch *b, const fm_cpu_table *t, uint64_t *new_out)
+typedef enum walk_op { WALK_COUNT_ABSENT, WALK_COUNT_DISTINCT, WALK_INSERT, WALK_ADD, WALK_REMOVE } walk_op;
+
+typedef struct walk_args {
+    walk_op op;
+    const uint8_t *values;   /* WALK_INSERT */
+    const uint64_t *deltas;  /* WALK_ADD; NULL = +1 */
+    uint8_t *removed_out;    /* WALK_REMOVE; may be NULL */
+    key_set *sets;           /* WALK_COUNT_DISTINCT: one per owner */
+    uint64_t *per_owner;     /* WALK_COUNT_ABSENT: absent keys per owner */
+} walk_args;
+
+typedef struct walk_totals {
+    uint64_t counted, claimed, from_tombstones, removed, tombstones_left;
+} walk_totals;
+
+/* What one key does, at batch position i with hash h. */
+static inline void walk_one(const fm_cpu_batch *b, const fm_table_view *v, const walk_args *a,
+                            int owner, uint64_t i, uint64_t h, walk_totals *tot)
 {
-    uint64_t set_slots = 16;
-    while (set_slots < 2 * b->part.largest) set_slots <<= 1;
-    const int threads = t->threads;
-    uint64_t *scratch = fm_alloc((size_t)threads * set_slots * sizeof(uint64_t));
-    if (!scratch) return FM_ERR_NOMEM;
+    const uint32_t ks = v->key_size, vs = v->value_size;
+    const uint8_t *key = b->keys + i * ks;
+    switch (a->op) {
+    case WALK_COUNT_ABSENT:
+        if (fm_probe_find(v, key, h) == FM_NO_SLOT) {
+            tot->counted++;
+            a->per_owner[owner]++;
+        }
+        return;
+    case WALK_COUNT_DISTINCT:
+        if (fm_probe_find(v, key, h) == FM_NO_SLOT)
+            tot->counted += (uint64_t)key_set_add(&a->sets[owner], b->keys, ks, i, h);
+        return;
+    case WALK_REMOVE: {
+        int left_tombstone = 0;
+        const int hit = fm_probe_remove(v, key, h, &left_tombstone);
+        if (a->removed_out) a->removed_out[i] = (uint8_t)hit;
+        tot->removed += (uint64_t)hit;
+        tot->tombstones_left += (uint64_t)left_tombstone;
+        return;
+    }
+    case WALK_INSERT:
+    case WALK_ADD: {
+        int fresh = 0, was_tombstone = 0;
+        /* Room for every new key was made before the walk. */
+        const uint64_t slot = fm_probe_upsert(v, key, h, &fresh, &was_tombstone);
+        uint8_t *dst = fm_value_at(v, slot);
+        if (a->op == WALK_INSERT) {
+            fm_copy_bytes(dst, a->values + i * vs, vs);
+        } else {
+            uint64_t counter = 0;
+            if (!fresh) memcpy(&counter, dst, 8);
+            counter += a->deltas ? a->deltas[i] : 1;
+            memcpy(dst, &counter, 8);
+        }
+        if (fresh) {
+            fm_publish(v, slot, h);
+            tot->claimed++;
+            tot->from_tombstones += (uint64_t)was_tombstone;
+        }
+        return;
+    }
+    }
+}
+
+/* Runs `a->op` over the batch: chunk by chunk, the threads hash the chunk
+ * together, then each walks it in order for the keys it owns, with the
+ * table lines of its next FM_AHEAD keys prefetched. */
+static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, const walk_args *a)
+{
     const fm_table_view *v = &t->v;
-    const int64_t regions = b->part.buckets;
-    uint64_t fresh = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : fresh)
+    const uint32_t ks = v->key_size;
+    const int kind = t->hash_kind;
+    uint64_t *const hashes = b->hashes;
+    walk_totals sum = {0, 0, 0, 0, 0};
+#pragma omp parallel num_threads(b->n > 4096 ? t->threads : 1)
     {
-#ifdef _OPENMP
-        uint64_t *mine = scratch + (size_t)omp_get_thread_num() * set_slots;
-#else
-        uint64_t *mine = scratch;
-#endif
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t r = 0; r < regions; r++) {
-            const uint64_t lo = b->part.start[r], hi = b->part.start[r + 1];
-            if (lo == hi) continue;
-            position_set set = {mine, 15};
-            while (set.mask + 1 < 2 * (hi - lo)) set.mask = set.mask * 2 + 1;
-            memset(set.slots, 0, (set.mask + 1) * sizeof(uint64_t));
-            for (uint64_t j = lo; j < hi; j++) {
-                prefetch_position(b, v, j + FM_PREFETCH_AHEAD);
-                const uint8_t *key = b->keys + b->part.order[j] * v->key_size;
-                if (fm_probe_find(v, key, b->part.hash[j]) == FM_NO_SLOT)
-                    fresh += (uint64_t)position_set_add(&set, b, v->key_size, j);
+        const int me = thread_id(), team = thread_count(), owners = t->threads;
+        walk_totals tot = {0, 0, 0, 0, 0};
+        for (size_t base = 0; base < b->n; base += b->chunk) {
+            const int64_t len = (int64_t)(b->n - base < b->chunk ? b->n - base : b->chunk);
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < len; k++)
+                hashes[k] = fm_hash_key(kind, b->keys + (base + (size_t)k) * ks, ks);
+            uint64_t ring[FM_AHEAD];
+            int ring_owner[FM_AHEAD];
+            unsigned head = 0, queued = 0;
+            for (int64_t scan = 0;;) {
+                while (queued < FM_AHEAD && scan < len) {
+                    const uint64_t h = hashes[scan];
+                    const int owner = owner_of(h, owners);
+                    if (owner % team == me) {
+                        const uint64_t home = fm_home_slot(h, v->log2_slots);
+                        fm_prefetch_write(&v->tags[home]);
+                        fm_prefetch_write(fm_key_at(v, home));
+                        if (v->value_size) fm_prefetch_write(fm_value_at(v, home));
+                        ring[(head + queued) % FM_AHEAD] = (uint64_t)scan;
+                        ring_owner[(head + queued) % FM_AHEAD] = owner;
+                        queued++;
+                    }
+                    scan++;
+                }
+                if (queued == 0) break;
+                const uint64_t k = ring[head];
+                const int owner = ring_owner[head];
+                head = (head + 1) % FM_AHEAD;
+                queued--;
+                walk_one(b, v, a, owner, base + k, hashes[k], &tot);
             }
+#pragma omp barrier
+        }
+#pragma omp critical(fm_walk_totals)
+        {
+            sum.counted += tot.counted;
+            sum.claimed += tot.claimed;
+            sum.from_tombstones += tot.from_tombstones;
+            sum.removed += tot.removed;
+            sum.tombstones_left += tot.tombstones_left;
         }
     }
-    fm_free(scratch);
-    *new_out = fresh;
+    return sum;
+}
+
+fm_status fm_cpu_batch_plan(fm_cpu_batch *b, fm_cpu_table *t, const void *keys, size_t n)
+{
+    memset(b, 0, sizeof *b);
+    b->chunk = FM_BATCH_CHUNK;
+    b->hashes = fm_cpu_table_scratch(t, b->chunk);
+    if (!b->hashes) return FM_ERR_NOMEM;
+    b->keys = keys;
+    b->n = n;
     return FM_OK;
 }
 
-/* The shared walk of insert and add: find or claim each key's slot, then let
- * `apply` write the value. Counts what was claimed. */
-typedef enum upsert_kind { UPSERT_COPY, UPSERT_ADD } upsert_kind;
-
-static void upsert_all(const fm_cpu_batch *b, fm_cpu_table *t, upsert_kind kind,
-                       const uint8_t *values, const uint64_t *deltas)
+fm_status fm_cpu_batch_count_new(const fm_cpu_batch *b, const fm_cpu_table *t, uint64_t headroom,
+                                 uint64_t *new_out)
 {
-    const fm_table_view *v = &t->v;
-    const uint32_t ks = v->key_size, vs = v->value_size;
-    const int64_t regions = b->part.buckets;
-    uint64_t claimed = 0, from_tombstones = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(t->threads) \
-    reduction(+ : claimed, from_tombstones)
-    for (int64_t r = 0; r < regions; r++) {
-        for (uint64_t j = b->part.start[r]; j < b->part.start[r + 1]; j++) {
-            prefetch_position(b, v, j + FM_PREFETCH_AHEAD);
-            const uint64_t i = b->part.order[j], h = b->part.hash[j];
-            int fresh = 0, was_tombstone = 0;
-            /* Room for every new key was made before the batch started. */
-            const uint64_t slot = fm_probe_upsert(v, b->keys + i * ks, h, &fresh, &was_tombstone);
-            if (kind == UPSERT_COPY) {
-                if (vs) memcpy(fm_value_at(v, slot), values + i * vs, vs);
-            } else {
-                uint64_t count = 0, delta = deltas ? deltas[i] : 1;
-                if (!fresh) memcpy(&count, fm_value_at(v, slot), 8);
-                count += delta;
-                memcpy(fm_value_at(v, slot), &count, 8);
-            }
-            if (fresh) {
-                fm_publish(v, slot, h);
-                claimed++;
-                from_tombstones += (uint64_t)was_tombstone;
-            }
-        }
+    const int owners = t->threads;
+    uint64_t per_owner[FM_CONFIG_MAX_THREADS] = {0};
+    walk_args a = {.op = WALK_COUNT_ABSENT, .per_owner = per_owner};
+    const uint64_t with_repeats = walk_batch(b, t, &a).counted;
+    if (with_repeats <= headroom) {
+        *new_out = with_repeats;
+        return FM_OK;
     }
-    t->live += claimed;
-    t->tombstones -= from_tombstones;
+    /* Repeated absent keys may be what breaks the bound: count exactly,
+     * with a set per owner sized for the absent keys it owns. */
+    key_set sets[FM_CONFIG_MAX_THREADS];
+    memset(sets, 0, sizeof sets);
+    fm_status st = FM_OK;
+    for (int u = 0; u < owners; u++) {
+        uint64_t slots = 16;
+        while (slots < 2 * per_owner[u]) slots <<= 1;
+        sets[u].mask = slots - 1;
+        sets[u].hash = fm_alloc(slots * sizeof(uint64_t));
+        sets[u].pos = fm_alloc_zero(slots * sizeof(uint64_t), 1);
+        if (!sets[u].hash || !sets[u].pos) st = FM_ERR_NOMEM;
+    }
+    if (st == FM_OK) {
+        walk_args exact = {.op = WALK_COUNT_DISTINCT, .sets = sets};
+        *new_out = walk_batch(b, t, &exact).counted;
+    }
+    for (int u = 0; u < owners; u++) {
+        fm_free(sets[u].hash);
+        fm_free(sets[u].pos);
+    }
+    return st;
 }
 
 void fm_cpu_batch_insert(const fm_cpu_batch *b, fm_cpu_table *t, const uint8_t *values)
 {
-    upsert_all(b, t, UPSERT_COPY, values, NULL);
+    walk_args a = {.op = WALK_INSERT, .values = values};
+    walk_totals tot = walk_batch(b, t, &a);
+    t->live += tot.claimed;
+    t->tombstones -= tot.from_tombstones;
 }
 
 void fm_cpu_batch_add_u64(const fm_cpu_batch *b, fm_cpu_table *t, const uint64_t *deltas)
 {
-    upsert_all(b, t, UPSERT_ADD, NULL, deltas);
+    walk_args a = {.op = WALK_ADD, .deltas = deltas};
+    walk_totals tot = walk_batch(b, t, &a);
+    t->live += tot.claimed;
+    t->tombstones -= tot.from_tombstones;
 }
 
 void fm_cpu_batch_remove(const fm_cpu_batch *b, fm_cpu_table *t, uint8_t *removed_out)
 {
-    const fm_table_view *v = &t->v;
-    const uint32_t ks = v->key_size;
-    const int64_t regions = b->part.buckets;
-    uint64_t removed = 0, tombstones = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(t->threads) \
-    reduction(+ : removed, tombstones)
-    for (int64_t r = 0; r < regions; r++) {
-        for (uint64_t j = b->part.start[r]; j < b->part.start[r + 1]; j++) {
-            prefetch_position(b, v, j + FM_PREFETCH_AHEAD);
-            const uint64_t i = b->part.order[j];
-            int left_tombstone = 0;
-            int hit = fm_probe_remove(v, b->keys + i * ks, b->part.hash[j], &left_tombstone);
-            if (removed_out) removed_out[i] = (uint8_t)hit;
-            removed += (uint64_t)hit;
-            tombstones += (uint64_t)left_tombstone;
-        }
-    }
-    t->live -= removed;
-    t->tombstones += tombstones;
+    walk_args a = {.op = WALK_REMOVE, .removed_out = removed_out};
+    walk_totals tot = walk_batch(b, t, &a);
+    t->live -= tot.removed;
+    t->tombstones += tot.tombstones_left;
 }
 
+/* Lookups: each thread takes a contiguous part of the batch; hashes are
+ * computed FM_AHEAD keys ahead, when their lines are prefetched. */
 void fm_cpu_get(const fm_cpu_table *t, const uint8_t *keys, size_t n, uint8_t *values_out,
                 uint8_t *found_out)
 {
     const fm_table_view *v = &t->v;
     const uint32_t ks = v->key_size, vs = v->value_size;
     const int kind = t->hash_kind;
-    const int64_t groups = (int64_t)((n + FM_GET_GROUP - 1) / FM_GET_GROUP);
-#pragma omp parallel for schedule(static) num_threads(t->threads) if (n > 4096)
-    for (int64_t g = 0; g < groups; g++) {
-        const size_t lo = (size_t)g * FM_GET_GROUP;
-        const size_t cnt = n - lo < FM_GET_GROUP ? n - lo : FM_GET_GROUP;
-        uint64_t hash[FM_GET_GROUP], slot[FM_GET_GROUP];
-        for (size_t k = 0; k < cnt; k++) {
-            hash[k] = fm_hash_key(kind, keys + (lo + k) * ks, ks);
-            fm_prefetch_home(v, hash[k]);
-        }
-        for (size_t k = 0; k < cnt; k++) {
-            slot[k] = fm_probe_find(v, keys + (lo + k) * ks, hash[k]);
-            if (vs && slot[k] != FM_NO_SLOT) fm_prefetch(fm_value_at(v, slot[k]));
-        }
-        for (size_t k = 0; k < cnt; k++) {
-            const size_t i = lo + k;
-            if (found_out) found_out[i] = slot[k] != FM_NO_SLOT;
-            if (!vs) continue;
-            if (slot[k] != FM_NO_SLOT)
-                memcpy(values_out + i * vs, fm_value_at(v, slot[k]), vs);
-            else
-                memset(values_out + i * vs, 0, vs);
+#pragma omp parallel num_threads(n > 4096 ? t->threads : 1)
+    {
+        const size_t threads = (size_t)thread_count(), me = (size_t)thread_id();
+        const size_t lo = n * me / threads, hi = n * (me + 1) / threads;
+        uint64_t ring[FM_AHEAD];
+        for (size_t i = lo; i < hi + FM_AHEAD; i++) {
+            if (i >= lo + FM_AHEAD) { /* probe key k, prefetched FM_AHEAD keys ago */
+                const size_t k = i - FM_AHEAD;
+                const uint64_t slot = fm_probe_find(v, keys + k * ks, ring[k % FM_AHEAD]);
+                if (found_out) found_out[k] = slot != FM_NO_SLOT;
+                if (vs && slot != FM_NO_SLOT)
+                    fm_copy_bytes(values_out + k * vs, fm_value_at(v, slot), vs);
+                else if (vs)
+                    memset(values_out + k * vs, 0, vs);
+            }
+            if (i < hi) {
+                const uint64_t h = fm_hash_key(kind, keys + i * ks, ks);
+                const uint64_t home = fm_home_slot(h, v->log2_slots);
+                fm_prefetch(&v->tags[home]);
+                fm_prefetch(fm_key_at(v, home));
+                if (vs) fm_prefetch(fm_value_at(v, home));
+                ring[i % FM_AHEAD] = h;
+            }
         }
     }
 }

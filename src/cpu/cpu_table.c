@@ -38,8 +38,8 @@ fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
     size_t value_bytes = fm_mul_size((size_t)slots, value_size, &overflow);
     if (overflow || slots > SIZE_MAX) return FM_ERR_NOMEM;
     t->v.tags = fm_alloc_zero(tag_bytes, threads);
-    t->v.keys = fm_alloc(key_bytes);
-    t->v.values = value_size ? fm_alloc(value_bytes) : NULL;
+    t->v.keys = fm_alloc_zero(key_bytes, threads);
+    t->v.values = value_size ? fm_alloc_zero(value_bytes, threads) : NULL;
     if (!t->v.tags || !t->v.keys || (value_size && !t->v.values)) {
         fm_cpu_table_release(t);
         return FM_ERR_NOMEM;
@@ -59,6 +59,20 @@ void fm_cpu_table_release(fm_cpu_table *t)
     fm_free(t->v.keys);
     fm_free(t->v.values);
     memset(&t->v, 0, sizeof t->v);
+    fm_free(t->scratch);
+    t->scratch = NULL;
+    t->scratch_words = 0;
+}
+
+uint64_t *fm_cpu_table_scratch(fm_cpu_table *t, size_t words)
+{
+    if (words <= t->scratch_words) return t->scratch;
+    uint64_t *more = fm_alloc_zero(words * sizeof(uint64_t), t->threads);
+    if (!more) return NULL;
+    fm_free(t->scratch);
+    t->scratch = more;
+    t->scratch_words = words;
+    return more;
 }
 
 fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
@@ -80,6 +94,9 @@ fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
         fm_publish(&next.v, slot, h);
     }
     next.live = t->live;
+    next.scratch = t->scratch;
+    next.scratch_words = t->scratch_words;
+    t->scratch = NULL;
     fm_cpu_table_release(t);
     *t = next;
     return FM_OK;

@@ -14,7 +14,15 @@ typedef struct fm_cpu_table {
     uint64_t tombstones; /* TOMBSTONE slots */
     int hash_kind;       /* fm_hash value (resolved, never DEFAULT) */
     int threads;
+    /* Per-batch work arrays, kept between batches: fresh memory would cost a
+     * page fault per 4 KiB on every call. */
+    uint64_t *scratch;
+    size_t scratch_words;
 } fm_cpu_table;
+
+/* At least `words` uint64 of scratch, reusing what the table holds. NULL
+ * when it cannot be allocated (the table is unchanged). */
+uint64_t *fm_cpu_table_scratch(fm_cpu_table *t, size_t words);
 
 /* Smallest power of two >= FM_MIN_SLOTS whose load limit holds `entries`;
  * 0 when that would not fit in 64 bits. */
@@ -22,7 +30,8 @@ uint64_t fm_slots_for(uint64_t entries, double max_load);
 /* Most entries + tombstones a table of `slots` may hold. */
 uint64_t fm_load_limit(uint64_t slots, double max_load);
 
-/* A table of `slots` (a power of two) with every tag EMPTY. */
+/* A table of `slots` (a power of two) with every tag EMPTY. All of its
+ * memory is written once here, so no batch pays for first-touch faults. */
 fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
                             uint32_t value_size, int hash_kind, int threads);
 void fm_cpu_table_release(fm_cpu_table *t);

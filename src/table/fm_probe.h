@@ -77,6 +77,20 @@ FM_FN int fm_key_equal(const uint8_t *a, const uint8_t *b, uint32_t key_size)
     return 1;
 }
 
+/* memcpy with the common small sizes inlined (a variable-size memcpy is a
+ * library call per key). */
+FM_FN void fm_copy_bytes(uint8_t *dst, const uint8_t *src, uint32_t size)
+{
+    switch (size) {
+    case 0: return;
+    case 4: memcpy(dst, src, 4); return;
+    case 8: memcpy(dst, src, 8); return;
+    case 16: memcpy(dst, src, 16); return;
+    case 32: memcpy(dst, src, 32); return;
+    default: memcpy(dst, src, size); return;
+    }
+}
+
 /* Prefetch what a probe of this hash reads first: its home tag and key. */
 FM_FN void fm_prefetch_home(const fm_table_view *t, uint64_t hash)
 {
@@ -108,7 +122,7 @@ FM_FN uint64_t fm_claim_from(const fm_table_view *t, uint64_t slot, const uint8_
         uint32_t tag = fm_load_acquire_u32(&t->tags[slot]);
         if ((tag == FM_TAG_EMPTY || tag == FM_TAG_TOMBSTONE) &&
             fm_cas_u32(&t->tags[slot], tag, FM_TAG_BUSY)) {
-            memcpy(fm_key_at(t, slot), key, t->key_size);
+            fm_copy_bytes(fm_key_at(t, slot), key, t->key_size);
             *was_tombstone = tag == FM_TAG_TOMBSTONE;
             return slot;
         }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what flashmap needs on Debian 12 (as root), skipping what is there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git   # toolchain
+  openmpi-bin libopenmpi-dev             # MPI maps
+  libcuckoo-dev libtbb-dev libabsl-dev   # benchmark peers
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: run as root (or with sudo) to install packages" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: everything is installed"
+fi
+# nvcc is optional: without it flashmap builds the CPU backend only.
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo "install-deps: CUDA toolkit found; the CUDA code will be compiled"
+else
+  echo "install-deps: no CUDA toolkit; building without the CUDA backend"
+fi

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# One command for a fresh Debian 12 machine, as root: installs what is
+# missing, builds flashmap (Release) and runs the main job: a short bulk
+# benchmark against libcuckoo, TBB and abseil. Results go to build/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+cmake --preset default
+cmake --build --preset default
+mkdir -p build/results
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+./build/default/bench/flashmap-bench --quick --json "build/results/bench-quick-$stamp.jsonl"
+echo "setup-and-run: done; JSON lines in build/results/bench-quick-$stamp.jsonl"
