@@ -88,7 +88,8 @@ typedef struct fm_config {
     uint32_t value_size;     /* bytes, 0..4096; 0 makes a set */
     uint64_t capacity;       /* entries expected (the table sizes itself for max_load) */
     double max_load;         /* (live + tombstones) / slots before growth; 0 means 0.5 */
-    fm_hash hash;            /* DEFAULT is MURMUR3; IDENTITY = first 8 key bytes */
+    fm_hash hash;            /* DEFAULT is MURMUR3; IDENTITY = first 8 key bytes (zero-padded),
+                                spread over slots by a Fibonacci multiply */
     fm_backend backend;      /* AUTO: CUDA when a device is usable, else CPU */
     int device;              /* first CUDA device; -1 = by local rank / round robin */
     int threads;             /* CPU threads; 0 = OpenMP default */

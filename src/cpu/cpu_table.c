@@ -6,6 +6,10 @@
 #include "api/fm_alloc.h"
 #include "table/fm_hash.h"
 
+/* Below this many slots a table-wide pass is cheaper on one thread than
+ * waking a team. */
+#define FM_PARALLEL_SLOTS 65536
+
 uint64_t fm_load_limit(uint64_t slots, double max_load)
 {
     return (uint64_t)floor((double)slots * max_load);
@@ -84,7 +88,7 @@ fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
     const fm_table_view old = t->v;
     const uint32_t vs = old.value_size;
     const int64_t slots = (int64_t)old.mask + 1;
-#pragma omp parallel for schedule(static, 4096) num_threads(t->threads)
+#pragma omp parallel for schedule(static, 4096) num_threads(t->threads) if (slots > FM_PARALLEL_SLOTS)
     for (int64_t i = 0; i < slots; i++) {
         if (fm_tag_state(old.tags[i]) != FM_STATE_FULL) continue;
         const uint8_t *key = fm_key_at(&old, (uint64_t)i);
@@ -112,7 +116,7 @@ void fm_cpu_table_rehash_in_place(fm_cpu_table *t)
     fm_table_view *v = &t->v;
     const int64_t slots = (int64_t)v->mask + 1;
     const uint32_t ks = v->key_size, vs = v->value_size;
-#pragma omp parallel for schedule(static, 4096) num_threads(t->threads)
+#pragma omp parallel for schedule(static, 4096) num_threads(t->threads) if (slots > FM_PARALLEL_SLOTS)
     for (int64_t i = 0; i < slots; i++) {
         uint32_t state = fm_tag_state(v->tags[i]);
         v->tags[i] = state == FM_STATE_FULL ? FM_TAG_BUSY : FM_TAG_EMPTY;
@@ -150,7 +154,7 @@ void fm_cpu_table_clear(fm_cpu_table *t)
 {
     const int64_t slots = (int64_t)t->v.mask + 1;
     uint32_t *tags = t->v.tags;
-#pragma omp parallel for schedule(static) num_threads(t->threads)
+#pragma omp parallel for schedule(static) num_threads(t->threads) if (slots > FM_PARALLEL_SLOTS)
     for (int64_t i = 0; i < slots; i++) tags[i] = FM_TAG_EMPTY;
     t->live = 0;
     t->tombstones = 0;
@@ -180,7 +184,8 @@ uint64_t fm_cpu_table_longest_probe(const fm_cpu_table *t)
     const fm_table_view *v = &t->v;
     const int64_t slots = (int64_t)v->mask + 1;
     uint64_t longest = 0;
-#pragma omp parallel for schedule(static, 4096) reduction(max : longest) num_threads(t->threads)
+#pragma omp parallel for schedule(static, 4096) reduction(max : longest) num_threads(t->threads) \
+    if (slots > FM_PARALLEL_SLOTS)
     for (int64_t i = 0; i < slots; i++) {
         if (fm_tag_state(v->tags[i]) != FM_STATE_FULL) continue;
         uint64_t h = fm_hash_key(t->hash_kind, fm_key_at(v, (uint64_t)i), v->key_size);
