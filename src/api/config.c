@@ -50,8 +50,9 @@ fm_status fm_config_resolve(const fm_config *in, fm_config *out)
     if (in->threads < 0 || in->threads > FM_CONFIG_MAX_THREADS)
         return fm_fail(NULL, FM_ERR_INVALID, "cfg->threads is %d; it must be 0..%d", in->threads,
                        FM_CONFIG_MAX_THREADS);
-    if (in->shards < 0)
-        return fm_fail(NULL, FM_ERR_INVALID, "cfg->shards is %d; it must be >= 0", in->shards);
+    if (in->shards < 0 || in->shards > FM_CONFIG_MAX_SHARDS)
+        return fm_fail(NULL, FM_ERR_INVALID, "cfg->shards is %d; it must be 0..%d", in->shards,
+                       FM_CONFIG_MAX_SHARDS);
     if (in->device < -1)
         return fm_fail(NULL, FM_ERR_INVALID, "cfg->device is %d; it must be >= -1", in->device);
     if (in->flags & ~(uint32_t)FM_FIXED_CAPACITY)

@@ -12,16 +12,37 @@ extern "C" {
 
 /* A backend fills this table with designated initializers; an operation it
  * lacks stays NULL and the API layer answers FM_ERR_UNSUPPORTED. Arguments
- * are already validated (non-NULL where required, n > 0). */
+ * are already validated (non-NULL where required, n > 0).
+ *
+ * Room for new keys is made in steps a distributed map can take on every
+ * shard before it writes to any (so a failed batch changes nothing):
+ * headroom is how many new keys fit now; count_new counts a batch's absent
+ * keys (exactly, repeats once, when they exceed `headroom`); make_room_for
+ * grows or rehashes for that many new keys, or fails (FM_ERR_FULL,
+ * FM_ERR_NOMEM) leaving the table as it was. insert and add_u64 with
+ * FM_WRITE_ROOM_MADE then skip those steps. */
+enum { FM_WRITE_ROOM_MADE = 1 };
 typedef struct fm_backend_ops {
     const char *name;
+    /* Collective maps (MPI): every rank enters every bulk call, even with
+     * n == 0, and a failure found on one rank before the collective part
+     * (a bad argument) is passed to agree, which every other rank meets at
+     * the start of the same call, so all ranks return it. */
+    int collective;
+    fm_status (*agree)(fm_map *map, fm_status mine);
     fm_status (*create)(fm_map *map);
     void (*destroy)(fm_map *map);
-    fm_status (*insert)(fm_map *map, const void *keys, const void *values, size_t n);
+    uint64_t (*headroom)(fm_map *map);
+    fm_status (*count_new)(fm_map *map, const void *keys, size_t n, uint64_t headroom,
+                           uint64_t *new_out);
+    fm_status (*make_room_for)(fm_map *map, uint64_t new_keys);
+    fm_status (*insert)(fm_map *map, const void *keys, const void *values, size_t n,
+                        unsigned write_flags);
     fm_status (*get)(fm_map *map, const void *keys, size_t n, void *values_out,
                      uint8_t *found_out);
     fm_status (*remove)(fm_map *map, const void *keys, size_t n, uint8_t *removed_out);
-    fm_status (*add_u64)(fm_map *map, const void *keys, const uint64_t *deltas, size_t n);
+    fm_status (*add_u64)(fm_map *map, const void *keys, const uint64_t *deltas, size_t n,
+                         unsigned write_flags);
     uint64_t (*size)(fm_map *map);
     fm_status (*clear)(fm_map *map);
     fm_status (*export_entries)(fm_map *map, uint64_t *cursor, void *keys_out,
@@ -38,12 +59,19 @@ struct fm_map {
 };
 
 extern const fm_backend_ops fm_cpu_backend;
+extern const fm_backend_ops fm_sharded_backend;
 extern const fm_backend_ops fm_cuda_backend;
 /* 1 when a CUDA device can be used by this process. */
 int fm_cuda_usable(void);
 
+/* Makes room on a one-table map for the new keys of this batch, with the
+ * three steps above. */
+fm_status fm_reserve_batch(fm_map *map, const void *keys, size_t n);
+
 /* Most CPU threads one table runs on. */
 #define FM_CONFIG_MAX_THREADS 1024
+/* Most shards one process holds. */
+#define FM_CONFIG_MAX_SHARDS 4096
 
 /* Checks a configuration and fills in defaults (max_load, hash, threads).
  * Chooses no backend. Errors go to fm_last_error(NULL). */

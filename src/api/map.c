@@ -28,16 +28,20 @@ fm_status fm_create(const fm_config *cfg, fm_map **map_out)
     fm_config resolved;
     fm_status st = fm_config_resolve(cfg, &resolved);
     if (st != FM_OK) return st;
-    if (resolved.shards > 1)
-        return fm_fail(NULL, FM_ERR_UNSUPPORTED, "cfg->shards = %d: sharded maps are not built yet",
-                       resolved.shards);
     fm_backend backend = FM_BACKEND_CPU;
     if ((st = choose_backend(resolved.backend, &backend)) != FM_OK) return st;
+    if (resolved.shards > 1 && backend != FM_BACKEND_CPU)
+        return fm_fail(NULL, FM_ERR_UNSUPPORTED,
+                       "cfg->shards = %d: sharded maps run on CPU shards only in this version",
+                       resolved.shards);
     fm_map *map = calloc(1, sizeof *map);
     if (!map) return fm_fail(NULL, FM_ERR_NOMEM, "no memory for the map handle");
     map->cfg = resolved;
     map->backend = backend;
-    map->ops = backend == FM_BACKEND_CUDA ? &fm_cuda_backend : &fm_cpu_backend;
+    if (resolved.shards > 1)
+        map->ops = &fm_sharded_backend;
+    else
+        map->ops = backend == FM_BACKEND_CUDA ? &fm_cuda_backend : &fm_cpu_backend;
     if (!map->ops->create) {
         st = fm_fail(NULL, FM_ERR_UNSUPPORTED, "the %s backend cannot create maps", map->ops->name);
         free(map);
@@ -64,7 +68,6 @@ void fm_destroy(fm_map *map)
  * there when n > 0 (its name goes into the message). */
 static fm_status check_batch(fm_map *map, size_t n, const void *keys, const char *func)
 {
-    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "%s: map is NULL", func);
     int overflow = 0;
     (void)fm_mul_size(n, map->cfg.key_size, &overflow);
     (void)fm_mul_size(n, map->cfg.value_size, &overflow);
@@ -75,6 +78,16 @@ static fm_status check_batch(fm_map *map, size_t n, const void *keys, const char
     return FM_OK;
 }
 
+/* After the local checks of a bulk call. On a collective map a failure is
+ * agreed with the other ranks, which are entering the same call, and n == 0
+ * still takes part (the other ranks may have keys). */
+#define FM_AFTER_CHECKS(map, st, n)                                            \
+    do {                                                                       \
+        if ((st) != FM_OK)                                                     \
+            return (map)->ops->collective ? (map)->ops->agree((map), (st)) : (st); \
+        if ((n) == 0 && !(map)->ops->collective) return FM_OK;                 \
+    } while (0)
+
 #define FM_UNSUPPORTED_IF_MISSING(map, op)                                      \
     do {                                                                       \
         if (!(map)->ops->op)                                                   \
@@ -84,47 +97,48 @@ static fm_status check_batch(fm_map *map, size_t n, const void *keys, const char
 
 fm_status fm_bulk_insert(fm_map *map, const void *keys, const void *values, size_t n)
 {
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_bulk_insert: map is NULL");
     fm_status st = check_batch(map, n, keys, "fm_bulk_insert");
-    if (st != FM_OK) return st;
-    if (n > 0 && map->cfg.value_size > 0 && !values)
-        return fm_fail(map, FM_ERR_INVALID, "fm_bulk_insert: values is NULL but value_size is %u",
-                       map->cfg.value_size);
-    if (n == 0) return FM_OK;
+    if (st == FM_OK && n > 0 && map->cfg.value_size > 0 && !values)
+        st = fm_fail(map, FM_ERR_INVALID, "fm_bulk_insert: values is NULL but value_size is %u",
+                     map->cfg.value_size);
+    FM_AFTER_CHECKS(map, st, n);
     FM_UNSUPPORTED_IF_MISSING(map, insert);
-    return map->ops->insert(map, keys, values, n);
+    return map->ops->insert(map, keys, values, n, 0);
 }
 
 fm_status fm_bulk_get(fm_map *map, const void *keys, size_t n, void *values_out, uint8_t *found_out)
 {
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_bulk_get: map is NULL");
     fm_status st = check_batch(map, n, keys, "fm_bulk_get");
-    if (st != FM_OK) return st;
-    if (n > 0 && map->cfg.value_size > 0 && !values_out)
-        return fm_fail(map, FM_ERR_INVALID, "fm_bulk_get: values_out is NULL but value_size is %u",
-                       map->cfg.value_size);
-    if (n == 0) return FM_OK;
+    if (st == FM_OK && n > 0 && map->cfg.value_size > 0 && !values_out)
+        st = fm_fail(map, FM_ERR_INVALID, "fm_bulk_get: values_out is NULL but value_size is %u",
+                     map->cfg.value_size);
+    FM_AFTER_CHECKS(map, st, n);
     FM_UNSUPPORTED_IF_MISSING(map, get);
     return map->ops->get(map, keys, n, values_out, found_out);
 }
 
 fm_status fm_bulk_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
 {
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_bulk_remove: map is NULL");
     fm_status st = check_batch(map, n, keys, "fm_bulk_remove");
-    if (st != FM_OK || n == 0) return st;
+    FM_AFTER_CHECKS(map, st, n);
     FM_UNSUPPORTED_IF_MISSING(map, remove);
     return map->ops->remove(map, keys, n, removed_out);
 }
 
 fm_status fm_bulk_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n)
 {
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_bulk_add_u64: map is NULL");
     fm_status st = check_batch(map, n, keys, "fm_bulk_add_u64");
-    if (st != FM_OK) return st;
-    if (map->cfg.value_size != 8)
-        return fm_fail(map, FM_ERR_INVALID,
-                       "fm_bulk_add_u64: the map's value_size is %u; counters need value_size 8",
-                       map->cfg.value_size);
-    if (n == 0) return FM_OK;
+    if (st == FM_OK && map->cfg.value_size != 8)
+        st = fm_fail(map, FM_ERR_INVALID,
+                     "fm_bulk_add_u64: the map's value_size is %u; counters need value_size 8",
+                     map->cfg.value_size);
+    FM_AFTER_CHECKS(map, st, n);
     FM_UNSUPPORTED_IF_MISSING(map, add_u64);
-    return map->ops->add_u64(map, keys, deltas, n);
+    return map->ops->add_u64(map, keys, deltas, n, 0);
 }
 
 uint64_t fm_size(fm_map *map)
@@ -162,7 +176,8 @@ fm_status fm_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_
 fm_status fm_get_stats(fm_map *map, fm_stats *out)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_get_stats: map is NULL");
-    if (!out) return fm_fail(map, FM_ERR_INVALID, "fm_get_stats: out is NULL");
+    fm_status st = out ? FM_OK : fm_fail(map, FM_ERR_INVALID, "fm_get_stats: out is NULL");
+    if (st != FM_OK) return map->ops->collective ? map->ops->agree(map, st) : st;
     FM_UNSUPPORTED_IF_MISSING(map, stats);
     return map->ops->stats(map, out);
 }

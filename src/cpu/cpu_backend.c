@@ -37,27 +37,40 @@ static void cpu_destroy(fm_map *map)
     map->impl = NULL;
 }
 
-/* Before an insert or add: make sure the table can take the batch's new keys
- * within max_load (and within capacity for a fixed map), growing or clearing
- * tombstones first. Nothing changes when it fails. */
-static fm_status make_room(fm_map *map, const fm_cpu_batch *b)
+/* How many new keys the table takes before it must grow (or, for a fixed
+ * map, before it is full or must clear tombstones). */
+static uint64_t cpu_headroom(fm_map *map)
+{
+    fm_cpu_table *t = table_of(map);
+    const uint64_t limit = fm_load_limit(t->v.mask + 1, map->cfg.max_load);
+    const uint64_t used = t->live + t->tombstones;
+    uint64_t headroom = limit > used ? limit - used : 0;
+    if (map->cfg.flags & FM_FIXED_CAPACITY) {
+        const uint64_t below_capacity = map->cfg.capacity > t->live ? map->cfg.capacity - t->live : 0;
+        if (below_capacity < headroom) headroom = below_capacity;
+    }
+    return headroom;
+}
+
+static fm_status cpu_count_new(fm_map *map, const void *keys, size_t n, uint64_t headroom,
+                               uint64_t *new_out)
+{
+    fm_cpu_table *t = table_of(map);
+    fm_cpu_batch b;
+    if (fm_cpu_batch_plan(&b, t, keys, n) != FM_OK || fm_cpu_batch_count_new(&b, t, headroom, new_out) != FM_OK)
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to count the new keys of a batch of %zu", n);
+    return FM_OK;
+}
+
+/* Makes the table take `fresh` more keys within max_load (and capacity for
+ * a fixed map), growing or clearing tombstones. Nothing changes on failure. */
+static fm_status cpu_make_room_for(fm_map *map, uint64_t fresh)
 {
     fm_cpu_table *t = table_of(map);
     const double max_load = map->cfg.max_load;
     const int fixed = (map->cfg.flags & FM_FIXED_CAPACITY) != 0;
     const uint64_t slots = t->v.mask + 1;
     const uint64_t limit = fm_load_limit(slots, max_load);
-    const uint64_t used = t->live + t->tombstones;
-    uint64_t headroom = limit > used ? limit - used : 0;
-    if (fixed) {
-        const uint64_t below_capacity = map->cfg.capacity > t->live ? map->cfg.capacity - t->live : 0;
-        if (below_capacity < headroom) headroom = below_capacity;
-    }
-    if (b->n <= headroom) return FM_OK; /* even if every key is new */
-    uint64_t fresh = 0;
-    if (fm_cpu_batch_count_new(b, t, headroom, &fresh) != FM_OK)
-        return fm_fail(map, FM_ERR_NOMEM, "no memory to count the new keys of a batch of %zu", b->n);
-    if (fresh <= headroom) return FM_OK;
     const uint64_t needed = t->live + fresh;
     if (fixed && needed > map->cfg.capacity)
         return fm_fail(map, FM_ERR_FULL,
@@ -84,16 +97,16 @@ static fm_status make_room(fm_map *map, const fm_cpu_batch *b)
 typedef enum write_kind { WRITE_INSERT, WRITE_ADD, WRITE_REMOVE } write_kind;
 
 static fm_status cpu_write(fm_map *map, write_kind kind, const void *keys, const void *values,
-                           const uint64_t *deltas, uint8_t *removed_out, size_t n)
+                           const uint64_t *deltas, uint8_t *removed_out, size_t n, unsigned flags)
 {
     fm_cpu_table *t = table_of(map);
-    fm_cpu_batch b;
-    if (fm_cpu_batch_plan(&b, t, keys, n) != FM_OK)
-        return fm_fail(map, FM_ERR_NOMEM, "no memory to sort a batch of %zu keys", n);
-    if (kind != WRITE_REMOVE) {
-        fm_status st = make_room(map, &b);
+    if (kind != WRITE_REMOVE && !(flags & FM_WRITE_ROOM_MADE)) {
+        fm_status st = fm_reserve_batch(map, keys, n);
         if (st != FM_OK) return st;
     }
+    fm_cpu_batch b;
+    if (fm_cpu_batch_plan(&b, t, keys, n) != FM_OK)
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to plan a batch of %zu keys", n);
     switch (kind) {
     case WRITE_INSERT: fm_cpu_batch_insert(&b, t, values); break;
     case WRITE_ADD: fm_cpu_batch_add_u64(&b, t, deltas); break;
@@ -102,19 +115,21 @@ static fm_status cpu_write(fm_map *map, write_kind kind, const void *keys, const
     return FM_OK;
 }
 
-static fm_status cpu_insert(fm_map *map, const void *keys, const void *values, size_t n)
+static fm_status cpu_insert(fm_map *map, const void *keys, const void *values, size_t n,
+                            unsigned flags)
 {
-    return cpu_write(map, WRITE_INSERT, keys, values, NULL, NULL, n);
+    return cpu_write(map, WRITE_INSERT, keys, values, NULL, NULL, n, flags);
 }
 
-static fm_status cpu_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n)
+static fm_status cpu_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n,
+                             unsigned flags)
 {
-    return cpu_write(map, WRITE_ADD, keys, NULL, deltas, NULL, n);
+    return cpu_write(map, WRITE_ADD, keys, NULL, deltas, NULL, n, flags);
 }
 
 static fm_status cpu_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
 {
-    return cpu_write(map, WRITE_REMOVE, keys, NULL, NULL, removed_out, n);
+    return cpu_write(map, WRITE_REMOVE, keys, NULL, NULL, removed_out, n, 0);
 }
 
 static fm_status cpu_get(fm_map *map, const void *keys, size_t n, void *values_out,
@@ -160,6 +175,9 @@ const fm_backend_ops fm_cpu_backend = {
     .name = "cpu",
     .create = cpu_create,
     .destroy = cpu_destroy,
+    .headroom = cpu_headroom,
+    .count_new = cpu_count_new,
+    .make_room_for = cpu_make_room_for,
     .insert = cpu_insert,
     .get = cpu_get,
     .remove = cpu_remove,

@@ -1,16 +1,557 @@
-/* MPI maps. Arguments are checked now; the sharded exchange comes with the
- * sharding work, so creation reports FM_ERR_UNSUPPORTED on every rank. */
+/* MPI maps: one logical map whose shards are the ranks of a communicator.
+ *
+ * A bulk call hashes the rank's batch and sorts it by (round, owner rank).
+ * Rounds split the hash space so that every occurrence of a key, from any
+ * rank, travels in the same round; each round's exchange stays under
+ * cfg.exchange_bytes. Within a round MPI_Alltoallv delivers each owner its
+ * keys grouped by source rank in rank order, each group in batch order, so
+ * applying rounds one after another is applying the ranks' batches in rank
+ * order. Results travel back the same way and land in the caller's order.
+ *
+ * Inserts and adds first make room on every rank (counting new keys where
+ * the cheap bound fails) and agree on the outcome, so a batch that one rank
+ * cannot take changes nothing anywhere. Every collective ends by agreeing on
+ * one status, with the message of the lowest failing rank. */
 #include <flashmap_mpi.h>
 
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/fm_alloc.h"
 #include "api/fm_map.h"
+#include "shard/fm_partition.h"
+#include "table/fm_hash.h"
+
+/* In-flight bytes per exchange round when cfg.exchange_bytes is 0. */
+#define FM_DEFAULT_EXCHANGE_BYTES ((uint64_t)256 << 20)
+
+typedef struct mpi_map {
+    MPI_Comm comm;
+    int rank, size;
+    fm_map *local; /* this rank's shard: one CPU table */
+    uint64_t exchange_bytes;
+} mpi_map;
+
+static mpi_map *mpi_of(fm_map *map) { return (mpi_map *)map->impl; }
+
+/* Turns an MPI error code into FM_ERR_COMM with MPI's message. */
+static fm_status mpi_failed(fm_map *map, int rc, const char *what)
+{
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) snprintf(text, sizeof text, "code %d", rc);
+    return fm_fail(map, FM_ERR_COMM, "%s failed: %s", what, text);
+}
+#define FM_MPI(map, call)                                                      \
+    do {                                                                       \
+        int fm_rc_ = (call);                                                   \
+        if (fm_rc_ != MPI_SUCCESS) return mpi_failed((map), fm_rc_, #call);    \
+    } while (0)
+
+/* Every rank returns the most negative status any rank had; ranks that did
+ * not fail get the message of the lowest rank that did. */
+static fm_status agree(fm_map *map, MPI_Comm comm, int rank, int size, fm_status mine)
+{
+    int local = (int)mine, worst = 0;
+    FM_MPI(map, MPI_Allreduce(&local, &worst, 1, MPI_INT, MPI_MIN, comm));
+    if (worst == FM_OK) return FM_OK;
+    int me = local == worst ? rank : size, first = size;
+    FM_MPI(map, MPI_Allreduce(&me, &first, 1, MPI_INT, MPI_MIN, comm));
+    char msg[FM_ERROR_LEN];
+    if (rank == first) memcpy(msg, map->error, sizeof msg);
+    FM_MPI(map, MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm));
+    if (rank != first) {
+        msg[sizeof msg - 1] = '\0';
+        /* The message starts with the status text this call adds again. */
+        const char *prefix = fm_status_str((fm_status)worst);
+        const size_t skip = strncmp(msg, prefix, strlen(prefix)) == 0 ? strlen(prefix) + 2 : 0;
+        fm_fail(map, (fm_status)worst, "on rank %d: %s", first, msg + (skip < strlen(msg) ? skip : 0));
+    }
+    return (fm_status)worst;
+}
+
+static fm_status agree_map(fm_map *map, fm_status mine)
+{
+    mpi_map *m = mpi_of(map);
+    return agree(map, m->comm, m->rank, m->size, mine);
+}
+
+/* An int count for MPI, or failure: MPI 3.1 counts are int. */
+static int fits_int(uint64_t count) { return count <= (uint64_t)INT_MAX; }
+
+/* ---- one exchange --------------------------------------------------- */
+
+/* Sends, to every peer p, cnt[p] records of `rec` bytes starting at record
+ * sdisp[p] of send; receives rcnt[p] records at record rdisp[p] of recv. */
+static fm_status alltoallv_records(fm_map *map, const void *send, const uint64_t *cnt,
+                                   const uint64_t *sdisp, void *recv, const uint64_t *rcnt,
+                                   const uint64_t *rdisp, size_t rec, int *ibuf)
+{
+    mpi_map *m = mpi_of(map);
+    const int P = m->size;
+    int *sc = ibuf, *sd = ibuf + P, *rc = ibuf + 2 * P, *rd = ibuf + 3 * P;
+    for (int p = 0; p < P; p++) {
+        /* Displacements are int too: the whole round must fit. */
+        if (!fits_int((sdisp[p] + cnt[p]) * rec) || !fits_int((rdisp[p] + rcnt[p]) * rec))
+            return fm_fail(map, FM_ERR_COMM,
+                           "an exchange round exceeds MPI's int counts; lower cfg.exchange_bytes");
+        sc[p] = (int)(cnt[p] * rec);
+        sd[p] = (int)(sdisp[p] * rec);
+        rc[p] = (int)(rcnt[p] * rec);
+        rd[p] = (int)(rdisp[p] * rec);
+    }
+    FM_MPI(map, MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc, rd, MPI_BYTE, m->comm));
+    return FM_OK;
+}
+
+typedef enum mpi_op { OP_COUNT_NEW, OP_INSERT, OP_ADD, OP_GET, OP_REMOVE } mpi_op;
+
+/* A routed batch: positions sorted by (round, owner) and the counts every
+ * rank sends and receives in every round. */
+typedef struct routed {
+    fm_partition part;
+    uint64_t *scratch;
+    uint32_t rounds;
+    uint64_t *cnt;  /* [p * rounds + r]: records to p in round r */
+    uint64_t *rcnt; /* [p * rounds + r]: records from p in round r */
+} routed;
+
+static void routed_free(routed *r)
+{
+    fm_partition_free(&r->part);
+    fm_free(r->scratch);
+    fm_free(r->cnt);
+    fm_free(r->rcnt);
+    memset(r, 0, sizeof *r);
+}
+
+/* Local part of routing; FM_ERR_NOMEM leaves nothing allocated. */
+static fm_status route_local(fm_map *map, routed *r, const uint8_t *keys, size_t n)
+{
+    mpi_map *m = mpi_of(map);
+    const uint32_t ks = map->cfg.key_size, P = (uint32_t)m->size, R = r->rounds;
+    r->scratch = fm_alloc((n ? n : 1) * 3 * sizeof(uint64_t));
+    r->cnt = fm_alloc((size_t)P * R * sizeof(uint64_t));
+    r->rcnt = fm_alloc((size_t)P * R * sizeof(uint64_t));
+    if (!r->scratch || !r->cnt || !r->rcnt) return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
+    const int kind = (int)map->cfg.hash;
+    const int64_t count = (int64_t)n;
+#pragma omp parallel for schedule(static) num_threads(map->cfg.threads) if (n > 4096)
+    for (int64_t i = 0; i < count; i++) r->scratch[i] = fm_hash_key(kind, keys + (size_t)i * ks, ks);
+    if (fm_partition_build(&r->part, r->scratch, n, P, R, map->cfg.threads, r->scratch + n,
+                           r->scratch + 2 * n) != FM_OK)
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
+    for (uint32_t rd = 0; rd < R; rd++)
+        for (uint32_t p = 0; p < P; p++)
+            r->cnt[(size_t)p * R + rd] = r->part.start[rd * P + p + 1] - r->part.start[rd * P + p];
+    return FM_OK;
+}
+
+/* Copies the records of round rd into send, peer by peer, from batch order. */
+static void pack_round(const routed *r, uint32_t P, uint32_t rd, uint8_t *send, const uint8_t *src,
+                       size_t rec, int threads)
+{
+    const uint64_t base = r->part.start[rd * P], end = r->part.start[rd * P + P];
+    const int64_t len = (int64_t)(end - base);
+#pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
+    for (int64_t j = 0; j < len; j++)
+        memcpy(send + (size_t)j * rec, src + r->part.order[base + (uint64_t)j] * rec, rec);
+}
+
+/* Copies replies of round rd (in routed order) back to batch positions. */
+static void unpack_round(const routed *r, uint32_t P, uint32_t rd, uint8_t *dst, const uint8_t *recv,
+                         size_t rec, int threads)
+{
+    const uint64_t base = r->part.start[rd * P], end = r->part.start[rd * P + P];
+    const int64_t len = (int64_t)(end - base);
+#pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
+    for (int64_t j = 0; j < len; j++)
+        memcpy(dst + r->part.order[base + (uint64_t)j] * rec, recv + (size_t)j * rec, rec);
+}
+
+/* Runs one pass of `op` over every round. payload: values (insert) or
+ * deltas (add) in batch order. For OP_COUNT_NEW, *fresh gets this rank's
+ * new keys. */
+static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *keys,
+                            const uint8_t *payload, void *values_out, uint8_t *flags_out, uint64_t *fresh)
+{
+    mpi_map *m = mpi_of(map);
+    fm_map *local = m->local;
+    const uint32_t P = (uint32_t)m->size, R = r->rounds;
+    const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    const size_t ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
+    const int threads = map->cfg.threads;
+    /* The largest round, sent and received, sizes the buffers once. */
+    uint64_t max_send = 0, max_recv = 0;
+    for (uint32_t rd = 0; rd < R; rd++) {
+        uint64_t s = 0, q = 0;
+        for (uint32_t p = 0; p < P; p++) {
+            s += r->cnt[(size_t)p * R + rd];
+            q += r->rcnt[(size_t)p * R + rd];
+        }
+        if (s > max_send) max_send = s;
+        if (q > max_recv) max_recv = q;
+    }
+    const size_t big = (size_t)(max_send > max_recv ? max_send : max_recv) + 1;
+    const size_t rec = ks > vs + 1 ? ks : vs + 1; /* the largest record one buffer holds */
+    uint8_t *sbuf = fm_alloc(big * (rec > ps ? rec : ps));
+    uint8_t *rkeys = fm_alloc(big * ks);
+    uint8_t *rpay = ps ? fm_alloc(big * ps) : NULL;
+    uint8_t *reply = (op == OP_GET || op == OP_REMOVE) ? fm_alloc(big * (vs + 1)) : NULL;
+    uint64_t *disp = fm_alloc(4 * (size_t)P * sizeof(uint64_t));
+    int *ibuf = fm_alloc(4 * (size_t)P * sizeof(int));
+    fm_status st = FM_OK;
+    if (!sbuf || !rkeys || (ps && !rpay) || ((op == OP_GET || op == OP_REMOVE) && !reply) ||
+        !disp || !ibuf)
+        st = fm_fail(map, FM_ERR_NOMEM, "no memory for exchange buffers of %zu records", big);
+    /* Buffers are local: agree before the first collective that needs them. */
+    if ((st = agree_map(map, st)) != FM_OK) goto done;
+    uint64_t *sc = disp, *sd = disp + P, *rc = disp + 2 * P, *rdp = disp + 3 * P;
+    for (uint32_t rd = 0; rd < R; rd++) {
+        uint64_t s = 0, q = 0;
+        for (uint32_t p = 0; p < P; p++) {
+            sc[p] = r->cnt[(size_t)p * R + rd];
+            rc[p] = r->rcnt[(size_t)p * R + rd];
+            sd[p] = s;
+            rdp[p] = q;
+            s += sc[p];
+            q += rc[p];
+        }
+        pack_round(r, P, rd, sbuf, keys, ks, threads);
+        if ((st = alltoallv_records(map, sbuf, sc, sd, rkeys, rc, rdp, ks, ibuf)) != FM_OK) goto done;
+        if (ps) {
+            pack_round(r, P, rd, sbuf, payload, ps, threads);
+            if ((st = alltoallv_records(map, sbuf, sc, sd, rpay, rc, rdp, ps, ibuf)) != FM_OK) goto done;
+        }
+        /* This rank's part of the round, in rank order then batch order. */
+        fm_status mine = FM_OK;
+        if (q > 0) {
+            uint64_t got = 0;
+            switch (op) {
+            case OP_COUNT_NEW:
+                mine = local->ops->count_new(local, rkeys, q, 0, &got);
+                *fresh += got;
+                break;
+            case OP_INSERT: mine = local->ops->insert(local, rkeys, rpay, q, FM_WRITE_ROOM_MADE); break;
+            case OP_ADD:
+                mine = local->ops->add_u64(local, rkeys, (const uint64_t *)rpay, q, FM_WRITE_ROOM_MADE);
+                break;
+            case OP_GET: mine = local->ops->get(local, rkeys, q, reply, reply + q * vs); break;
+            case OP_REMOVE: mine = local->ops->remove(local, rkeys, q, reply); break;
+            }
+            if (mine != FM_OK) fm_fail(map, mine, "%s", local->error);
+        }
+        if ((st = agree_map(map, mine)) != FM_OK) goto done;
+        /* Replies go back the reverse way: values, then the flags. */
+        if (op == OP_GET && vs) {
+            if ((st = alltoallv_records(map, reply, rc, rdp, sbuf, sc, sd, vs, ibuf)) != FM_OK) goto done;
+            unpack_round(r, P, rd, values_out, sbuf, vs, threads);
+        }
+        if (op == OP_GET || op == OP_REMOVE) {
+            const uint8_t *flags = op == OP_GET ? reply + q * vs : reply;
+            if ((st = alltoallv_records(map, flags, rc, rdp, sbuf, sc, sd, 1, ibuf)) != FM_OK) goto done;
+            if (flags_out) unpack_round(r, P, rd, flags_out, sbuf, 1, threads);
+        }
+    }
+done:
+    fm_free(sbuf);
+    fm_free(rkeys);
+    fm_free(rpay);
+    fm_free(reply);
+    fm_free(disp);
+    fm_free(ibuf);
+    return st;
+}
+
+/* Adds of one key from this rank, summed: heavy hitters cost one record. */
+static fm_status combine_adds(fm_map *map, const void *keys, const uint64_t *deltas, size_t n,
+                              uint8_t **keys_out, uint64_t **deltas_out, size_t *n_out)
+{
+    fm_config c = fm_config_default(map->cfg.key_size, 8, n);
+    c.hash = map->cfg.hash;
+    c.threads = map->cfg.threads;
+    c.backend = FM_BACKEND_CPU;
+    fm_map *sums = NULL;
+    fm_status st = fm_create(&c, &sums);
+    if (st == FM_OK) st = fm_bulk_add_u64(sums, keys, deltas, n);
+    const size_t distinct = st == FM_OK ? (size_t)fm_size(sums) : 0;
+    *keys_out = fm_alloc((distinct ? distinct : 1) * map->cfg.key_size);
+    *deltas_out = fm_alloc((distinct ? distinct : 1) * sizeof(uint64_t));
+    if (st == FM_OK && (!*keys_out || !*deltas_out)) st = FM_ERR_NOMEM;
+    uint64_t cursor = 0;
+    size_t got = 0;
+    if (st == FM_OK && distinct) st = fm_export(sums, &cursor, *keys_out, *deltas_out, distinct, &got);
+    fm_destroy(sums);
+    if (st != FM_OK) {
+        fm_free(*keys_out);
+        fm_free(*deltas_out);
+        *keys_out = NULL;
+        *deltas_out = NULL;
+        return fm_fail(map, st, "cannot combine %zu local adds: %s", n, fm_status_str(st));
+    }
+    *n_out = got;
+    return FM_OK;
+}
+
+static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const void *payload_in, size_t n_in,
+                          void *values_out, uint8_t *flags_out)
+{
+    mpi_map *m = mpi_of(map);
+    const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    const uint8_t *keys = keys_in, *payload = payload_in;
+    size_t n = n_in;
+    uint8_t *combined_keys = NULL;
+    uint64_t *combined_deltas = NULL;
+    /* Meets the agreement of a rank whose arguments failed their checks. */
+    fm_status st = agree_map(map, FM_OK);
+    if (st != FM_OK) return st;
+    if (op == OP_ADD && n > 0) {
+        st = combine_adds(map, keys_in, payload_in, n_in, &combined_keys, &combined_deltas, &n);
+        keys = combined_keys;
+        payload = (const uint8_t *)combined_deltas;
+    }
+    /* Rounds: enough that the largest rank's records fit exchange_bytes. */
+    const uint64_t per_key = ks + (op == OP_INSERT ? vs : op == OP_GET ? vs + 1 : 8);
+    uint64_t bytes = (uint64_t)n * per_key, most = 0;
+    int rc = MPI_Allreduce(&bytes, &most, 1, MPI_UINT64_T, MPI_MAX, m->comm);
+    if (rc != MPI_SUCCESS) {
+        st = mpi_failed(map, rc, "MPI_Allreduce");
+        goto free_combined;
+    }
+    routed r;
+    memset(&r, 0, sizeof r);
+    const uint64_t rounds = most / m->exchange_bytes + 1;
+    r.rounds = rounds > (1u << 20) ? (1u << 20) : (uint32_t)rounds;
+    if (st == FM_OK) st = route_local(map, &r, keys, n);
+    if ((st = agree_map(map, st)) != FM_OK) goto free_routed;
+    rc = MPI_Alltoall(r.cnt, (int)r.rounds, MPI_UINT64_T, r.rcnt, (int)r.rounds, MPI_UINT64_T, m->comm);
+    if (rc != MPI_SUCCESS) {
+        st = mpi_failed(map, rc, "MPI_Alltoall");
+        goto free_routed;
+    }
+    if (op == OP_INSERT || op == OP_ADD) {
+        /* Room on every rank first. Cheap bound: every received key new. */
+        uint64_t received = 0;
+        for (size_t i = 0; i < (size_t)m->size * r.rounds; i++) received += r.rcnt[i];
+        int fits = received <= m->local->ops->headroom(m->local), all_fit = 0;
+        rc = MPI_Allreduce(&fits, &all_fit, 1, MPI_INT, MPI_MIN, m->comm);
+        if (rc != MPI_SUCCESS) {
+            st = mpi_failed(map, rc, "MPI_Allreduce");
+            goto free_routed;
+        }
+        if (!all_fit) {
+            uint64_t fresh = 0;
+            if ((st = run_rounds(map, &r, OP_COUNT_NEW, keys, NULL, NULL, NULL, &fresh)) != FM_OK)
+                goto free_routed;
+            fm_status mine = FM_OK;
+            if (fresh > m->local->ops->headroom(m->local)) {
+                mine = m->local->ops->make_room_for(m->local, fresh);
+                if (mine != FM_OK) fm_fail(map, mine, "%s", m->local->error);
+            }
+            if ((st = agree_map(map, mine)) != FM_OK) goto free_routed;
+        }
+    }
+    st = run_rounds(map, &r, op, keys, payload, values_out, flags_out, NULL);
+free_routed:
+    routed_free(&r);
+free_combined:
+    fm_free(combined_keys);
+    fm_free(combined_deltas);
+    return st;
+}
+
+/* ---- the backend ------------------------------------------------------ */
+
+static fm_status mpi_insert(fm_map *map, const void *keys, const void *values, size_t n, unsigned f)
+{
+    (void)f;
+    return mpi_bulk(map, OP_INSERT, keys, values, n, NULL, NULL);
+}
+
+static fm_status mpi_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n, unsigned f)
+{
+    (void)f;
+    return mpi_bulk(map, OP_ADD, keys, deltas, n, NULL, NULL);
+}
+
+static fm_status mpi_get(fm_map *map, const void *keys, size_t n, void *values_out, uint8_t *found_out)
+{
+    return mpi_bulk(map, OP_GET, keys, NULL, n, values_out, found_out);
+}
+
+static fm_status mpi_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
+{
+    return mpi_bulk(map, OP_REMOVE, keys, NULL, n, NULL, removed_out);
+}
+
+static uint64_t mpi_size(fm_map *map)
+{
+    mpi_map *m = mpi_of(map);
+    uint64_t mine = m->local->ops->size(m->local), total = 0;
+    if (MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, m->comm) != MPI_SUCCESS) return 0;
+    return total;
+}
+
+static fm_status mpi_clear(fm_map *map)
+{
+    mpi_map *m = mpi_of(map);
+    fm_status mine = m->local->ops->clear(m->local);
+    if (mine != FM_OK) fm_fail(map, mine, "%s", m->local->error);
+    return agree_map(map, mine);
+}
+
+static fm_status mpi_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out, size_t max,
+                            size_t *n_out)
+{
+    mpi_map *m = mpi_of(map);
+    fm_status st = m->local->ops->export_entries(m->local, cursor, keys_out, values_out, max, n_out);
+    if (st != FM_OK) fm_fail(map, st, "%s", m->local->error);
+    return st;
+}
+
+static fm_status mpi_stats(fm_map *map, fm_stats *out)
+{
+    mpi_map *m = mpi_of(map);
+    fm_stats one;
+    fm_status st = agree_map(map, FM_OK); /* see mpi_bulk */
+    if (st != FM_OK) return st;
+    fm_status mine = m->local->ops->stats(m->local, &one);
+    if (mine != FM_OK) fm_fail(map, mine, "%s", m->local->error);
+    if ((st = agree_map(map, mine)) != FM_OK) return st;
+    uint64_t sums[3] = {one.size, one.slots, one.tombstones}, totals[3];
+    FM_MPI(map, MPI_Allreduce(sums, totals, 3, MPI_UINT64_T, MPI_SUM, m->comm));
+    FM_MPI(map, MPI_Allreduce(&one.longest_probe, &out->longest_probe, 1, MPI_UINT64_T, MPI_MAX, m->comm));
+    out->size = totals[0];
+    out->slots = totals[1];
+    out->tombstones = totals[2];
+    out->load_factor = out->slots ? (double)out->size / (double)out->slots : 0.0;
+    out->shards = m->size;
+    out->backend = map->backend;
+    return FM_OK;
+}
+
+static void mpi_destroy(fm_map *map)
+{
+    mpi_map *m = mpi_of(map);
+    if (!m) return;
+    if (m->local) {
+        if (m->local->impl) m->local->ops->destroy(m->local);
+        free(m->local);
+    }
+    if (m->comm != MPI_COMM_NULL) MPI_Comm_free(&m->comm);
+    free(m);
+    map->impl = NULL;
+}
+
+static const fm_backend_ops fm_mpi_backend = {
+    .name = "mpi",
+    .collective = 1,
+    .agree = agree_map,
+    .destroy = mpi_destroy,
+    .insert = mpi_insert,
+    .get = mpi_get,
+    .remove = mpi_remove,
+    .add_u64 = mpi_add_u64,
+    .size = mpi_size,
+    .clear = mpi_clear,
+    .export_entries = mpi_export,
+    .stats = mpi_stats,
+};
+
+/* A digest of the settings every rank must share. */
+static uint64_t config_digest(const fm_config *c)
+{
+    uint64_t words[7];
+    memcpy(&words[0], &c->max_load, sizeof(double));
+    words[1] = c->key_size;
+    words[2] = c->value_size;
+    words[3] = c->capacity;
+    words[4] = (uint64_t)c->hash;
+    words[5] = (uint64_t)c->flags;
+    words[6] = (uint64_t)c->shards;
+    return fm_murmur3_64((const uint8_t *)words, sizeof words);
+}
+
+/* The local part of creation; the caller agrees on its status. */
+static fm_status create_local(fm_map *map, MPI_Comm comm, const fm_config *cfg)
+{
+    fm_status st = fm_config_resolve(cfg, &map->cfg);
+    if (st != FM_OK) return fm_fail(map, st, "%s", fm_last_error(NULL));
+    if (map->cfg.shards > 1)
+        return fm_fail(map, FM_ERR_UNSUPPORTED, "cfg->shards = %d: MPI maps hold one shard per rank in this version",
+                       map->cfg.shards);
+    if (map->cfg.backend == FM_BACKEND_CUDA)
+        return fm_fail(map, FM_ERR_UNSUPPORTED, "MPI maps run on CPU shards in this version");
+    mpi_map *m = calloc(1, sizeof *m);
+    if (!m) return fm_fail(map, FM_ERR_NOMEM, "no memory for the MPI map");
+    map->impl = m;
+    m->comm = MPI_COMM_NULL;
+    int rc = MPI_Comm_dup(comm, &m->comm);
+    if (rc != MPI_SUCCESS) return mpi_failed(map, rc, "MPI_Comm_dup");
+    MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(m->comm, &m->rank);
+    MPI_Comm_size(m->comm, &m->size);
+    m->exchange_bytes = map->cfg.exchange_bytes ? map->cfg.exchange_bytes : FM_DEFAULT_EXCHANGE_BYTES;
+    fm_map *local = calloc(1, sizeof *local);
+    if (!local) return fm_fail(map, FM_ERR_NOMEM, "no memory for the local shard");
+    m->local = local;
+    local->cfg = map->cfg;
+    local->cfg.capacity = (map->cfg.capacity + (uint64_t)m->size - 1) / (uint64_t)m->size;
+    local->backend = FM_BACKEND_CPU;
+    local->ops = &fm_cpu_backend;
+    st = local->ops->create(local);
+    if (st != FM_OK) return fm_fail(map, st, "%s", local->error);
+    return FM_OK;
+}
 
 fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
 {
     if (map_out) *map_out = NULL;
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) return fm_fail(NULL, FM_ERR_INVALID, "fm_create_mpi: call MPI_Init first");
     if (comm == MPI_COMM_NULL) return fm_fail(NULL, FM_ERR_INVALID, "fm_create_mpi: comm is MPI_COMM_NULL");
-    if (!cfg) return fm_fail(NULL, FM_ERR_INVALID, "fm_create_mpi: cfg is NULL");
-    if (!map_out) return fm_fail(NULL, FM_ERR_INVALID, "fm_create_mpi: map_out is NULL");
-    return fm_fail(NULL, FM_ERR_UNSUPPORTED, "fm_create_mpi: MPI maps are not implemented in this version");
+    int rank = 0, size = 1;
+    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+        return fm_fail(NULL, FM_ERR_COMM, "fm_create_mpi: comm is not a valid communicator");
+    fm_map *map = calloc(1, sizeof *map);
+    /* Every rank takes part in the agreement, even one that failed early. */
+    fm_map fallback;
+    memset(&fallback, 0, sizeof fallback);
+    fm_map *report = map ? map : &fallback;
+    fm_status st = FM_OK;
+    if (!map) st = fm_fail(report, FM_ERR_NOMEM, "fm_create_mpi: no memory for the map handle");
+    else if (!cfg) st = fm_fail(report, FM_ERR_INVALID, "fm_create_mpi: cfg is NULL");
+    else if (!map_out) st = fm_fail(report, FM_ERR_INVALID, "fm_create_mpi: map_out is NULL");
+    if (st == FM_OK) {
+        map->backend = FM_BACKEND_CPU;
+        map->ops = &fm_mpi_backend;
+        st = create_local(map, comm, cfg);
+    }
+    /* Same configuration everywhere? Compare min and max of a digest. */
+    uint64_t digest[2] = {0, 0}, seen[2] = {0, 0};
+    if (cfg) {
+        digest[0] = config_digest(cfg);
+        digest[1] = ~digest[0];
+    }
+    int rc = MPI_Allreduce(digest, seen, 2, MPI_UINT64_T, MPI_MIN, comm);
+    if (rc != MPI_SUCCESS && st == FM_OK) st = mpi_failed(report, rc, "MPI_Allreduce");
+    if (st == FM_OK && (seen[0] != digest[0] || ~seen[1] != digest[0]))
+        st = fm_fail(report, FM_ERR_INVALID,
+                     "fm_create_mpi: ranks passed different configurations (cfg must match on every rank)");
+    st = agree(report, comm, rank, size, st);
+    if (st != FM_OK) {
+        fm_fail(NULL, st, "%s", report->error);
+        if (map) {
+            mpi_destroy(map);
+            free(map);
+        }
+        return st;
+    }
+    *map_out = map;
+    return FM_OK;
 }
 
 fm_status fm_load_mpi(MPI_Comm comm, const char *path, const fm_config *overrides, fm_map **map_out)

@@ -1,0 +1,44 @@
+/* Stable parallel counting sort of a batch by owner shard, and by exchange
+ * round when a batch crosses the network in several rounds. */
+#ifndef FM_PARTITION_H
+#define FM_PARTITION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <flashmap.h>
+
+typedef struct fm_partition {
+    uint32_t buckets;      /* rounds * owners; bucket = round * owners + owner */
+    uint64_t *start;       /* buckets + 1 offsets into order/hash */
+    uint64_t *order;       /* original batch index of each position (caller's) */
+    uint64_t *hash;        /* hash of each position (caller's) */
+} fm_partition;
+
+/* The owner shard of a hash among `owners`: a remix of the whole hash, so
+ * it is independent of the high bits that pick home slots and the low bits
+ * that make fingerprints, and every shard's table stays uniform. */
+static inline uint32_t fm_owner_of(uint64_t hash, uint32_t owners)
+{
+    uint64_t mixed = (hash ^ (hash >> 29)) * 0xbf58476d1ce4e5b9ULL;
+    return (uint32_t)(((mixed >> 32) * (uint64_t)owners) >> 32);
+}
+
+/* The exchange round of a hash among `rounds`: every occurrence of a key,
+ * from any rank, travels in the same round, so applying rounds one after
+ * another keeps the batch order of each key. */
+static inline uint32_t fm_round_of(uint64_t hash, uint32_t rounds)
+{
+    uint64_t mixed = (hash ^ (hash >> 31)) * 0x94d049bb133111ebULL;
+    return (uint32_t)(((mixed >> 32) * (uint64_t)rounds) >> 32);
+}
+
+/* Sorts positions 0..n-1 by (round, owner), keeping batch order inside a
+ * bucket. hashes[i] is the hash of batch entry i. order and hash are the
+ * caller's arrays of n entries; the offsets are allocated here.
+ * FM_ERR_NOMEM leaves nothing allocated. */
+fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, uint32_t owners,
+                             uint32_t rounds, int threads, uint64_t *order, uint64_t *hash);
+void fm_partition_free(fm_partition *p);
+
+#endif

@@ -1,0 +1,77 @@
+#include "shard/fm_partition.h"
+
+#include <string.h>
+
+#include "api/fm_alloc.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static inline uint32_t bucket_of(uint64_t hash, uint32_t owners, uint32_t rounds)
+{
+    const uint32_t owner = fm_owner_of(hash, owners);
+    return rounds > 1 ? fm_round_of(hash, rounds) * owners + owner : owner;
+}
+
+fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, uint32_t owners,
+                             uint32_t rounds, int threads, uint64_t *order, uint64_t *hash)
+{
+    memset(p, 0, sizeof *p);
+    if (threads < 1) threads = 1;
+    if ((size_t)threads > n / 4096 + 1) threads = (int)(n / 4096 + 1);
+    const uint32_t buckets = owners * rounds;
+    const size_t nt = (size_t)threads;
+    uint64_t *counts = fm_alloc(nt * buckets * sizeof(uint64_t));
+    p->start = fm_alloc(((size_t)buckets + 1) * sizeof(uint64_t));
+    p->order = order;
+    p->hash = hash;
+    if (!counts || !p->start) {
+        fm_free(counts);
+        fm_partition_free(p);
+        return FM_ERR_NOMEM;
+    }
+    p->buckets = buckets;
+
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP /* the team may be smaller than asked for */
+        const size_t t = (size_t)omp_get_thread_num(), team = (size_t)omp_get_num_threads();
+#else
+        const size_t t = 0, team = 1;
+#endif
+        const size_t lo = n * t / team, hi = n * (t + 1) / team;
+        uint64_t *mine = counts + t * buckets;
+        memset(mine, 0, buckets * sizeof(uint64_t));
+        for (size_t i = lo; i < hi; i++) mine[bucket_of(hashes[i], owners, rounds)]++;
+#pragma omp barrier
+#pragma omp single
+        {
+            /* Bucket-major, thread-minor offsets keep batch order stable. */
+            uint64_t at = 0;
+            for (uint32_t b = 0; b < buckets; b++) {
+                p->start[b] = at;
+                for (size_t u = 0; u < team; u++) {
+                    uint64_t c = counts[u * buckets + b];
+                    counts[u * buckets + b] = at;
+                    at += c;
+                }
+            }
+            p->start[buckets] = at;
+        }
+        for (size_t i = lo; i < hi; i++) {
+            uint64_t h = hashes[i];
+            uint64_t to = mine[bucket_of(h, owners, rounds)]++;
+            p->order[to] = i;
+            p->hash[to] = h;
+        }
+    }
+    fm_free(counts);
+    return FM_OK;
+}
+
+void fm_partition_free(fm_partition *p)
+{
+    fm_free(p->start);
+    memset(p, 0, sizeof *p);
+}

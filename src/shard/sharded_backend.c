@@ -1,0 +1,289 @@
+/* A map of several shards in one process (cfg.shards > 1). Every batch is
+ * routed by hash to the owning shards; each shard runs its own backend's
+ * operation on its part; results go back to the caller's order. Writes
+ * reserve room on every shard before any shard changes, so a failed batch
+ * leaves the whole map as it was. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/fm_alloc.h"
+#include "api/fm_map.h"
+#include "shard/fm_route.h"
+
+typedef struct sharded {
+    uint32_t count;
+    fm_map **shard;
+} sharded;
+
+static sharded *sharded_of(fm_map *map) { return (sharded *)map->impl; }
+
+static void sharded_destroy(fm_map *map)
+{
+    sharded *s = sharded_of(map);
+    if (!s) return;
+    for (uint32_t i = 0; i < s->count; i++) {
+        if (!s->shard[i]) continue;
+        if (s->shard[i]->impl) s->shard[i]->ops->destroy(s->shard[i]);
+        free(s->shard[i]);
+    }
+    free(s->shard);
+    free(s);
+    map->impl = NULL;
+}
+
+static fm_status sharded_create(fm_map *map)
+{
+    const fm_config *cfg = &map->cfg;
+    sharded *s = calloc(1, sizeof *s);
+    if (!s) return fm_fail(map, FM_ERR_NOMEM, "no memory for the shard list");
+    map->impl = s;
+    s->count = (uint32_t)cfg->shards;
+    s->shard = calloc(s->count, sizeof *s->shard);
+    if (!s->shard) {
+        sharded_destroy(map);
+        return fm_fail(map, FM_ERR_NOMEM, "no memory for %u shards", s->count);
+    }
+    for (uint32_t i = 0; i < s->count; i++) {
+        fm_map *part = calloc(1, sizeof *part);
+        if (!part) {
+            sharded_destroy(map);
+            return fm_fail(map, FM_ERR_NOMEM, "no memory for shard %u", i);
+        }
+        s->shard[i] = part;
+        part->cfg = *cfg;
+        part->cfg.shards = 1;
+        part->cfg.devices = NULL;
+        /* Every shard takes an equal part of the capacity, rounded up. */
+        part->cfg.capacity = (cfg->capacity + s->count - 1) / s->count;
+        part->backend = FM_BACKEND_CPU;
+        part->ops = &fm_cpu_backend;
+        fm_status st = part->ops->create(part);
+        if (st != FM_OK) {
+            fm_fail(map, st, "shard %u: %s", i, part->error);
+            sharded_destroy(map);
+            return st;
+        }
+    }
+    return FM_OK;
+}
+
+/* The first and one-past-last routed positions of shard i. */
+static size_t part_begin(const fm_route *r, uint32_t i) { return (size_t)r->part.start[i]; }
+static size_t part_size(const fm_route *r, uint32_t i)
+{
+    return (size_t)(r->part.start[i + 1] - r->part.start[i]);
+}
+
+static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_t n)
+{
+    if (fm_route_build(r, keys, n, map->cfg.key_size, (int)map->cfg.hash, sharded_of(map)->count,
+                       map->cfg.threads) != FM_OK)
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to route a batch of %zu keys to shards", n);
+    return FM_OK;
+}
+
+/* Insert or add: route, reserve on every shard, then write every shard. */
+static fm_status sharded_write(fm_map *map, const void *keys, const void *values,
+                               const uint64_t *deltas, size_t n, int adding)
+{
+    sharded *s = sharded_of(map);
+    const uint32_t ks = map->cfg.key_size;
+    const size_t record = adding ? sizeof(uint64_t) : map->cfg.value_size;
+    const void *payload = adding ? (const void *)deltas : values;
+    fm_route r;
+    fm_status st = route_or_fail(map, &r, keys, n);
+    if (st != FM_OK) return st;
+    uint8_t *routed = NULL;
+    if (payload && record) {
+        routed = fm_alloc(n * record);
+        if (!routed) {
+            st = fm_fail(map, FM_ERR_NOMEM, "no memory to route the values of %zu keys", n);
+            goto free_route;
+        }
+        fm_route_gather(&r, routed, payload, record, map->cfg.threads);
+    }
+    for (uint32_t i = 0; i < s->count; i++) {
+        if (part_size(&r, i) == 0) continue;
+        st = fm_reserve_batch(s->shard[i], r.keys + part_begin(&r, i) * ks, part_size(&r, i));
+        if (st != FM_OK) {
+            fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+            goto free_routed;
+        }
+    }
+    for (uint32_t i = 0; i < s->count; i++) {
+        const size_t at = part_begin(&r, i), len = part_size(&r, i);
+        if (len == 0) continue;
+        const uint8_t *k = r.keys + at * ks;
+        const uint8_t *p = routed ? routed + at * record : NULL;
+        /* With room reserved these cannot fail. */
+        if (adding)
+            st = s->shard[i]->ops->add_u64(s->shard[i], k, (const uint64_t *)p, len, FM_WRITE_ROOM_MADE);
+        else
+            st = s->shard[i]->ops->insert(s->shard[i], k, p, len, FM_WRITE_ROOM_MADE);
+        if (st != FM_OK) {
+            fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+            goto free_routed;
+        }
+    }
+free_routed:
+    fm_free(routed);
+free_route:
+    fm_route_free(&r);
+    return st;
+}
+
+static fm_status sharded_insert(fm_map *map, const void *keys, const void *values, size_t n,
+                                unsigned flags)
+{
+    (void)flags;
+    return sharded_write(map, keys, values, NULL, n, 0);
+}
+
+static fm_status sharded_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n,
+                                 unsigned flags)
+{
+    (void)flags;
+    return sharded_write(map, keys, NULL, deltas, n, 1);
+}
+
+static fm_status sharded_get(fm_map *map, const void *keys, size_t n, void *values_out,
+                             uint8_t *found_out)
+{
+    sharded *s = sharded_of(map);
+    const uint32_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    fm_route r;
+    fm_status st = route_or_fail(map, &r, keys, n);
+    if (st != FM_OK) return st;
+    uint8_t *values = vs ? fm_alloc(n * vs) : NULL;
+    uint8_t *found = fm_alloc(n);
+    if ((vs && !values) || !found) {
+        st = fm_fail(map, FM_ERR_NOMEM, "no memory for the results of %zu lookups", n);
+        goto free_all;
+    }
+    for (uint32_t i = 0; i < s->count; i++) {
+        const size_t at = part_begin(&r, i), len = part_size(&r, i);
+        if (len == 0) continue;
+        st = s->shard[i]->ops->get(s->shard[i], r.keys + at * ks, len, vs ? values + at * vs : NULL,
+                                   found + at);
+        if (st != FM_OK) {
+            fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+            goto free_all;
+        }
+    }
+    if (vs) fm_route_scatter(&r, values_out, values, vs, map->cfg.threads);
+    if (found_out) fm_route_scatter(&r, found_out, found, 1, map->cfg.threads);
+free_all:
+    fm_free(values);
+    fm_free(found);
+    fm_route_free(&r);
+    return st;
+}
+
+static fm_status sharded_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
+{
+    sharded *s = sharded_of(map);
+    const uint32_t ks = map->cfg.key_size;
+    fm_route r;
+    fm_status st = route_or_fail(map, &r, keys, n);
+    if (st != FM_OK) return st;
+    uint8_t *removed = fm_alloc(n);
+    if (!removed) {
+        st = fm_fail(map, FM_ERR_NOMEM, "no memory for the results of %zu removals", n);
+        goto free_route;
+    }
+    for (uint32_t i = 0; i < s->count; i++) {
+        const size_t at = part_begin(&r, i), len = part_size(&r, i);
+        if (len == 0) continue;
+        /* Removal cannot fail once routed: no shard is left half done. */
+        st = s->shard[i]->ops->remove(s->shard[i], r.keys + at * ks, len, removed + at);
+        if (st != FM_OK) {
+            fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+            goto free_removed;
+        }
+    }
+    if (removed_out) fm_route_scatter(&r, removed_out, removed, 1, map->cfg.threads);
+free_removed:
+    fm_free(removed);
+free_route:
+    fm_route_free(&r);
+    return st;
+}
+
+static uint64_t sharded_size(fm_map *map)
+{
+    sharded *s = sharded_of(map);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < s->count; i++) total += s->shard[i]->ops->size(s->shard[i]);
+    return total;
+}
+
+static fm_status sharded_clear(fm_map *map)
+{
+    sharded *s = sharded_of(map);
+    for (uint32_t i = 0; i < s->count; i++) {
+        fm_status st = s->shard[i]->ops->clear(s->shard[i]);
+        if (st != FM_OK) return fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+    }
+    return FM_OK;
+}
+
+/* The cursor holds the shard in its top 16 bits and that shard's own
+ * cursor below. */
+#define FM_CURSOR_SHARD_SHIFT 48
+
+static fm_status sharded_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out,
+                                size_t max, size_t *n_out)
+{
+    sharded *s = sharded_of(map);
+    const uint32_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    uint32_t i = (uint32_t)(*cursor >> FM_CURSOR_SHARD_SHIFT);
+    uint64_t inner = *cursor & (((uint64_t)1 << FM_CURSOR_SHARD_SHIFT) - 1);
+    if (i >= s->count)
+        return fm_fail(map, FM_ERR_INVALID, "fm_export: cursor names shard %u of %u", i, s->count);
+    size_t total = 0;
+    while (i < s->count && total < max) {
+        size_t got = 0;
+        fm_status st = s->shard[i]->ops->export_entries(
+            s->shard[i], &inner, (uint8_t *)keys_out + total * ks,
+            values_out && vs ? (uint8_t *)values_out + total * vs : values_out, max - total, &got);
+        if (st != FM_OK) return fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+        total += got;
+        if (inner == 0) i++; /* that shard is done */
+    }
+    *n_out = total;
+    *cursor = i >= s->count ? 0 : ((uint64_t)i << FM_CURSOR_SHARD_SHIFT) | inner;
+    return FM_OK;
+}
+
+static fm_status sharded_stats(fm_map *map, fm_stats *out)
+{
+    sharded *s = sharded_of(map);
+    memset(out, 0, sizeof *out);
+    for (uint32_t i = 0; i < s->count; i++) {
+        fm_stats one;
+        fm_status st = s->shard[i]->ops->stats(s->shard[i], &one);
+        if (st != FM_OK) return fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+        out->size += one.size;
+        out->slots += one.slots;
+        out->tombstones += one.tombstones;
+        if (one.longest_probe > out->longest_probe) out->longest_probe = one.longest_probe;
+    }
+    out->load_factor = out->slots ? (double)out->size / (double)out->slots : 0.0;
+    out->shards = (int)s->count;
+    out->backend = map->backend;
+    return FM_OK;
+}
+
+const fm_backend_ops fm_sharded_backend = {
+    .name = "sharded",
+    .create = sharded_create,
+    .destroy = sharded_destroy,
+    .insert = sharded_insert,
+    .get = sharded_get,
+    .remove = sharded_remove,
+    .add_u64 = sharded_add_u64,
+    .size = sharded_size,
+    .clear = sharded_clear,
+    .export_entries = sharded_export,
+    .stats = sharded_stats,
+};
