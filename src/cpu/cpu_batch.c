@@ -135,6 +135,7 @@ static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, cons
     const int kind = t->hash_kind;
     uint64_t *const hashes = b->hashes;
     walk_totals sum = {0, 0, 0, 0, 0};
+    const int touches_values = v->value_size && (a->op == WALK_INSERT || a->op == WALK_ADD);
 #pragma omp parallel num_threads(b->n > 4096 ? t->threads : 1)
     {
         const int me = thread_id(), team = thread_count(), owners = t->threads;
@@ -154,8 +155,9 @@ static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, cons
                     if (owner % team == me) {
                         const uint64_t home = fm_home_slot(h, v->log2_slots);
                         fm_prefetch_write(&v->tags[home]);
-                        fm_prefetch_write(fm_key_at(v, home));
-                        if (v->value_size) fm_prefetch_write(fm_value_at(v, home));
+                        fm_prefetch(fm_key_at(v, home));
+                        /* Counting and removing never touch values. */
+                        if (touches_values) fm_prefetch_write(fm_value_at(v, home));
                         ring[(head + queued) % FM_AHEAD] = (uint64_t)scan;
                         ring_owner[(head + queued) % FM_AHEAD] = owner;
                         queued++;
