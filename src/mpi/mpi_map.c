@@ -295,6 +295,33 @@ static fm_status combine_adds(fm_map *map, const void *keys, const uint64_t *del
     return FM_OK;
 }
 
+/* Whether combining repeats before sending is worth a pass over the batch:
+ * a key repeated often enough to matter (a heavy hitter, or a batch of few
+ * distinct keys) shows up twice among evenly spaced samples. */
+#define FM_REPEAT_SAMPLES 4096
+static int has_repeats(const uint8_t *keys, size_t n, uint32_t ks, int hash_kind)
+{
+    const size_t samples = n < FM_REPEAT_SAMPLES ? n : FM_REPEAT_SAMPLES;
+    uint64_t hashes[2 * FM_REPEAT_SAMPLES];
+    size_t where[2 * FM_REPEAT_SAMPLES];
+    const size_t mask = 2 * FM_REPEAT_SAMPLES - 1;
+    memset(where, 0xff, sizeof where);
+    for (size_t j = 0; j < samples; j++) {
+        const size_t i = samples == n ? j : (size_t)((double)j * (double)n / (double)samples);
+        const uint8_t *key = keys + i * ks;
+        const uint64_t h = fm_hash_key(hash_kind, key, ks);
+        for (size_t s = h & mask;; s = (s + 1) & mask) {
+            if (where[s] == SIZE_MAX) {
+                hashes[s] = h;
+                where[s] = i;
+                break;
+            }
+            if (hashes[s] == h && memcmp(keys + where[s] * ks, key, ks) == 0) return 1;
+        }
+    }
+    return 0;
+}
+
 static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const void *payload_in, size_t n_in,
                           void *values_out, uint8_t *flags_out)
 {
@@ -307,9 +334,16 @@ static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const voi
     /* Meets the agreement of a rank whose arguments failed their checks. */
     fm_status st = agree_map(map, FM_OK);
     if (st != FM_OK) return st;
-    if (op == OP_ADD && n > 0) {
+    if (op == OP_ADD && n > 0 && has_repeats(keys_in, n_in, (uint32_t)ks, (int)map->cfg.hash)) {
         st = combine_adds(map, keys_in, payload_in, n_in, &combined_keys, &combined_deltas, &n);
         keys = combined_keys;
+        payload = (const uint8_t *)combined_deltas;
+    } else if (op == OP_ADD && !payload_in) {
+        /* Every rank sends deltas, so a rank without them sends ones. */
+        combined_deltas = fm_alloc((n ? n : 1) * sizeof(uint64_t));
+        if (!combined_deltas) st = fm_fail(map, FM_ERR_NOMEM, "no memory for %zu deltas", n);
+        else
+            for (size_t i = 0; i < n; i++) combined_deltas[i] = 1;
         payload = (const uint8_t *)combined_deltas;
     }
     /* Rounds: enough that the largest rank's records fit exchange_bytes. */
