@@ -151,8 +151,39 @@ FM_API fm_status fm_clear(fm_map *map);
 FM_API fm_status fm_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out,
                     size_t max, size_t *n_out);
 
-/* Checkpoints (delivered by the checkpoint work; FM_ERR_UNSUPPORTED until then). */
+/* Write every entry of the map and its settings (key_size, value_size, hash,
+ * capacity, max_load, flags, shards) to `path`, in the versioned format of
+ * docs/checkpoint-format.md (every byte under an XXH3-64 checksum).
+ * The data goes to path + ".tmp.<pid>" first, is fsynced and renamed over
+ * path (then the directory is fsynced): a failed save removes the temporary
+ * file and leaves a file already at `path` as it was. The map never changes.
+ * Collective on an MPI map: every rank writes its own part,
+ * path + ".rank<r>-of-<P>", the same way; once every part is in place,
+ * rank 0 writes `path` itself, a manifest of the parts.
+ * Errors: FM_ERR_INVALID (NULL map or path), FM_ERR_IO (the file could not
+ * be created, written, synced or renamed; fm_last_error says which and the
+ * system's reason), FM_ERR_NOMEM, FM_ERR_COMM (MPI). */
 FM_API fm_status fm_save(fm_map *map, const char *path);
+
+/* Rebuild a map from a checkpoint written by fm_save: a one-process map,
+ * or a whole MPI checkpoint (path = its manifest; every part is read) into
+ * this one process. Not collective.
+ * overrides (may be NULL) says how the new map runs: backend, device,
+ * devices, threads and exchange_bytes are taken from it as they are (NULL
+ * overrides: AUTO backend, default threads); shards, capacity and max_load
+ * replace the checkpoint's when non-zero (note fm_config_default sets
+ * max_load 0.5). key_size, value_size, hash and flags always come from the
+ * checkpoint: a non-zero override that differs is FM_ERR_INVALID. A growing
+ * map is created with room for every entry of the checkpoint.
+ * On success *map_out holds every entry; on failure *map_out is NULL,
+ * nothing is left allocated, and fm_last_error(NULL) says exactly what is
+ * wrong (the file, the block, expected and found values).
+ * Errors: FM_ERR_INVALID (NULL path or map_out; overrides that change
+ * key_size, value_size, hash or flags; a part file given instead of its
+ * manifest), FM_ERR_IO (missing or unreadable file), FM_ERR_CORRUPT (not a
+ * checkpoint, unknown format version, truncated, checksum mismatch, counts
+ * that do not add up, duplicate keys), FM_ERR_FULL (a fixed capacity too
+ * small for the entries), and the errors of fm_create. */
 FM_API fm_status fm_load(const char *path, const fm_config *overrides, fm_map **map_out);
 
 /* The backend the map runs on (CPU or CUDA; never AUTO). AUTO for NULL. */

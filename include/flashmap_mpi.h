@@ -17,8 +17,15 @@ extern "C" {
  * (MPI maps are delivered by the sharding work; FM_ERR_UNSUPPORTED until then.) */
 FM_API fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out);
 
-/* Collective. Restores a checkpoint written by fm_save on an MPI map, onto
- * any number of ranks. FM_ERR_UNSUPPORTED until checkpoints are built. */
+/* Collective. Restores a checkpoint written by fm_save, on an MPI map of
+ * any number of ranks or in one process, onto the ranks of `comm`: rank r
+ * reads part files r, r + size, ... (rank 0 reads a one-process
+ * checkpoint) and fm_bulk_insert sends every entry to its owner. Every rank
+ * passes the same path and overrides; overrides work as for fm_load, except
+ * that shards defaults to 1 (one shard per rank). Every rank returns the
+ * same status; on failure *map_out is NULL on every rank and
+ * fm_last_error(NULL) has the message of the lowest failing rank.
+ * Errors: as fm_load, plus FM_ERR_COMM. */
 FM_API fm_status fm_load_mpi(MPI_Comm comm, const char *path, const fm_config *overrides,
                       fm_map **map_out);
 

@@ -8,11 +8,19 @@
  * outputs, fm_size and a sample of gets; every few batches the statistics;
  * periodically, after every rejected batch and at the end a full export.
  *
- * Usage: test_differential [--seeds N] [--first F] [--scale X] [--seed S] [--verbose]
+ * With --shards S (S > 1) the map is an in-process sharded map
+ * (cfg.shards = S): the same semantics, but statistics sum over S tables and
+ * a fixed-capacity map holds at most ceil(capacity / S) live entries in each
+ * shard. The test routes every key with the library's owner function
+ * (owner_model.h) to predict FM_ERR_FULL shard by shard.
+ *
+ * Usage: test_differential [--seeds N] [--first F] [--scale X] [--seed S]
+ *                          [--shards S] [--verbose]
  *        test_differential N X          (same as --seeds N --scale X)
  *   --seeds N   run seeds F .. F+N-1 (default 224: every configuration once)
  *   --scale X   multiply the key operations per seed (default 1.0)
  *   --seed S    run only seed S (to replay a failure; add --verbose to trace)
+ *   --shards S  cfg.shards = S (default 1: one table)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -25,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "owner_model.h"
 #include "reference_map.h"
 #include "test_util.h"
 
@@ -51,14 +60,18 @@ static uint64_t g_exported;   /* entries read back by fm_export */
 static uint64_t g_batches;
 static uint64_t g_full;       /* batches rejected with FM_ERR_FULL (as expected) */
 static uint64_t g_full_ok;    /* insert/add batches accepted by fixed maps */
+static uint64_t g_full_shard; /* ... rejected although the whole map had room:
+                                 one shard alone was full */
 static int g_verbose;
 static double g_scale = 1.0; /* part of the configuration: printed for replays */
+static int g_shards = 1;     /* cfg.shards of every map (--shards) */
 
 typedef struct config {
     uint64_t seed;
     uint32_t key_size, value_size;
     fm_hash hash;
     int threads;
+    int shards;
     int fixed;
     uint64_t capacity;
     double max_load;
@@ -86,6 +99,9 @@ typedef struct run {
     uint8_t *seen;
     size_t seen_cap;
     uint64_t fixed_slots; /* slots of a FIXED_CAPACITY map: must never change */
+    /* Fixed-capacity maps: live entries per shard (by the owner model) and
+     * the new keys of the current batch per shard. NULL for growing maps. */
+    uint64_t *shard_live, *shard_new;
     /* What we are doing, for the failure report. */
     uint64_t batch_index;
     const char *op;
@@ -95,10 +111,10 @@ typedef struct run {
 static void describe(FILE *f, const config *c)
 {
     fprintf(f,
-            "seed=%llu key_size=%u value_size=%u hash=%s threads=%d %s capacity=%llu "
+            "seed=%llu key_size=%u value_size=%u hash=%s threads=%d shards=%d %s capacity=%llu "
             "max_load=%g pool=%zu budget=%llu huge_batch=%zu",
             (unsigned long long)c->seed, c->key_size, c->value_size,
-            c->hash == FM_HASH_IDENTITY ? "identity" : "murmur3", c->threads,
+            c->hash == FM_HASH_IDENTITY ? "identity" : "murmur3", c->threads, c->shards,
             c->fixed ? "FIXED_CAPACITY" : "growing", (unsigned long long)c->capacity,
             c->max_load, c->pool_n, (unsigned long long)c->budget, c->huge_batch);
 }
@@ -115,8 +131,9 @@ static int mismatch(run *r, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr,
-            "\n  fm_last_error: %s\n  replay: test_differential --seed %llu --scale %g --verbose\n",
-            fm_last_error(r->map), (unsigned long long)r->cfg.seed, g_scale);
+            "\n  fm_last_error: %s\n  replay: test_differential --seed %llu --scale %g "
+            "--shards %d --verbose\n",
+            fm_last_error(r->map), (unsigned long long)r->cfg.seed, g_scale, r->cfg.shards);
     return 1;
 }
 
@@ -165,6 +182,7 @@ static config make_config(uint64_t seed, double scale, tu_rng *rng)
     combo /= 2;
     c.threads = 1 + (int)(combo % 2);
     combo /= 2;
+    c.shards = g_shards;
     c.fixed = (int)(combo % 2);
 
     c.max_load = MAX_LOADS[tu_below(rng, sizeof MAX_LOADS / sizeof MAX_LOADS[0])];
@@ -237,6 +255,41 @@ static void make_pool(run *r)
     }
 }
 
+/* ---- the reference, with live entries per shard ------------------------------ */
+
+static uint32_t owner_of(const run *r, const uint8_t *key)
+{
+    return tm_owner(r->cfg.hash, key, r->cfg.key_size, (uint32_t)r->cfg.shards);
+}
+
+static void model_put(run *r, const uint8_t *key, const uint8_t *value)
+{
+    if (ref_put(r->ref, key, value) && r->shard_live)
+        r->shard_live[owner_of(r, key)]++;
+}
+
+static int model_remove(run *r, const uint8_t *key)
+{
+    int removed = ref_remove(r->ref, key);
+    if (removed && r->shard_live)
+        r->shard_live[owner_of(r, key)]--;
+    return removed;
+}
+
+static void model_add(run *r, const uint8_t *key, uint64_t delta)
+{
+    if (r->shard_live && ref_find(r->ref, key) == REF_NONE)
+        r->shard_live[owner_of(r, key)]++;
+    ref_add_u64(r->ref, key, delta);
+}
+
+static void model_clear(run *r)
+{
+    ref_clear(r->ref);
+    if (r->shard_live)
+        memset(r->shard_live, 0, (size_t)r->cfg.shards * sizeof *r->shard_live);
+}
+
 /* ---- checks --------------------------------------------------------------- */
 
 /* Compare get results for `n` keys with the reference. */
@@ -301,6 +354,14 @@ static int check_sample(run *r, const uint8_t *batch_keys, size_t batch_n)
     return bad;
 }
 
+static int bits_set(uint64_t x)
+{
+    int n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+}
+
 static int check_stats(run *r)
 {
     fm_stats s;
@@ -311,8 +372,13 @@ static int check_stats(run *r)
     if (s.size != ref_size(r->ref))
         return mismatch(r, "stats.size=%llu, reference size=%zu", (unsigned long long)s.size,
                         ref_size(r->ref));
-    if (s.slots == 0 || (s.slots & (s.slots - 1)) != 0)
+    const int S = r->cfg.shards;
+    if (S == 1 && (s.slots == 0 || (s.slots & (s.slots - 1)) != 0))
         return mismatch(r, "stats.slots=%llu is not a power of two", (unsigned long long)s.slots);
+    /* A sharded map: the sum of S tables' power-of-two slot counts. */
+    if (S > 1 && (s.slots < (uint64_t)S || bits_set(s.slots) > S))
+        return mismatch(r, "stats.slots=%llu is not a sum of %d powers of two",
+                        (unsigned long long)s.slots, S);
     double lf = (double)s.size / (double)s.slots;
     if (fabs(s.load_factor - lf) > 1e-12)
         return mismatch(r, "stats.load_factor=%.17g, size/slots=%.17g", s.load_factor, lf);
@@ -323,18 +389,19 @@ static int check_stats(run *r)
     if (s.longest_probe >= s.slots)
         return mismatch(r, "stats.longest_probe=%llu >= slots=%llu",
                         (unsigned long long)s.longest_probe, (unsigned long long)s.slots);
-    if (s.shards != 1 || s.backend != FM_BACKEND_CPU)
-        return mismatch(r, "stats.shards=%d backend=%d, expected 1 shard on CPU", s.shards,
-                        (int)s.backend);
+    if (s.shards != S || s.backend != FM_BACKEND_CPU)
+        return mismatch(r, "stats.shards=%d backend=%d, expected %d shard(s) on CPU", s.shards,
+                        (int)s.backend, S);
     if (r->cfg.fixed) {
         if (s.slots != r->fixed_slots)
             return mismatch(r, "FIXED_CAPACITY map changed slots: %llu -> %llu",
                             (unsigned long long)r->fixed_slots, (unsigned long long)s.slots);
     } else {
         /* DESIGN: live + tombstones never exceed max_load * slots after a
-         * batch (the table grows before a batch that would pass it). */
+         * batch (the table grows before a batch that would pass it). With
+         * S shards every shard rounds its own limit: up to S - 1 more. */
         double ml = r->cfg.max_load > 0 ? r->cfg.max_load : 0.5;
-        if ((double)(s.size + s.tombstones) > ceil(ml * (double)s.slots))
+        if ((double)(s.size + s.tombstones) > ceil(ml * (double)s.slots) + (double)(S - 1))
             return mismatch(r, "load (size %llu + tombstones %llu) / slots %llu > max_load %g",
                             (unsigned long long)s.size, (unsigned long long)s.tombstones,
                             (unsigned long long)s.slots, ml);
@@ -362,6 +429,7 @@ static int check_export(run *r)
     int want_values = vs > 0 && !tu_chance(&r->rng, 20);
     uint64_t cursor = 0, total = 0;
     uint64_t calls = 0, max_calls = 2 * (s.slots + 64) + ref_size(r->ref);
+    uint64_t last_shard = 0; /* sharded maps: the cursor's top 16 bits */
     do {
         size_t max;
         switch (tu_below(&r->rng, 4)) {
@@ -377,6 +445,16 @@ static int check_export(run *r)
             return mismatch(r, "fm_export returned %d (%s)", st, fm_status_str(st));
         if (n_out > max)
             return mismatch(r, "fm_export returned n_out=%zu > max=%zu", n_out, max);
+        if (r->cfg.shards > 1 && cursor != 0) {
+            /* The shard being exported: never past the last, never back. */
+            uint64_t shard = cursor >> 48;
+            if (shard >= (uint64_t)r->cfg.shards || shard < last_shard)
+                return mismatch(r, "fm_export cursor 0x%llx names shard %llu after shard %llu "
+                                "(%d shards)", (unsigned long long)cursor,
+                                (unsigned long long)shard, (unsigned long long)last_shard,
+                                r->cfg.shards);
+            last_shard = shard;
+        }
         for (size_t i = 0; i < n_out; i++) {
             const uint8_t *k = r->e_keys + i * ks;
             size_t id = ref_find(r->ref, k);
@@ -454,18 +532,36 @@ static void pick_keys(run *r, size_t n, unsigned fresh_percent)
     }
 }
 
-/* Would inserting these keys push a fixed-capacity map past its capacity? */
+/* Would inserting these keys push a fixed-capacity map past its capacity?
+ * With S shards: would any one shard pass ceil(capacity / S)? */
 static int expect_full(run *r, size_t n)
 {
     if (!r->cfg.fixed)
         return 0;
+    const uint32_t S = (uint32_t)r->cfg.shards;
     ref_clear(r->scratch);
+    memset(r->shard_new, 0, S * sizeof *r->shard_new);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *k = r->keys + i * r->cfg.key_size;
-        if (ref_find(r->ref, k) == REF_NONE)
-            ref_put(r->scratch, k, NULL);
+        if (ref_find(r->ref, k) == REF_NONE && ref_put(r->scratch, k, NULL))
+            r->shard_new[owner_of(r, k)]++;
     }
-    return ref_size(r->ref) + ref_size(r->scratch) > r->cfg.capacity;
+    const uint64_t per_shard = tm_shard_capacity(r->cfg.capacity, S);
+    int full = 0;
+    uint64_t live = 0;
+    for (uint32_t i = 0; i < S; i++) {
+        live += r->shard_live[i];
+        if (r->shard_live[i] + r->shard_new[i] > per_shard)
+            full = 1;
+    }
+    if (live != ref_size(r->ref)) {
+        fprintf(stderr, "test_differential: internal error: shard model has %llu live entries, "
+                        "reference %zu\n", (unsigned long long)live, ref_size(r->ref));
+        exit(2);
+    }
+    if (full && ref_size(r->ref) + ref_size(r->scratch) <= r->cfg.capacity)
+        g_full_shard++;
+    return full;
 }
 
 /* After FM_ERR_FULL: the map must be exactly as before (the reference was
@@ -508,7 +604,7 @@ static int do_insert(run *r, size_t n, int keys_ready)
     if (r->cfg.fixed)
         g_full_ok++;
     for (size_t i = 0; i < n; i++) /* in order: the last occurrence wins */
-        ref_put(r->ref, r->keys + i * ks, r->values + i * vs);
+        model_put(r, r->keys + i * ks, r->values + i * vs);
     return 0;
 }
 
@@ -543,7 +639,7 @@ static int do_remove(run *r, size_t n, int keep_keys)
         return mismatch(r, "fm_bulk_remove returned %d (%s)", st, fm_status_str(st));
     /* In order: the first occurrence of a key removes it, later ones see 0. */
     for (size_t i = 0; i < n; i++)
-        r->exp_flags[i] = (uint8_t)ref_remove(r->ref, r->keys + i * ks);
+        r->exp_flags[i] = (uint8_t)model_remove(r, r->keys + i * ks);
     if (removed) {
         for (size_t i = 0; i < n; i++) {
             if (removed[i] != r->exp_flags[i]) {
@@ -587,7 +683,7 @@ static int do_add(run *r, size_t n)
     if (r->cfg.fixed)
         g_full_ok++;
     for (size_t i = 0; i < n; i++)
-        ref_add_u64(r->ref, r->keys + i * ks, use_deltas ? r->deltas[i] : 1);
+        model_add(r, r->keys + i * ks, use_deltas ? r->deltas[i] : 1);
     return 0;
 }
 
@@ -598,7 +694,7 @@ static int do_clear(run *r)
     fm_status st = fm_clear(r->map);
     if (st != FM_OK)
         return mismatch(r, "fm_clear returned %d (%s)", st, fm_status_str(st));
-    ref_clear(r->ref);
+    model_clear(r);
     return 0;
 }
 
@@ -635,6 +731,11 @@ static int run_seed(uint64_t seed, double scale)
     r.seen = xmalloc(r.seen_cap);
     r.ref = ref_create(ks, vs);
     r.scratch = ref_create(ks, 0);
+    if (c->fixed) {
+        r.shard_live = xmalloc((size_t)c->shards * sizeof *r.shard_live);
+        r.shard_new = xmalloc((size_t)c->shards * sizeof *r.shard_new);
+        memset(r.shard_live, 0, (size_t)c->shards * sizeof *r.shard_live);
+    }
     if (!r.ref || !r.scratch) {
         fprintf(stderr, "test_differential: out of memory\n");
         exit(2);
@@ -648,6 +749,7 @@ static int run_seed(uint64_t seed, double scale)
     fc.max_load = c->max_load;
     fc.backend = FM_BACKEND_CPU;
     fc.flags = c->fixed ? FM_FIXED_CAPACITY : 0;
+    fc.shards = c->shards;
     fm_status st = fm_create(&fc, &r.map);
     if (st != FM_OK) {
         fprintf(stderr, "MISMATCH: fm_create failed: %d %s: %s\n  ", st, fm_status_str(st),
@@ -756,6 +858,8 @@ done:
     free(r.e_keys);
     free(r.e_values);
     free(r.seen);
+    free(r.shard_live);
+    free(r.shard_new);
     return bad;
 }
 
@@ -769,7 +873,7 @@ static double now_seconds(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: test_differential [--seeds N] [--first F] [--scale X] "
-                    "[--seed S] [--verbose]\n");
+                    "[--seed S] [--shards S] [--verbose]\n");
     exit(2);
 }
 
@@ -790,6 +894,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--seed") == 0 && has_next) {
             first = strtoull(argv[++i], NULL, 0);
             seeds = 1;
+        } else if (strcmp(a, "--shards") == 0 && has_next) {
+            g_shards = atoi(argv[++i]);
         } else if (strcmp(a, "--verbose") == 0) {
             g_verbose = 1;
         } else if (a[0] != '-' && positional == 0) {
@@ -802,7 +908,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (!(scale > 0))
+    if (!(scale > 0) || g_shards < 1 || g_shards > 4096)
         usage();
     g_scale = scale;
 
@@ -818,9 +924,10 @@ int main(int argc, char **argv)
            (unsigned long long)g_key_ops, (unsigned long long)g_verify_ops,
            (unsigned long long)g_exported, (unsigned long long)g_batches,
            (unsigned long long)seeds, dt);
-    printf("differential: fixed-capacity insert/add batches: %llu accepted, %llu rejected "
-           "with FM_ERR_FULL\n",
-           (unsigned long long)g_full_ok, (unsigned long long)g_full);
+    printf("differential: %d shard(s); fixed-capacity insert/add batches: %llu accepted, %llu "
+           "rejected with FM_ERR_FULL (%llu of them by one full shard alone)\n",
+           g_shards, (unsigned long long)g_full_ok, (unsigned long long)g_full,
+           (unsigned long long)g_full_shard);
     printf("differential: %llu key operations, %llu mismatches\n", (unsigned long long)g_key_ops,
            (unsigned long long)failed);
     return failed ? 1 : 0;

@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git   # toolchain
   openmpi-bin libopenmpi-dev             # MPI maps
+  libxxhash-dev                          # checkpoint checksums (XXH3-64)
   libcuckoo-dev libtbb-dev libabsl-dev   # benchmark peers
 )
 

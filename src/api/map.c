@@ -4,6 +4,7 @@
 
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
+#include "io/fm_checkpoint.h"
 
 /* FLASHMAP_BACKEND=cpu|cuda overrides FM_BACKEND_AUTO. */
 static fm_status choose_backend(fm_backend asked, fm_backend *out)
@@ -187,15 +188,15 @@ fm_backend fm_map_backend(const fm_map *map) { return map ? map->backend : FM_BA
 fm_status fm_save(fm_map *map, const char *path)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_save: map is NULL");
-    if (!path) return fm_fail(map, FM_ERR_INVALID, "fm_save: path is NULL");
-    return fm_fail(map, FM_ERR_UNSUPPORTED, "fm_save: checkpoints are not built yet");
+    fm_status st = path ? FM_OK : fm_fail(map, FM_ERR_INVALID, "fm_save: path is NULL");
+    if (st != FM_OK) return map->ops->collective ? map->ops->agree(map, st) : st;
+    return fm_checkpoint_save(map, path);
 }
 
 fm_status fm_load(const char *path, const fm_config *overrides, fm_map **map_out)
 {
-    (void)overrides;
     if (map_out) *map_out = NULL;
     if (!path) return fm_fail(NULL, FM_ERR_INVALID, "fm_load: path is NULL");
     if (!map_out) return fm_fail(NULL, FM_ERR_INVALID, "fm_load: map_out is NULL");
-    return fm_fail(NULL, FM_ERR_UNSUPPORTED, "fm_load: checkpoints are not built yet");
+    return fm_checkpoint_load(path, overrides, map_out);
 }

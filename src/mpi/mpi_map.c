@@ -588,12 +588,7 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
     return FM_OK;
 }
 
-fm_status fm_load_mpi(MPI_Comm comm, const char *path, const fm_config *overrides, fm_map **map_out)
-{
-    (void)overrides;
-    if (map_out) *map_out = NULL;
-    if (comm == MPI_COMM_NULL) return fm_fail(NULL, FM_ERR_INVALID, "fm_load_mpi: comm is MPI_COMM_NULL");
-    if (!path) return fm_fail(NULL, FM_ERR_INVALID, "fm_load_mpi: path is NULL");
-    if (!map_out) return fm_fail(NULL, FM_ERR_INVALID, "fm_load_mpi: map_out is NULL");
-    return fm_fail(NULL, FM_ERR_UNSUPPORTED, "fm_load_mpi: MPI checkpoints are not implemented in this version");
-}
+/* For checkpoint_mpi.c (fm_save on an MPI map, fm_load_mpi lives there):
+ * the map's own communicator. */
+MPI_Comm fm_mpi_map_comm(fm_map *map);
+MPI_Comm fm_mpi_map_comm(fm_map *map) { return mpi_of(map)->comm; }
