@@ -18,6 +18,10 @@ fm_status fm_fail_at(fm_map *map, fm_status status, const char *file, int line,
     __attribute__((format(printf, 5, 6)));
 #define fm_fail(map, status, ...) fm_fail_at((map), (status), __FILE__, __LINE__, __VA_ARGS__)
 
+/* A recorded message without its leading "<status text>: ", for wrapping
+ * it in another message that adds the status again. */
+const char *fm_error_detail(const char *message);
+
 /* Evaluates an expression returning fm_status; on failure stores it in `st`
  * and jumps to `label`, the cleanup that undoes what was done so far. */
 #define FM_CHECK(expr, st, label)                                              \

@@ -50,7 +50,7 @@ fm_status fm_create(const fm_config *cfg, fm_map **map_out)
     }
     st = map->ops->create(map);
     if (st != FM_OK) {
-        fm_fail(NULL, st, "%s", map->error); /* the map's message outlives it */
+        fm_fail(NULL, st, "%s", fm_error_detail(map->error)); /* the message outlives the map */
         free(map);
         return st;
     }

@@ -37,3 +37,15 @@ fm_status fm_fail_at(fm_map *map, fm_status status, const char *file, int line,
 }
 
 const char *fm_last_error(const fm_map *map) { return map ? map->error : thread_error; }
+
+const char *fm_error_detail(const char *message)
+{
+    const char *colon = strstr(message, ": ");
+    if (!colon) return message;
+    for (int code = 0; code >= -16; code--) {
+        const char *text = fm_status_str((fm_status)code);
+        if ((size_t)(colon - message) == strlen(text) && strncmp(message, text, strlen(text)) == 0)
+            return colon + 2;
+    }
+    return message;
+}

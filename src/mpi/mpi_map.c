@@ -64,10 +64,7 @@ static fm_status agree(fm_map *map, MPI_Comm comm, int rank, int size, fm_status
     FM_MPI(map, MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm));
     if (rank != first) {
         msg[sizeof msg - 1] = '\0';
-        /* The message starts with the status text this call adds again. */
-        const char *prefix = fm_status_str((fm_status)worst);
-        const size_t skip = strncmp(msg, prefix, strlen(prefix)) == 0 ? strlen(prefix) + 2 : 0;
-        fm_fail(map, (fm_status)worst, "on rank %d: %s", first, msg + (skip < strlen(msg) ? skip : 0));
+        fm_fail(map, (fm_status)worst, "on rank %d: %s", first, fm_error_detail(msg));
     }
     return (fm_status)worst;
 }
@@ -203,10 +200,17 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
     uint64_t *disp = fm_alloc(4 * (size_t)P * sizeof(uint64_t));
     int *ibuf = fm_alloc(4 * (size_t)P * sizeof(int));
     fm_status st = FM_OK;
-    if (!sbuf || !rkeys || (ps && !rpay) || ((op == OP_GET || op == OP_REMOVE) && !reply) ||
+    /* MPI 3.1 counts and displacements are int: every round must fit, on
+     * every rank, before the first round starts. */
+    const uint64_t widest = ks > ps ? (ks > vs + 1 ? ks : vs + 1) : (ps > vs + 1 ? ps : vs + 1);
+    if (!fits_int(max_send * widest) || !fits_int(max_recv * widest))
+        st = fm_fail(map, FM_ERR_COMM,
+                     "an exchange round of %llu records exceeds MPI's int counts; lower cfg.exchange_bytes",
+                     (unsigned long long)(max_send > max_recv ? max_send : max_recv));
+    else if (!sbuf || !rkeys || (ps && !rpay) || ((op == OP_GET || op == OP_REMOVE) && !reply) ||
         !disp || !ibuf)
         st = fm_fail(map, FM_ERR_NOMEM, "no memory for exchange buffers of %zu records", big);
-    /* Buffers are local: agree before the first collective that needs them. */
+    /* Both checks are local: agree before the first collective of a round. */
     if ((st = agree_map(map, st)) != FM_OK) goto done;
     uint64_t *sc = disp, *sd = disp + P, *rc = disp + 2 * P, *rdp = disp + 3 * P;
     for (uint32_t rd = 0; rd < R; rd++) {
@@ -241,7 +245,7 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
             case OP_GET: mine = local->ops->get(local, rkeys, q, reply, reply + q * vs); break;
             case OP_REMOVE: mine = local->ops->remove(local, rkeys, q, reply); break;
             }
-            if (mine != FM_OK) fm_fail(map, mine, "%s", local->error);
+            if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(local->error));
         }
         if ((st = agree_map(map, mine)) != FM_OK) goto done;
         /* Replies go back the reverse way: values, then the flags. */
@@ -382,7 +386,7 @@ static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const voi
             fm_status mine = FM_OK;
             if (fresh > m->local->ops->headroom(m->local)) {
                 mine = m->local->ops->make_room_for(m->local, fresh);
-                if (mine != FM_OK) fm_fail(map, mine, "%s", m->local->error);
+                if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(m->local->error));
             }
             if ((st = agree_map(map, mine)) != FM_OK) goto free_routed;
         }
@@ -432,7 +436,7 @@ static fm_status mpi_clear(fm_map *map)
 {
     mpi_map *m = mpi_of(map);
     fm_status mine = m->local->ops->clear(m->local);
-    if (mine != FM_OK) fm_fail(map, mine, "%s", m->local->error);
+    if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(m->local->error));
     return agree_map(map, mine);
 }
 
@@ -441,7 +445,7 @@ static fm_status mpi_export(fm_map *map, uint64_t *cursor, void *keys_out, void 
 {
     mpi_map *m = mpi_of(map);
     fm_status st = m->local->ops->export_entries(m->local, cursor, keys_out, values_out, max, n_out);
-    if (st != FM_OK) fm_fail(map, st, "%s", m->local->error);
+    if (st != FM_OK) fm_fail(map, st, "%s", fm_error_detail(m->local->error));
     return st;
 }
 
@@ -452,7 +456,7 @@ static fm_status mpi_stats(fm_map *map, fm_stats *out)
     fm_status st = agree_map(map, FM_OK); /* see mpi_bulk */
     if (st != FM_OK) return st;
     fm_status mine = m->local->ops->stats(m->local, &one);
-    if (mine != FM_OK) fm_fail(map, mine, "%s", m->local->error);
+    if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(m->local->error));
     if ((st = agree_map(map, mine)) != FM_OK) return st;
     uint64_t sums[3] = {one.size, one.slots, one.tombstones}, totals[3];
     FM_MPI(map, MPI_Allreduce(sums, totals, 3, MPI_UINT64_T, MPI_SUM, m->comm));
@@ -494,10 +498,11 @@ static const fm_backend_ops fm_mpi_backend = {
     .stats = mpi_stats,
 };
 
-/* A digest of the settings every rank must share. */
+/* A digest of the settings every rank must share (after defaults are
+ * filled in, so 0 and the default it stands for agree). */
 static uint64_t config_digest(const fm_config *c)
 {
-    uint64_t words[7];
+    uint64_t words[9];
     memcpy(&words[0], &c->max_load, sizeof(double));
     words[1] = c->key_size;
     words[2] = c->value_size;
@@ -505,29 +510,29 @@ static uint64_t config_digest(const fm_config *c)
     words[4] = (uint64_t)c->hash;
     words[5] = (uint64_t)c->flags;
     words[6] = (uint64_t)c->shards;
+    words[7] = c->exchange_bytes;
+    words[8] = (uint64_t)c->backend;
     return fm_murmur3_64((const uint8_t *)words, sizeof words);
 }
 
-/* The local part of creation; the caller agrees on its status. */
-static fm_status create_local(fm_map *map, MPI_Comm comm, const fm_config *cfg)
+/* Checks the configuration on this rank: the caller agrees on the status. */
+static fm_status check_config(fm_map *report, const fm_config *cfg, fm_config *resolved)
 {
-    fm_status st = fm_config_resolve(cfg, &map->cfg);
-    if (st != FM_OK) return fm_fail(map, st, "%s", fm_last_error(NULL));
-    if (map->cfg.shards > 1)
-        return fm_fail(map, FM_ERR_UNSUPPORTED, "cfg->shards = %d: MPI maps hold one shard per rank in this version",
-                       map->cfg.shards);
-    if (map->cfg.backend == FM_BACKEND_CUDA)
-        return fm_fail(map, FM_ERR_UNSUPPORTED, "MPI maps run on CPU shards in this version");
-    mpi_map *m = calloc(1, sizeof *m);
-    if (!m) return fm_fail(map, FM_ERR_NOMEM, "no memory for the MPI map");
-    map->impl = m;
-    m->comm = MPI_COMM_NULL;
-    int rc = MPI_Comm_dup(comm, &m->comm);
-    if (rc != MPI_SUCCESS) return mpi_failed(map, rc, "MPI_Comm_dup");
-    MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(m->comm, &m->rank);
-    MPI_Comm_size(m->comm, &m->size);
-    m->exchange_bytes = map->cfg.exchange_bytes ? map->cfg.exchange_bytes : FM_DEFAULT_EXCHANGE_BYTES;
+    if (!cfg) return fm_fail(report, FM_ERR_INVALID, "fm_create_mpi: cfg is NULL");
+    fm_status st = fm_config_resolve(cfg, resolved);
+    if (st != FM_OK) return fm_fail(report, st, "%s", fm_error_detail(fm_last_error(NULL)));
+    if (resolved->shards > 1)
+        return fm_fail(report, FM_ERR_UNSUPPORTED,
+                       "cfg->shards = %d: MPI maps hold one shard per rank in this version", resolved->shards);
+    if (resolved->backend == FM_BACKEND_CUDA)
+        return fm_fail(report, FM_ERR_UNSUPPORTED, "MPI maps run on CPU shards in this version");
+    if (resolved->exchange_bytes == 0) resolved->exchange_bytes = FM_DEFAULT_EXCHANGE_BYTES;
+    return FM_OK;
+}
+
+/* The local shard, once every rank agreed on the configuration. */
+static fm_status create_local(fm_map *map, mpi_map *m)
+{
     fm_map *local = calloc(1, sizeof *local);
     if (!local) return fm_fail(map, FM_ERR_NOMEM, "no memory for the local shard");
     m->local = local;
@@ -535,8 +540,8 @@ static fm_status create_local(fm_map *map, MPI_Comm comm, const fm_config *cfg)
     local->cfg.capacity = (map->cfg.capacity + (uint64_t)m->size - 1) / (uint64_t)m->size;
     local->backend = FM_BACKEND_CPU;
     local->ops = &fm_cpu_backend;
-    st = local->ops->create(local);
-    if (st != FM_OK) return fm_fail(map, st, "%s", local->error);
+    fm_status st = local->ops->create(local);
+    if (st != FM_OK) return fm_fail(map, st, "%s", fm_error_detail(local->error));
     return FM_OK;
 }
 
@@ -547,45 +552,69 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
     MPI_Initialized(&initialized);
     if (!initialized) return fm_fail(NULL, FM_ERR_INVALID, "fm_create_mpi: call MPI_Init first");
     if (comm == MPI_COMM_NULL) return fm_fail(NULL, FM_ERR_INVALID, "fm_create_mpi: comm is MPI_COMM_NULL");
+    /* Every rank duplicates the communicator before any check can fail, so
+     * the agreements below always meet. */
+    MPI_Comm dup = MPI_COMM_NULL;
+    int rc = MPI_Comm_dup(comm, &dup);
+    if (rc != MPI_SUCCESS) {
+        char text[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(rc, text, &len);
+        return fm_fail(NULL, FM_ERR_COMM, "fm_create_mpi: MPI_Comm_dup failed: %s", text);
+    }
+    MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
     int rank = 0, size = 1;
-    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
-        return fm_fail(NULL, FM_ERR_COMM, "fm_create_mpi: comm is not a valid communicator");
+    MPI_Comm_rank(dup, &rank);
+    MPI_Comm_size(dup, &size);
+
     fm_map *map = calloc(1, sizeof *map);
-    /* Every rank takes part in the agreement, even one that failed early. */
-    fm_map fallback;
+    mpi_map *m = map ? calloc(1, sizeof *m) : NULL;
+    fm_map fallback; /* reports a failure to allocate the handle itself */
     memset(&fallback, 0, sizeof fallback);
     fm_map *report = map ? map : &fallback;
+    fm_config resolved;
+    memset(&resolved, 0, sizeof resolved);
     fm_status st = FM_OK;
-    if (!map) st = fm_fail(report, FM_ERR_NOMEM, "fm_create_mpi: no memory for the map handle");
-    else if (!cfg) st = fm_fail(report, FM_ERR_INVALID, "fm_create_mpi: cfg is NULL");
+    if (!map || !m) st = fm_fail(report, FM_ERR_NOMEM, "fm_create_mpi: no memory for the map handle");
     else if (!map_out) st = fm_fail(report, FM_ERR_INVALID, "fm_create_mpi: map_out is NULL");
-    if (st == FM_OK) {
-        map->backend = FM_BACKEND_CPU;
-        map->ops = &fm_mpi_backend;
-        st = create_local(map, comm, cfg);
-    }
+    else st = check_config(report, cfg, &resolved);
+
     /* Same configuration everywhere? Compare min and max of a digest. */
     uint64_t digest[2] = {0, 0}, seen[2] = {0, 0};
-    if (cfg) {
-        digest[0] = config_digest(cfg);
+    if (st == FM_OK) {
+        digest[0] = config_digest(&resolved);
         digest[1] = ~digest[0];
     }
-    int rc = MPI_Allreduce(digest, seen, 2, MPI_UINT64_T, MPI_MIN, comm);
+    rc = MPI_Allreduce(digest, seen, 2, MPI_UINT64_T, MPI_MIN, dup);
     if (rc != MPI_SUCCESS && st == FM_OK) st = mpi_failed(report, rc, "MPI_Allreduce");
     if (st == FM_OK && (seen[0] != digest[0] || ~seen[1] != digest[0]))
         st = fm_fail(report, FM_ERR_INVALID,
                      "fm_create_mpi: ranks passed different configurations (cfg must match on every rank)");
-    st = agree(report, comm, rank, size, st);
-    if (st != FM_OK) {
-        fm_fail(NULL, st, "%s", report->error);
-        if (map) {
-            mpi_destroy(map);
+    st = agree(report, dup, rank, size, st);
+    if (st == FM_OK) {
+        map->cfg = resolved;
+        map->backend = FM_BACKEND_CPU;
+        map->ops = &fm_mpi_backend;
+        map->impl = m;
+        m->comm = dup;
+        m->rank = rank;
+        m->size = size;
+        m->exchange_bytes = resolved.exchange_bytes;
+        st = agree(map, dup, rank, size, create_local(map, m));
+        if (st != FM_OK) {
+            fm_fail(NULL, st, "%s", fm_error_detail(map->error));
+            mpi_destroy(map); /* frees the communicator too */
             free(map);
+            return st;
         }
-        return st;
+        *map_out = map;
+        return FM_OK;
     }
-    *map_out = map;
-    return FM_OK;
+    fm_fail(NULL, st, "%s", fm_error_detail(report->error));
+    free(m);
+    free(map);
+    MPI_Comm_free(&dup);
+    return st;
 }
 
 /* For checkpoint_mpi.c (fm_save on an MPI map, fm_load_mpi lives there):

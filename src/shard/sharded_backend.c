@@ -59,7 +59,7 @@ static fm_status sharded_create(fm_map *map)
         part->ops = &fm_cpu_backend;
         fm_status st = part->ops->create(part);
         if (st != FM_OK) {
-            fm_fail(map, st, "shard %u: %s", i, part->error);
+            fm_fail(map, st, "shard %u: %s", i, fm_error_detail(part->error));
             sharded_destroy(map);
             return st;
         }
@@ -106,7 +106,7 @@ static fm_status sharded_write(fm_map *map, const void *keys, const void *values
         if (part_size(&r, i) == 0) continue;
         st = fm_reserve_batch(s->shard[i], r.keys + part_begin(&r, i) * ks, part_size(&r, i));
         if (st != FM_OK) {
-            fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+            fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
             goto free_routed;
         }
     }
@@ -121,7 +121,7 @@ static fm_status sharded_write(fm_map *map, const void *keys, const void *values
         else
             st = s->shard[i]->ops->insert(s->shard[i], k, p, len, FM_WRITE_ROOM_MADE);
         if (st != FM_OK) {
-            fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+            fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
             goto free_routed;
         }
     }
@@ -166,7 +166,7 @@ static fm_status sharded_get(fm_map *map, const void *keys, size_t n, void *valu
         st = s->shard[i]->ops->get(s->shard[i], r.keys + at * ks, len, vs ? values + at * vs : NULL,
                                    found + at);
         if (st != FM_OK) {
-            fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+            fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
             goto free_all;
         }
     }
@@ -197,7 +197,7 @@ static fm_status sharded_remove(fm_map *map, const void *keys, size_t n, uint8_t
         /* Removal cannot fail once routed: no shard is left half done. */
         st = s->shard[i]->ops->remove(s->shard[i], r.keys + at * ks, len, removed + at);
         if (st != FM_OK) {
-            fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+            fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
             goto free_removed;
         }
     }
@@ -222,7 +222,7 @@ static fm_status sharded_clear(fm_map *map)
     sharded *s = sharded_of(map);
     for (uint32_t i = 0; i < s->count; i++) {
         fm_status st = s->shard[i]->ops->clear(s->shard[i]);
-        if (st != FM_OK) return fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+        if (st != FM_OK) return fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
     }
     return FM_OK;
 }
@@ -246,7 +246,7 @@ static fm_status sharded_export(fm_map *map, uint64_t *cursor, void *keys_out, v
         fm_status st = s->shard[i]->ops->export_entries(
             s->shard[i], &inner, (uint8_t *)keys_out + total * ks,
             values_out && vs ? (uint8_t *)values_out + total * vs : values_out, max - total, &got);
-        if (st != FM_OK) return fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+        if (st != FM_OK) return fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
         total += got;
         if (inner == 0) i++; /* that shard is done */
     }
@@ -262,7 +262,7 @@ static fm_status sharded_stats(fm_map *map, fm_stats *out)
     for (uint32_t i = 0; i < s->count; i++) {
         fm_stats one;
         fm_status st = s->shard[i]->ops->stats(s->shard[i], &one);
-        if (st != FM_OK) return fm_fail(map, st, "shard %u: %s", i, s->shard[i]->error);
+        if (st != FM_OK) return fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
         out->size += one.size;
         out->slots += one.slots;
         out->tombstones += one.tombstones;
