@@ -257,7 +257,7 @@ static void usage(FILE *f) {
         "  --shards N           flashmap shards in this process (default 1)\n"
         "  --no-limit           skip the random-read limit probe\n"
         "  --retry-busy N       rerun a measurement up to N times (after waiting up to 60 s for\n"
-        "                       idle CPUs) when other processes used > 0.25 CPUs during it (default 2)\n"
+        "                       idle CPUs) when other processes used > 0.25 CPUs during it (default 1)\n"
         "  --seed N             key seed (default 1)\n"
         "  --date S --host S --commit S   tags for the JSON records\n"
         "                       (or FM_BENCH_DATE / FM_BENCH_HOST / FM_BENCH_COMMIT;\n"
@@ -323,7 +323,7 @@ static void parse_options(options *o, int argc, char **argv) {
     o->backend = FM_BACKEND_CPU;
     o->shards = 1;
     o->limit = 1;
-    o->retry_busy = 2;
+    o->retry_busy = 1;
     o->seed = 1;
     o->date = getenv("FM_BENCH_DATE");
     o->host = getenv("FM_BENCH_HOST");

@@ -1,0 +1,41 @@
+/* The reading side of `count`: a thread that reads this rank's share of the
+ * input (kmer_split.h), parses it and fills batches of k-mer keys, while
+ * the caller counts the previous batch. Two batches take turns. */
+#ifndef KMER_BATCH_H
+#define KMER_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kmer_error.h"
+#include "kmer_split.h"
+
+typedef struct km_batch {
+    void *keys; /* n keys of km_key_size(k) bytes */
+    size_t n;
+    size_t cap;
+} km_batch;
+
+typedef struct km_producer km_producer;
+
+/* Starts the reading thread over `plan` (which must outlive the producer).
+ * batch_kmers: k-mers per batch (a batch may exceed it by one input chunk). */
+km_producer *km_producer_start(const km_plan *plan, int k, int canonical, size_t batch_kmers, km_err *err);
+
+/* Waits for the next batch: 1 with *out set (hand it back with
+ * km_producer_release when counted), 0 when the input is finished, -1 with
+ * err set when reading or parsing failed. */
+int km_producer_next(km_producer *p, km_batch **out, km_err *err);
+
+void km_producer_release(km_producer *p, km_batch *b);
+
+/* Input bytes read so far (compressed bytes for gzip files). */
+uint64_t km_producer_bytes(km_producer *p);
+
+/* Records parsed so far. */
+uint64_t km_producer_records(km_producer *p);
+
+/* Stops the thread (if still reading) and frees everything. */
+void km_producer_stop(km_producer *p);
+
+#endif

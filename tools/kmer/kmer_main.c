@@ -1,0 +1,74 @@
+/* flashmap-kmer: a k-mer counter on flashmap's MPI maps, with the verbs and
+ * flags of Jellyfish 2.3 (count, histo, dump, query, stats). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <flashmap_mpi.h>
+
+#include "kmer_gunzip.h"
+#include "kmer_verbs.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: flashmap-kmer <command> [options] ...\n"
+               "Commands (the verbs and flags of Jellyfish 2.3):\n"
+               "  count -m K -o DB [-C] [-t N] [-s N] [-L N] [-U N] FILE...   count k-mers (alone or under mpirun)\n"
+               "  histo [-l N] [-h N] [-i N] [-f] DB                           histogram of counts\n"
+               "  dump [-c] [-t] [-L N] [-U N] DB                              k-mers and counts\n"
+               "  query DB KMER...                                             counts of some k-mers\n"
+               "  stats [-L N] [-U N] DB                                       Unique, Distinct, Total, Max_count\n"
+               "  version                                                      versions\n"
+               "'flashmap-kmer <command> --help' describes a command.\n");
+}
+
+/* Was this process started by an MPI launcher (mpirun, srun with PMI)? */
+static int launched_by_mpi(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK",
+                                       "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *verb = argv[1];
+    if (strcmp(verb, "version") == 0 || strcmp(verb, "--version") == 0) {
+        printf("flashmap-kmer (%s; gzip: %s)\n", fm_version_string(), km_gunzip_library());
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int (*run)(int, char **, const km_ctx *);
+    } verbs[] = {{"count", km_count_main}, {"histo", km_histo_main}, {"dump", km_dump_main},
+                 {"query", km_query_main}, {"stats", km_stats_main}};
+    int (*run)(int, char **, const km_ctx *) = NULL;
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(verb, verbs[i].name) == 0) run = verbs[i].run;
+    if (!run) {
+        fprintf(stderr, "flashmap-kmer: unknown command '%s'\n", verb);
+        usage(stderr);
+        return 2;
+    }
+    km_ctx ctx = {0, 0, 1};
+    if (run == km_count_main || launched_by_mpi()) {
+        /* Only the main thread calls MPI; count's reading thread never does. */
+        int provided = 0;
+        if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            fprintf(stderr, "flashmap-kmer: MPI_Init_thread failed\n");
+            return 1;
+        }
+        ctx.mpi = 1;
+        MPI_Comm_rank(MPI_COMM_WORLD, &ctx.rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &ctx.size);
+    }
+    const int rc = run(argc - 1, argv + 1, &ctx);
+    if (ctx.mpi) MPI_Finalize();
+    return rc;
+}
