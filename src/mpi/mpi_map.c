@@ -27,14 +27,33 @@
 /* In-flight bytes per exchange round when cfg.exchange_bytes is 0. */
 #define FM_DEFAULT_EXCHANGE_BYTES ((uint64_t)256 << 20)
 
+/* Work buffers kept between bulk calls: fresh memory would cost a page
+ * fault per page on every call. They grow to the largest call's needs (the
+ * exchange buffers to about exchange_bytes) and are freed with the map. */
+enum { WS_ROUTE, WS_SEND, WS_RECV_KEYS, WS_RECV_PAYLOAD, WS_REPLY, WS_COUNT };
+
 typedef struct mpi_map {
     MPI_Comm comm;
     int rank, size;
     fm_map *local; /* this rank's shard: one CPU table */
     uint64_t exchange_bytes;
+    void *ws[WS_COUNT];
+    size_t ws_bytes[WS_COUNT];
 } mpi_map;
 
 static mpi_map *mpi_of(fm_map *map) { return (mpi_map *)map->impl; }
+
+/* At least `bytes` of work buffer `which`; NULL when it cannot be had. */
+static void *workspace(mpi_map *m, int which, size_t bytes)
+{
+    if (bytes <= m->ws_bytes[which]) return m->ws[which];
+    void *more = fm_alloc(bytes);
+    if (!more) return NULL;
+    fm_free(m->ws[which]);
+    m->ws[which] = more;
+    m->ws_bytes[which] = bytes;
+    return more;
+}
 
 /* Turns an MPI error code into FM_ERR_COMM with MPI's message. */
 static fm_status mpi_failed(fm_map *map, int rc, const char *what)
@@ -118,7 +137,6 @@ typedef struct routed {
 static void routed_free(routed *r)
 {
     fm_partition_free(&r->part);
-    fm_free(r->scratch);
     fm_free(r->cnt);
     fm_free(r->rcnt);
     memset(r, 0, sizeof *r);
@@ -129,7 +147,7 @@ static fm_status route_local(fm_map *map, routed *r, const uint8_t *keys, size_t
 {
     mpi_map *m = mpi_of(map);
     const uint32_t ks = map->cfg.key_size, P = (uint32_t)m->size, R = r->rounds;
-    r->scratch = fm_alloc((n ? n : 1) * 3 * sizeof(uint64_t));
+    r->scratch = workspace(m, WS_ROUTE, (n ? n : 1) * 3 * sizeof(uint64_t));
     r->cnt = fm_alloc((size_t)P * R * sizeof(uint64_t));
     r->rcnt = fm_alloc((size_t)P * R * sizeof(uint64_t));
     if (!r->scratch || !r->cnt || !r->rcnt) return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
@@ -193,10 +211,10 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
     }
     const size_t big = (size_t)(max_send > max_recv ? max_send : max_recv) + 1;
     const size_t rec = ks > vs + 1 ? ks : vs + 1; /* the largest record one buffer holds */
-    uint8_t *sbuf = fm_alloc(big * (rec > ps ? rec : ps));
-    uint8_t *rkeys = fm_alloc(big * ks);
-    uint8_t *rpay = ps ? fm_alloc(big * ps) : NULL;
-    uint8_t *reply = (op == OP_GET || op == OP_REMOVE) ? fm_alloc(big * (vs + 1)) : NULL;
+    uint8_t *sbuf = workspace(m, WS_SEND, big * (rec > ps ? rec : ps));
+    uint8_t *rkeys = workspace(m, WS_RECV_KEYS, big * ks);
+    uint8_t *rpay = ps ? workspace(m, WS_RECV_PAYLOAD, big * ps) : NULL;
+    uint8_t *reply = (op == OP_GET || op == OP_REMOVE) ? workspace(m, WS_REPLY, big * (vs + 1)) : NULL;
     uint64_t *disp = fm_alloc(4 * (size_t)P * sizeof(uint64_t));
     int *ibuf = fm_alloc(4 * (size_t)P * sizeof(int));
     fm_status st = FM_OK;
@@ -260,10 +278,6 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
         }
     }
 done:
-    fm_free(sbuf);
-    fm_free(rkeys);
-    fm_free(rpay);
-    fm_free(reply);
     fm_free(disp);
     fm_free(ibuf);
     return st;
@@ -479,6 +493,7 @@ static void mpi_destroy(fm_map *map)
         free(m->local);
     }
     if (m->comm != MPI_COMM_NULL) MPI_Comm_free(&m->comm);
+    for (int i = 0; i < WS_COUNT; i++) fm_free(m->ws[i]);
     free(m);
     map->impl = NULL;
 }
