@@ -30,7 +30,7 @@
 /* Work buffers kept between bulk calls: fresh memory would cost a page
  * fault per page on every call. They grow to the largest call's needs (the
  * exchange buffers to about exchange_bytes) and are freed with the map. */
-enum { WS_ROUTE, WS_SEND, WS_RECV_KEYS, WS_RECV_PAYLOAD, WS_REPLY, WS_COUNT };
+enum { WS_ROUTE, WS_SEND, WS_RECV, WS_RECV_KEYS, WS_RECV_PAYLOAD, WS_REPLY, WS_COUNT };
 
 typedef struct mpi_map {
     MPI_Comm comm;
@@ -164,26 +164,56 @@ static fm_status route_local(fm_map *map, routed *r, const uint8_t *keys, size_t
     return FM_OK;
 }
 
-/* Copies the records of round rd into send, peer by peer, from batch order. */
-static void pack_round(const routed *r, uint32_t P, uint32_t rd, uint8_t *send, const uint8_t *src,
-                       size_t rec, int threads)
+/* Packs round rd's records, peer by peer: each key (batch order: src_a,
+ * size_a bytes) followed by its payload (src_b, size_b bytes, may be 0). */
+static void pack_round(const routed *r, uint32_t P, uint32_t rd, uint8_t *send, const uint8_t *src_a,
+                       size_t size_a, const uint8_t *src_b, size_t size_b, int threads)
 {
     const uint64_t base = r->part.start[rd * P], end = r->part.start[rd * P + P];
     const int64_t len = (int64_t)(end - base);
+    const size_t rec = size_a + size_b;
 #pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
-    for (int64_t j = 0; j < len; j++)
-        memcpy(send + (size_t)j * rec, src + r->part.order[base + (uint64_t)j] * rec, rec);
+    for (int64_t j = 0; j < len; j++) {
+        const uint64_t i = r->part.order[base + (uint64_t)j];
+        memcpy(send + (size_t)j * rec, src_a + i * size_a, size_a);
+        if (size_b) memcpy(send + (size_t)j * rec + size_a, src_b + i * size_b, size_b);
+    }
 }
 
-/* Copies replies of round rd (in routed order) back to batch positions. */
-static void unpack_round(const routed *r, uint32_t P, uint32_t rd, uint8_t *dst, const uint8_t *recv,
-                         size_t rec, int threads)
+/* Splits records of size_a + size_b bytes into two packed arrays (or
+ * joins them back, with `join`). */
+static void split_records(uint8_t *records, uint8_t *a, size_t size_a, uint8_t *b, size_t size_b,
+                          uint64_t count, int join, int threads)
+{
+    const size_t rec = size_a + size_b;
+    const int64_t len = (int64_t)count;
+#pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
+    for (int64_t j = 0; j < len; j++) {
+        uint8_t *at = records + (size_t)j * rec;
+        if (join) {
+            memcpy(at, a + (size_t)j * size_a, size_a);
+            memcpy(at + size_a, b + (size_t)j * size_b, size_b);
+        } else {
+            memcpy(a + (size_t)j * size_a, at, size_a);
+            memcpy(b + (size_t)j * size_b, at + size_a, size_b);
+        }
+    }
+}
+
+/* Copies reply records of round rd (routed order) back to batch positions:
+ * the first size_a bytes to dst_a (may be NULL), the rest to dst_b. */
+static void unpack_round(const routed *r, uint32_t P, uint32_t rd, const uint8_t *recv, uint8_t *dst_a,
+                         size_t size_a, uint8_t *dst_b, size_t size_b, int threads)
 {
     const uint64_t base = r->part.start[rd * P], end = r->part.start[rd * P + P];
     const int64_t len = (int64_t)(end - base);
+    const size_t rec = size_a + size_b;
 #pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
-    for (int64_t j = 0; j < len; j++)
-        memcpy(dst + r->part.order[base + (uint64_t)j] * rec, recv + (size_t)j * rec, rec);
+    for (int64_t j = 0; j < len; j++) {
+        const uint64_t i = r->part.order[base + (uint64_t)j];
+        if (dst_a && size_a) memcpy(dst_a + i * size_a, recv + (size_t)j * rec, size_a);
+        if (dst_b && size_b) memcpy(dst_b + i * size_b, recv + (size_t)j * rec + size_a, size_b);
+    }
 }
 
 /* Runs one pass of `op` over every round. payload: values (insert) or
@@ -210,23 +240,25 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
         if (q > max_recv) max_recv = q;
     }
     const size_t big = (size_t)(max_send > max_recv ? max_send : max_recv) + 1;
-    const size_t rec = ks > vs + 1 ? ks : vs + 1; /* the largest record one buffer holds */
-    uint8_t *sbuf = workspace(m, WS_SEND, big * (rec > ps ? rec : ps));
+    /* One record per key each way: key + payload out, value + flag back. */
+    const int replies = op == OP_GET || op == OP_REMOVE;
+    const size_t out_rec = ks + ps, back_rec = op == OP_GET ? vs + 1 : 1;
+    const size_t widest = out_rec > back_rec ? out_rec : back_rec;
+    uint8_t *sbuf = workspace(m, WS_SEND, big * widest);
+    uint8_t *rrec = workspace(m, WS_RECV, big * widest);
     uint8_t *rkeys = workspace(m, WS_RECV_KEYS, big * ks);
     uint8_t *rpay = ps ? workspace(m, WS_RECV_PAYLOAD, big * ps) : NULL;
-    uint8_t *reply = (op == OP_GET || op == OP_REMOVE) ? workspace(m, WS_REPLY, big * (vs + 1)) : NULL;
+    uint8_t *reply = replies ? workspace(m, WS_REPLY, big * (vs + 1)) : NULL;
     uint64_t *disp = fm_alloc(4 * (size_t)P * sizeof(uint64_t));
     int *ibuf = fm_alloc(4 * (size_t)P * sizeof(int));
     fm_status st = FM_OK;
     /* MPI 3.1 counts and displacements are int: every round must fit, on
      * every rank, before the first round starts. */
-    const uint64_t widest = ks > ps ? (ks > vs + 1 ? ks : vs + 1) : (ps > vs + 1 ? ps : vs + 1);
     if (!fits_int(max_send * widest) || !fits_int(max_recv * widest))
         st = fm_fail(map, FM_ERR_COMM,
                      "an exchange round of %llu records exceeds MPI's int counts; lower cfg.exchange_bytes",
                      (unsigned long long)(max_send > max_recv ? max_send : max_recv));
-    else if (!sbuf || !rkeys || (ps && !rpay) || ((op == OP_GET || op == OP_REMOVE) && !reply) ||
-        !disp || !ibuf)
+    else if (!sbuf || !rrec || !rkeys || (ps && !rpay) || (replies && !reply) || !disp || !ibuf)
         st = fm_fail(map, FM_ERR_NOMEM, "no memory for exchange buffers of %zu records", big);
     /* Both checks are local: agree before the first collective of a round. */
     if ((st = agree_map(map, st)) != FM_OK) goto done;
@@ -241,12 +273,10 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
             s += sc[p];
             q += rc[p];
         }
-        pack_round(r, P, rd, sbuf, keys, ks, threads);
-        if ((st = alltoallv_records(map, sbuf, sc, sd, rkeys, rc, rdp, ks, ibuf)) != FM_OK) goto done;
-        if (ps) {
-            pack_round(r, P, rd, sbuf, payload, ps, threads);
-            if ((st = alltoallv_records(map, sbuf, sc, sd, rpay, rc, rdp, ps, ibuf)) != FM_OK) goto done;
-        }
+        pack_round(r, P, rd, sbuf, keys, ks, payload, ps, threads);
+        uint8_t *landing = ps ? rrec : rkeys; /* keys alone need no split */
+        if ((st = alltoallv_records(map, sbuf, sc, sd, landing, rc, rdp, out_rec, ibuf)) != FM_OK) goto done;
+        if (ps) split_records(rrec, rkeys, ks, rpay, ps, q, 0, threads);
         /* This rank's part of the round, in rank order then batch order. */
         fm_status mine = FM_OK;
         if (q > 0) {
@@ -266,15 +296,17 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
             if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(local->error));
         }
         if ((st = agree_map(map, mine)) != FM_OK) goto done;
-        /* Replies go back the reverse way: values, then the flags. */
-        if (op == OP_GET && vs) {
-            if ((st = alltoallv_records(map, reply, rc, rdp, sbuf, sc, sd, vs, ibuf)) != FM_OK) goto done;
-            unpack_round(r, P, rd, values_out, sbuf, vs, threads);
-        }
-        if (op == OP_GET || op == OP_REMOVE) {
-            const uint8_t *flags = op == OP_GET ? reply + q * vs : reply;
-            if ((st = alltoallv_records(map, flags, rc, rdp, sbuf, sc, sd, 1, ibuf)) != FM_OK) goto done;
-            if (flags_out) unpack_round(r, P, rd, flags_out, sbuf, 1, threads);
+        /* Replies go back the reverse way, value and flag in one record. */
+        if (replies) {
+            const size_t value_part = op == OP_GET ? vs : 0;
+            uint8_t *records = reply;
+            if (value_part) {
+                split_records(rrec, reply, value_part, reply + q * value_part, 1, q, 1, threads);
+                records = rrec;
+            }
+            if ((st = alltoallv_records(map, records, rc, rdp, sbuf, sc, sd, back_rec, ibuf)) != FM_OK)
+                goto done;
+            unpack_round(r, P, rd, sbuf, values_out, value_part, flags_out, 1, threads);
         }
     }
 done:
