@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# flashmap-kmer against Jellyfish and KMC on simulated reads of a
+# Klebsiella genome, all in the same run on the same machine.
+#
+#   bench/kmer/run.sh [--quick] [--kmer PATH] [--work DIR] [--reps N] [--png PATH]
+#
+# Full run: simulates 30x of 150-base HiSeq 2500 reads (art_illumina -ss HS25
+# -l 150 -f 30, seed 1) from Klebs_HS11286 (Debian package
+# kleborate-examples), then times
+#   flashmap-kmer count -m 31 -C -t 2             (1 rank, 2 threads)
+#   mpiexec -n 2 flashmap-kmer count -m 31 -C -t 1  (2 ranks, 1 thread each)
+#   jellyfish count -m 31 -C -s 100M -t 2
+#   kmc -k31 -t2 -ci1
+# with /usr/bin/time -v (wall time, peak memory), checks that all of them
+# report the same distinct and total k-mer counts, prints a Markdown table
+# and writes the k-mer spectrum as a PNG (python3-matplotlib). With --reps
+# N every tool runs N times and the fastest run is reported.
+#
+# --quick: a few seconds, for the README's main job: counts the real reads
+# of gasic-examples over 2 MPI ranks and prints stats and the start of the
+# histogram.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+quick=0 kmer=${FLASHMAP_KMER:-} work=${FM_KMER_BENCH_DIR:-} reps=1 png=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --kmer) kmer=$2; shift ;;
+    --work) work=$2; shift ;;
+    --reps) reps=$2; shift ;;
+    --png) png=$2; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$kmer" ]; then
+  for c in "$root/build/default/tools/flashmap-kmer" "$root/build/tools/flashmap-kmer"; do
+    [ -x "$c" ] && { kmer=$c; break; }
+  done
+  [ -n "$kmer" ] || kmer=$(command -v flashmap-kmer || true)
+fi
+if [ -z "$kmer" ] || [ ! -x "$kmer" ]; then
+  echo "run.sh: flashmap-kmer not found: build it (cmake --build --preset default) or pass --kmer PATH" >&2
+  exit 1
+fi
+work=${work:-$root/build/kmer-bench}
+mkdir -p "$work"
+
+# mpiexec as the tests run it: Open MPI needs --oversubscribe on small
+# machines and two variables to run as root.
+mpiexec=(mpiexec)
+if mpiexec --version 2>&1 | grep -q "Open MPI\|OpenRTE"; then
+  mpiexec+=(--oversubscribe)
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+# Idle OpenMP threads of the map sleep instead of spinning, leaving the
+# cores to the reading thread (flashmap-kmer is the only OpenMP program here).
+export OMP_WAIT_POLICY=passive
+
+if [ "$quick" = 1 ]; then
+  reads=$(dpkg -L gasic-examples 2> /dev/null | grep 'SRR059298_subset.fastq.gz$' | head -1 || true)
+  reads=${reads:-/usr/share/doc/gasic/examples/reads/SRR059298_subset.fastq.gz}
+  [ -r "$reads" ] || { echo "run.sh: $reads not found (apt-get install gasic-examples)" >&2; exit 1; }
+  # gzip input goes whole to one rank; the plain copy is split between both.
+  gzip -dc "$reads" > "$work/quick.fq"
+  echo "== flashmap-kmer count -m 31 -C over 2 MPI ranks: $(basename "$reads") (100,000 Illumina reads)"
+  "${mpiexec[@]}" -n 2 "$kmer" count -m 31 -C -v -o "$work/quick.fm" "$work/quick.fq" 2>&1
+  echo "== flashmap-kmer stats"
+  "$kmer" stats "$work/quick.fm"
+  echo "== flashmap-kmer histo (first lines)"
+  "$kmer" histo "$work/quick.fm" | head -5
+  echo "== flashmap-kmer query (the most frequent k-mer)"
+  top=$("$kmer" dump -c -L "$("$kmer" stats "$work/quick.fm" | awk '/Max_count/ { print $2 }')" "$work/quick.fm" | head -1)
+  "$kmer" query "$work/quick.fm" "${top%% *}"
+  rm -f "$work/quick.fq" "$work"/quick.fm*
+  exit 0
+fi
+
+for tool in art_illumina jellyfish kmc xz /usr/bin/time; do
+  command -v "$tool" > /dev/null || { echo "run.sh: $tool not found (tools/install-deps.sh installs it)" >&2; exit 1; }
+done
+genome_xz=$(dpkg -L kleborate-examples 2> /dev/null | grep 'Klebs_HS11286.fna.xz$' | head -1 || true)
+[ -n "$genome_xz" ] || { echo "run.sh: Klebs_HS11286.fna.xz not found (apt-get install kleborate-examples)" >&2; exit 1; }
+cd "$work"
+if [ ! -s reads.fq ] || [ ! -s reads.done ]; then
+  echo "== simulating reads: art_illumina -ss HS25 -l 150 -f 30 from $(basename "$genome_xz")"
+  xz -dc "$genome_xz" > genome.fa
+  art_illumina -ss HS25 -l 150 -f 30 -na -rs 1 -i genome.fa -o reads > art.log
+  echo ok > reads.done
+fi
+echo "== input: reads.fq, $(du -m reads.fq | cut -f1) MB, $(($(wc -l < reads.fq) / 4)) reads of 150 bases"
+cat reads.fq > /dev/null # into the page cache, for every tool alike
+
+# run NAME RANKS COMMAND...: times COMMAND, keeps the fastest of $reps runs
+# in the arrays below.
+declare -A wall mem out
+run() {
+  local name=$1
+  shift
+  local best=
+  for ((r = 0; r < reps; r++)); do
+    /usr/bin/time -v -o "time.$name" "$@" > "out.$name" 2>&1 || { cat "out.$name"; echo "run.sh: $name failed" >&2; exit 1; }
+    local w m
+    w=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "time.$name")
+    m=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "time.$name")
+    if [ -z "$best" ] || awk -v a="$w" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+      best=$w
+      wall[$name]=$w
+      mem[$name]=$((m / 1024))
+      cp "out.$name" "best.$name"
+    fi
+  done
+  echo "   $name: ${wall[$name]} s"
+}
+
+echo "== counting 31-mers, canonical (best of $reps)"
+run fm1 "$kmer" count -m 31 -C -t 2 -v -o fm1.fm reads.fq
+run fm2 "${mpiexec[@]}" -n 2 "$kmer" count -m 31 -C -t 1 -v -o fm2.fm reads.fq
+run jf jellyfish count -m 31 -C -s 100M -t 2 -o jf.jf reads.fq
+mkdir -p kmc.tmp
+run kmc kmc -k31 -t2 -ci1 reads.fq kmc.db kmc.tmp
+
+# Peak memory of 2 ranks: every rank's own peak, summed (time -v sees one process).
+fm2_mem=$(sed -n 's/.* \([0-9]*\) MiB in all$/\1/p' best.fm2)
+[ -n "$fm2_mem" ] && mem[fm2]=$fm2_mem
+
+# Distinct and total k-mers as each tool reports them.
+read -r fm1_d fm1_t < <("$kmer" stats fm1.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
+read -r fm2_d fm2_t < <("$kmer" stats fm2.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
+read -r jf_d jf_t < <(jellyfish stats jf.jf | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
+read -r kmc_d kmc_t < <(awk -F: '/No. of unique counted k-mers/ { gsub(/ /, "", $2); d = $2 }
+                                 /Total no. of k-mers/ { gsub(/ /, "", $2); t = $2 } END { print d, t }' best.kmc)
+agree=yes
+for v in "$fm2_d $fm2_t" "$jf_d $jf_t" "$kmc_d $kmc_t"; do
+  [ "$v" = "$fm1_d $fm1_t" ] || agree=NO
+done
+
+rate() { awk -v t="$1" -v w="$2" -v r="$3" 'BEGIN { printf "%.1f", t / w / r / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+echo
+echo "k = 31, canonical; $(($(wc -l < reads.fq) / 4)) reads (art_illumina -ss HS25 -l 150 -f 30, Klebs_HS11286);"
+echo "$(nproc) cores ($cpu); $(date -u +%Y-%m-%d); flashmap $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo '?'); best of $reps"
+echo
+echo "| tool | command | wall (s) | peak memory (MiB) | M k-mers/s per rank | vs KMC | vs Jellyfish | distinct | total |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+row() { # name label command ranks distinct total
+  echo "| $2 | \`$3\` | ${wall[$1]} | ${mem[$1]} | $(rate "$6" "${wall[$1]}" "$4") | $(ratio "${wall[kmc]}" "${wall[$1]}") | $(ratio "${wall[jf]}" "${wall[$1]}") | $5 | $6 |"
+}
+row fm1 "flashmap-kmer, 1 rank" "flashmap-kmer count -m 31 -C -t 2" 1 "$fm1_d" "$fm1_t"
+row fm2 "flashmap-kmer, 2 ranks" "mpiexec -n 2 flashmap-kmer count -m 31 -C -t 1" 2 "$fm2_d" "$fm2_t"
+row jf "Jellyfish 2.3" "jellyfish count -m 31 -C -s 100M -t 2" 1 "$jf_d" "$jf_t"
+row kmc "KMC 3" "kmc -k31 -t2 -ci1" 1 "$kmc_d" "$kmc_t"
+echo
+echo "Same distinct and total k-mers from all: $agree"
+echo "flashmap-kmer's own account: $(grep '^flashmap-kmer:' best.fm1 | tail -1)"
+echo "                             $(grep '^flashmap-kmer:' best.fm2 | tail -1)"
+
+"$kmer" histo fm1.fm > spectrum.histo
+png=${png:-$work/spectrum.png}
+# python3-matplotlib is Debian's: prefer a python3 on PATH that has it, else /usr/bin/python3.
+py=
+for p in python3 /usr/bin/python3; do
+  if "$p" -c 'import matplotlib' 2> /dev/null; then py=$p; break; fi
+done
+if [ -n "$py" ]; then
+  "$py" "$here/plot_spectrum.py" spectrum.histo "$png" \
+    "31-mer spectrum: 30x simulated reads of K. pneumoniae HS11286"
+  echo "k-mer spectrum: $png"
+else
+  echo "run.sh: no python3 with matplotlib (apt-get install python3-matplotlib); no spectrum plot"
+fi
+rm -rf fm1.fm* fm2.fm* jf.jf kmc.db.* kmc.tmp
+[ "$agree" = yes ] || { echo "run.sh: the tools disagree on the counts" >&2; exit 1; }
