@@ -31,3 +31,23 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
 else
   echo "install-deps: no CUDA toolkit; building without the CUDA backend"
 fi
+
+# flashmap-kmer (tools/kmer, docs/kmer.md): ISA-L for fast gzip input, and
+# for its tests and benchmark Jellyfish, KMC, ART, real and reference reads,
+# matplotlib for the k-mer spectrum plot.
+kmer_packages=(libisal-dev jellyfish kmc art-nextgen-simulation-tools gasic-examples kleborate-examples
+               python3-matplotlib)
+kmer_missing=()
+for p in "${kmer_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || kmer_missing+=("$p")
+done
+if ((${#kmer_missing[@]})); then
+  echo "install-deps: installing ${kmer_missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: run as root (or with sudo) to install packages" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${kmer_missing[@]}"
+fi

@@ -72,7 +72,7 @@ if [ "$quick" = 1 ]; then
   echo "== flashmap-kmer histo (first lines)"
   "$kmer" histo "$work/quick.fm" | head -5
   echo "== flashmap-kmer query (the most frequent k-mer)"
-  top=$("$kmer" dump -c -L "$("$kmer" stats "$work/quick.fm" | awk '/Max_count/ { print $2 }')" "$work/quick.fm" | head -1)
+  top=$("$kmer" dump -c -L "$("$kmer" stats "$work/quick.fm" | awk '/Max_count/ { print $2 }')" "$work/quick.fm" | head -1 || true)
   "$kmer" query "$work/quick.fm" "${top%% *}"
   rm -f "$work/quick.fq" "$work"/quick.fm*
   exit 0
@@ -103,7 +103,7 @@ run() {
   for ((r = 0; r < reps; r++)); do
     /usr/bin/time -v -o "time.$name" "$@" > "out.$name" 2>&1 || { cat "out.$name"; echo "run.sh: $name failed" >&2; exit 1; }
     local w m
-    w=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "time.$name")
+    w=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "time.$name")
     m=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "time.$name")
     if [ -z "$best" ] || awk -v a="$w" -v b="$best" 'BEGIN { exit !(a < b) }'; then
       best=$w

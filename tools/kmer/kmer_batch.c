@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kmer_code.h"
+#include "kmer_combine.h"
 #include "kmer_extract.h"
 #include "kmer_input.h"
 #include "kmer_parse.h"
@@ -15,9 +16,10 @@
 
 struct km_producer {
     const km_plan *plan;
-    int k, canonical;
+    int k, canonical, combine;
     size_t target;
     uint8_t *chunk;
+    void *sort_tmp; /* combining: the radix sort's second buffer */
     km_batch batches[NBATCH];
     pthread_t thread;
     int started;
@@ -56,6 +58,8 @@ static int cancelled(km_producer *p)
 
 static void publish(km_producer *p, km_batch *b, uint64_t bytes, uint64_t records)
 {
+    b->kmers = b->n;
+    if (p->combine) b->n = km_combine(b->keys, p->sort_tmp, b->counts, b->n, p->k);
     pthread_mutex_lock(&p->mu);
     p->ready[p->nready++] = b;
     p->bytes = bytes;
@@ -127,7 +131,8 @@ failed:
     return NULL;
 }
 
-km_producer *km_producer_start(const km_plan *plan, int k, int canonical, size_t batch_kmers, km_err *err)
+km_producer *km_producer_start(const km_plan *plan, int k, int canonical, size_t batch_kmers, int combine,
+                               km_err *err)
 {
     km_producer *p = calloc(1, sizeof *p);
     if (!p) {
@@ -137,16 +142,19 @@ km_producer *km_producer_start(const km_plan *plan, int k, int canonical, size_t
     p->plan = plan;
     p->k = k;
     p->canonical = canonical;
+    p->combine = combine;
     p->target = batch_kmers ? batch_kmers : 1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->chunk = malloc(CHUNK);
     const size_t cap = p->target + CHUNK; /* a chunk adds at most one k-mer per byte */
     int ok = p->chunk != NULL;
+    if (combine) ok = ok && (p->sort_tmp = malloc(cap * km_key_size(k))) != NULL;
     for (int i = 0; i < NBATCH && ok; i++) {
         p->batches[i].keys = malloc(cap * km_key_size(k));
+        p->batches[i].counts = combine ? malloc(cap * sizeof(uint64_t)) : NULL;
         p->batches[i].cap = cap;
-        ok = p->batches[i].keys != NULL;
+        ok = p->batches[i].keys != NULL && (!combine || p->batches[i].counts != NULL);
         p->free_list[p->nfree++] = &p->batches[i];
     }
     if (!ok) {
@@ -217,7 +225,11 @@ void km_producer_stop(km_producer *p)
         pthread_mutex_unlock(&p->mu);
         pthread_join(p->thread, NULL);
     }
-    for (int i = 0; i < NBATCH; i++) free(p->batches[i].keys);
+    for (int i = 0; i < NBATCH; i++) {
+        free(p->batches[i].keys);
+        free(p->batches[i].counts);
+    }
+    free(p->sort_tmp);
     free(p->chunk);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);

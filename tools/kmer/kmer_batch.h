@@ -11,16 +11,20 @@
 #include "kmer_split.h"
 
 typedef struct km_batch {
-    void *keys; /* n keys of km_key_size(k) bytes */
+    void *keys;      /* n keys of km_key_size(k) bytes */
+    uint64_t *counts; /* with combining: how often each key occurred; else NULL */
     size_t n;
+    size_t kmers; /* k-mers in the batch (n before combining) */
     size_t cap;
 } km_batch;
 
 typedef struct km_producer km_producer;
 
 /* Starts the reading thread over `plan` (which must outlive the producer).
- * batch_kmers: k-mers per batch (a batch may exceed it by one input chunk). */
-km_producer *km_producer_start(const km_plan *plan, int k, int canonical, size_t batch_kmers, km_err *err);
+ * batch_kmers: k-mers per batch (a batch may exceed it by one input chunk).
+ * combine: hand out batches of distinct keys with counts (kmer_combine.h). */
+km_producer *km_producer_start(const km_plan *plan, int k, int canonical, size_t batch_kmers, int combine,
+                               km_err *err);
 
 /* Waits for the next batch: 1 with *out set (hand it back with
  * km_producer_release when counted), 0 when the input is finished, -1 with

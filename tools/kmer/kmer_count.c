@@ -1,24 +1,16 @@
 /* flashmap-kmer count: count the k-mers of FASTA/FASTQ files into an MPI
- * map and save it as a database.
- *
- * Every rank reads its share of the input (kmer_split.h) on a reading
- * thread (kmer_batch.h) while the main thread counts the previous batch
- * with one collective fm_bulk_add_u64. Before each batch the ranks agree,
- * with one MPI_Allreduce, on whether anyone still has k-mers and whether
- * anyone's input failed, so every rank makes the same number of collective
- * calls (a rank that is done passes n = 0) and a malformed file stops all
- * of them before anything is written. */
+ * map (kmer_counter.h) and save it as a database (kmer_db.h). This file
+ * holds the options and the order of the steps. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <flashmap_mpi.h>
 
-#include "kmer_batch.h"
 #include "kmer_code.h"
+#include "kmer_counter.h"
 #include "kmer_db.h"
 #include "kmer_error.h"
 #include "kmer_opts.h"
@@ -26,16 +18,14 @@
 #include "kmer_verbs.h"
 
 typedef struct count_opts {
-    int k;
-    int canonical;
+    km_counter_opts counter; /* k, canonical, combine, progress, batch */
     int threads;
-    uint64_t size;  /* -s: distinct k-mers expected (0: start small and grow) */
+    uint64_t size;  /* -s: distinct k-mers expected (0: guess) */
     uint64_t lower; /* -L */
     uint64_t upper; /* -U */
     const char *output;
-    int progress;
     int verbose;
-    uint64_t batch;
+    fm_hash hash; /* --hash; DEFAULT: by k */
     double max_load;
     char **files;
     int nfiles;
@@ -50,16 +40,19 @@ static void usage(FILE *f)
             "  -o, --output DB        database to write (required); also DB.rank<r>-of-<P> and DB.kmer\n"
             "  -C, --canonical        count each k-mer together with its reverse complement\n"
             "  -t, --threads N        threads per rank for the map (default 1)\n"
-            "  -s, --size N           distinct k-mers expected in all, e.g. 100M (default: grow as needed)\n"
+            "  -s, --size N           distinct k-mers expected in all, e.g. 100M (default: a guess from the\n"
+            "                         input size, 1M to 8M per rank; the map grows as needed)\n"
             "  -L, --lower-count N    do not keep k-mers seen fewer than N times\n"
             "  -U, --upper-count N    do not keep k-mers seen more than N times\n"
             "      --progress         progress on stderr (default when stderr is a terminal)\n"
             "  -v, --verbose          summary on stderr at the end\n"
-            "      --batch N          k-mers per rank per collective add (default 4M)\n"
-            "      --max-load F       map load before it grows, 0.1 to 0.95 (default 0.5)\n");
+            "      --batch N          k-mers per rank per collective add (default 1M)\n"
+            "      --combine 0|1      sum repeats of a batch on the reading thread first (default 1)\n"
+            "      --max-load F       map load before it grows, 0.1 to 0.95 (default 0.8)\n"
+            "      --hash identity|murmur3  placement of k-mers (default identity for k <= 32, else murmur3)\n");
 }
 
-/* Parses the options; 0, or 2 for a usage error (printed by rank 0). */
+/* Parses the options: 0, 2 for a usage error (printed by rank 0), 3 after --help. */
 static int parse(int argc, char **argv, int rank, count_opts *o)
 {
     static const struct option longs[] = {
@@ -69,13 +62,16 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
         {"upper-count", required_argument, 0, 'U'}, {"progress", no_argument, 0, 'P'},
         {"verbose", no_argument, 0, 'v'},           {"batch", required_argument, 0, 'B'},
         {"max-load", required_argument, 0, 'D'},    {"help", no_argument, 0, 'h'},
+        {"combine", required_argument, 0, 'K'},     {"hash", required_argument, 0, 'H'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
+    o->counter.batch = 1000000;
+    o->counter.combine = 1;
+    o->counter.progress = isatty(2);
     o->threads = 1;
     o->lower = 1;
     o->upper = UINT64_MAX;
-    o->batch = 4000000;
-    o->progress = isatty(2);
+    o->max_load = 0.8;
     uint64_t v = 0;
     int c;
     opterr = rank == 0;
@@ -84,10 +80,10 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
         switch (c) {
         case 'm':
             if (km_parse_option("count", "-m (k-mer length)", optarg, 1, KM_MAX_K, &v) != 0) return 2;
-            o->k = (int)v;
+            o->counter.k = (int)v;
             break;
         case 'o': o->output = optarg; break;
-        case 'C': o->canonical = 1; break;
+        case 'C': o->counter.canonical = 1; break;
         case 't':
             if (km_parse_option("count", "-t (threads)", optarg, 1, 1024, &v) != 0) return 2;
             o->threads = (int)v;
@@ -101,10 +97,22 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
         case 'U':
             if (km_parse_option("count", "-U (upper count)", optarg, 0, UINT64_MAX, &o->upper) != 0) return 2;
             break;
-        case 'P': o->progress = 1; break;
+        case 'P': o->counter.progress = 1; break;
         case 'v': o->verbose = 1; break;
         case 'B':
-            if (km_parse_option("count", "--batch", optarg, 1, (uint64_t)1 << 30, &o->batch) != 0) return 2;
+            if (km_parse_option("count", "--batch", optarg, 1, (uint64_t)1 << 30, &v) != 0) return 2;
+            o->counter.batch = (size_t)v;
+            break;
+        case 'K':
+            if (km_parse_option("count", "--combine", optarg, 0, 1, &v) != 0) return 2;
+            o->counter.combine = (int)v;
+            break;
+        case 'H':
+            if (strcmp(optarg, "identity") != 0 && strcmp(optarg, "murmur3") != 0) {
+                if (rank == 0) fprintf(stderr, "flashmap-kmer count: --hash is identity or murmur3\n");
+                return 2;
+            }
+            o->hash = strcmp(optarg, "identity") == 0 ? FM_HASH_IDENTITY : FM_HASH_MURMUR3;
             break;
         case 'D': {
             char *end = NULL;
@@ -123,7 +131,8 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
             return 2;
         }
     }
-    const char *missing = !o->k ? "-m K (the k-mer length)" : !o->output ? "-o DB (the database to write)"
+    const char *missing = !o->counter.k ? "-m K (the k-mer length)"
+                          : !o->output  ? "-o DB (the database to write)"
                           : optind >= argc ? "input files" : NULL;
     if (missing) {
         if (rank == 0) {
@@ -137,172 +146,50 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
     return 0;
 }
 
-static double now(void)
+/* The map's starting size when -s is not given: a guess that errs low, so
+ * that the map grows at most once or twice instead of from 1M (growing an
+ * MPI map costs a counting pass per batch near the limit) without holding
+ * much memory it will not use. Bases: about half of a plain file's bytes
+ * (FASTQ carries as many quality bytes), twice a gzip file's; distinct
+ * k-mers: a sixteenth of the bases (real read sets have 1/10 to 1/50 at
+ * 10x to 50x coverage); at least 1M and at most 8M per rank. */
+static uint64_t default_size(const km_plan *plan, int ranks)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    const uint64_t bases = (plan->total_bytes - plan->gzip_bytes) / 2 + plan->gzip_bytes * 2;
+    const uint64_t lo = (uint64_t)1 << 20, hi = (uint64_t)8 << 20;
+    uint64_t per_rank = bases / 16 / (uint64_t)ranks;
+    per_rank = per_rank < lo ? lo : per_rank > hi ? hi : per_rank;
+    return per_rank * (uint64_t)ranks;
 }
 
-/* Every rank learns whether any failed; the lowest failing rank prints its
- * message (the others failed the same way or were stopped by it). Returns
- * 1 when some rank failed. */
-static int any_failed(const km_ctx *ctx, int failed, const km_err *err)
+/* This process's peak resident memory in bytes (VmHWM), 0 where unknown. */
+static uint64_t peak_rss(void)
 {
-    int mine = failed ? ctx->rank : ctx->size, first = ctx->size;
-    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (first < ctx->size && ctx->rank == first) km_report("%s", err->msg);
-    return first < ctx->size;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024u;
 }
 
-static void show_progress(const count_opts *o, const km_ctx *ctx, uint64_t bytes, uint64_t total, uint64_t kmers,
-                          double elapsed, int last)
+/* -v: what was counted, how fast, and the memory of every rank (collective). */
+static void summary(const km_ctx *ctx, const km_counter_totals *t, uint64_t distinct, double t_count, double t_all)
 {
-    if (!o->progress || ctx->rank != 0) return;
-    const int tty = isatty(2);
-    fprintf(stderr, "%sflashmap-kmer: %.1f of %.1f MB read (%.0f%%), %.1f M k-mers, %.2f M k-mers/s%s",
-            tty ? "\r" : "", (double)bytes / 1e6, (double)total / 1e6,
-            total ? 100.0 * (double)bytes / (double)total : 100.0, (double)kmers / 1e6,
-            elapsed > 0 ? (double)kmers / elapsed / 1e6 : 0.0, tty && !last ? "" : "\n");
-    fflush(stderr);
-}
-
-/* The counting loop. Returns 0, or 1 after a failure (already reported). */
-static int count_all(const count_opts *o, const km_ctx *ctx, const km_plan *plan, fm_map *map, uint64_t *kmers_out,
-                     uint64_t *records_out)
-{
-    km_err err = {""};
-    km_producer *prod = km_producer_start(plan, o->k, o->canonical, (size_t)o->batch, &err);
-    if (any_failed(ctx, prod == NULL, &err)) {
-        km_producer_stop(prod);
-        return 1;
-    }
-    const double t0 = now();
-    double shown = t0;
-    uint64_t kmers = 0, all_kmers = 0;
-    int failed = 0;
-    for (;;) {
-        km_batch *b = NULL;
-        const int rc = km_producer_next(prod, &b, &err);
-        /* [0] ranks with a batch, [1] ranks whose input failed, [2] bytes read, [3] k-mers */
-        uint64_t mine[4] = {rc == 1, rc < 0, km_producer_bytes(prod), kmers + (rc == 1 ? b->n : 0)}, all[4];
-        MPI_Allreduce(mine, all, 4, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-        if (all[1]) {
-            if (rc < 0) km_report("%s", err.msg);
-            failed = 1;
-            break;
-        }
-        if (!all[0]) break;
-        static const uint64_t none = 0;
-        const void *keys = rc == 1 ? b->keys : &none;
-        const size_t n = rc == 1 ? b->n : 0;
-        const fm_status st = fm_bulk_add_u64(map, keys, NULL, n);
-        kmers += n;
-        all_kmers = all[3];
-        if (rc == 1) km_producer_release(prod, b);
-        if (st != FM_OK) {
-            if (ctx->rank == 0) km_report("counting failed: %s", fm_last_error(map));
-            failed = 1;
-            break;
-        }
-        const double t = now();
-        if (t - shown >= 1.0) {
-            show_progress(o, ctx, all[2], plan->total_bytes, all_kmers, t - t0, 0);
-            shown = t;
-        }
-    }
-    const uint64_t records = km_producer_records(prod);
-    km_producer_stop(prod);
-    if (failed) return 1;
-    uint64_t local[2] = {kmers, records}, total[2];
-    MPI_Allreduce(local, total, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    show_progress(o, ctx, plan->total_bytes, plan->total_bytes, total[0], now() - t0, 1);
-    *kmers_out = total[0];
-    *records_out = total[1];
-    return 0;
-}
-
-/* -L / -U: removes this rank's entries outside [lower, upper] (each rank
- * holds its own keys, so every removal goes to the rank that asks). */
-static int filter_counts(const count_opts *o, const km_ctx *ctx, fm_map *map)
-{
-    const size_t ks = km_key_size(o->k), chunk = (size_t)1 << 20;
-    uint8_t *keys = malloc(chunk * ks), *drop = NULL;
-    uint64_t *counts = malloc(chunk * sizeof *counts);
-    size_t ndrop = 0, capdrop = 0;
-    int bad = !keys || !counts;
-    uint64_t cursor = 0;
-    while (!bad) {
-        size_t n = 0;
-        if (fm_export(map, &cursor, keys, counts, chunk, &n) != FM_OK) {
-            bad = 1;
-            break;
-        }
-        for (size_t i = 0; i < n && !bad; i++) {
-            if (counts[i] >= o->lower && counts[i] <= o->upper) continue;
-            if (ndrop == capdrop) {
-                capdrop = capdrop ? 2 * capdrop : chunk;
-                uint8_t *grown = realloc(drop, capdrop * ks);
-                if (!grown) {
-                    bad = 1;
-                    break;
-                }
-                drop = grown;
-            }
-            memcpy(drop + ndrop++ * ks, keys + i * ks, ks);
-        }
-        if (cursor == 0) break;
-    }
-    free(keys);
-    free(counts);
-    km_err err;
-    km_fail(&err, "no memory to apply -L/-U");
-    if (any_failed(ctx, bad, &err)) {
-        free(drop);
-        return 1;
-    }
-    static const uint8_t none[16] = {0};
-    const fm_status st = fm_bulk_remove(map, drop ? (const void *)drop : none, ndrop, NULL);
-    free(drop);
-    if (st != FM_OK) {
-        if (ctx->rank == 0) km_report("applying -L/-U failed: %s", fm_last_error(map));
-        return 1;
-    }
-    return 0;
-}
-
-/* Removes the checkpoint count just wrote (its sidecar could not be written). */
-static void remove_checkpoint(const char *db, const km_ctx *ctx)
-{
-    char part[4200];
-    snprintf(part, sizeof part, "%s.rank%d-of-%d", db, ctx->rank, ctx->size);
-    unlink(part);
-    if (ctx->rank == 0) unlink(db);
-}
-
-/* fm_save, then the sidecar (rank 0). Returns 0 or 1 (reported). */
-static int save(const count_opts *o, const km_ctx *ctx, fm_map *map)
-{
-    const fm_status st = fm_save(map, o->output);
-    if (st != FM_OK) {
-        if (ctx->rank == 0) km_report("cannot write the database %s: %s", o->output, fm_last_error(map));
-        return 1;
-    }
-    km_err err = {""};
-    int failed = 0;
-    if (ctx->rank == 0) {
-        km_dbinfo info = {o->k, o->canonical, 0, 0, o->lower, o->upper};
-        failed = km_db_read_header(o->output, km_key_size(o->k), &info.checkpoint_id, &info.entries, &err) != 0 ||
-                 km_db_write_sidecar(o->output, &info, &err) != 0;
-    }
-    MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (failed) {
-        if (ctx->rank == 0) km_report("%s", err.msg);
-        MPI_Barrier(MPI_COMM_WORLD);
-        remove_checkpoint(o->output, ctx);
-        return 1;
-    }
-    return 0;
+    const uint64_t mine = peak_rss();
+    uint64_t sum = 0, most = 0;
+    MPI_Reduce(&mine, &sum, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&mine, &most, 1, MPI_UINT64_T, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (ctx->rank != 0) return;
+    fprintf(stderr,
+            "flashmap-kmer: %llu records, %llu k-mers, %llu distinct kept; counted in %.2f s "
+            "(%.2f M k-mers/s per rank on %d rank%s; rank 0 waited %.2f s for input and %.2f s in adds), "
+            "total %.2f s; peak memory %.0f MiB per rank at most, %.0f MiB in all\n",
+            (unsigned long long)t->records, (unsigned long long)t->kmers, (unsigned long long)distinct, t_count,
+            t_count > 0 ? (double)t->kmers / t_count / 1e6 / ctx->size : 0.0, ctx->size, ctx->size > 1 ? "s" : "",
+            t->waited, t->adding, t_all, (double)most / 1048576.0, (double)sum / 1048576.0);
 }
 
 int km_count_main(int argc, char **argv, const km_ctx *ctx)
@@ -310,37 +197,38 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
     count_opts o;
     const int usage_rc = parse(argc, argv, ctx->rank, &o);
     if (usage_rc) return usage_rc == 3 ? 0 : usage_rc;
-    const double t0 = now();
+    const double t0 = km_now();
+    const int k = o.counter.k;
 
     km_plan plan;
     km_err err = {""};
     const int plan_rc = km_plan_build(o.files, o.nfiles, ctx->rank, ctx->size, &plan, &err);
-    if (any_failed(ctx, plan_rc != 0, &err)) return 1;
+    if (km_any_failed(ctx, plan_rc != 0, &err)) return 1;
 
-    fm_config cfg = fm_config_default(km_key_size(o.k), 8, o.size ? o.size : (uint64_t)1 << 20);
+    fm_config cfg = fm_config_default(km_key_size(k), 8, o.size ? o.size : default_size(&plan, ctx->size));
     cfg.threads = o.threads;
     cfg.max_load = o.max_load;
+    /* Identity placement for one-word codes (the map spreads them with its
+     * Fibonacci multiply); murmur3 for two words, whose first word holds
+     * only the first 2k - 64 bits. */
+    cfg.hash = o.hash ? o.hash : k <= 32 ? FM_HASH_IDENTITY : FM_HASH_MURMUR3;
     fm_map *map = NULL;
-    const fm_status st = fm_create_mpi(MPI_COMM_WORLD, &cfg, &map);
-    if (st != FM_OK) {
+    if (fm_create_mpi(MPI_COMM_WORLD, &cfg, &map) != FM_OK) {
         if (ctx->rank == 0) km_report("cannot create the counting map: %s", fm_last_error(NULL));
         km_plan_free(&plan);
         return 1;
     }
-    uint64_t kmers = 0, records = 0;
-    int rc = count_all(&o, ctx, &plan, map, &kmers, &records);
+    km_counter_totals totals = {0, 0, 0, 0};
+    int rc = km_counter_run(ctx, &plan, &o.counter, map, &totals);
     km_plan_free(&plan);
-    if (rc == 0 && (o.lower > 1 || o.upper < UINT64_MAX)) rc = filter_counts(&o, ctx, map);
-    const double t_count = now() - t0;
+    if (rc == 0 && (o.lower > 1 || o.upper < UINT64_MAX)) rc = km_counter_filter(ctx, map, k, o.lower, o.upper);
+    const double t_count = km_now() - t0;
     const uint64_t distinct = rc == 0 ? fm_size(map) : 0;
-    if (rc == 0) rc = save(&o, ctx, map);
+    if (rc == 0) {
+        const km_dbinfo info = {k, o.counter.canonical, 0, 0, o.lower, o.upper};
+        rc = km_db_save(ctx, map, o.output, &info);
+    }
     fm_destroy(map);
-    if (rc == 0 && o.verbose && ctx->rank == 0)
-        fprintf(stderr,
-                "flashmap-kmer: %llu records, %llu k-mers, %llu distinct kept; counted in %.2f s "
-                "(%.2f M k-mers/s per rank on %d rank%s), total %.2f s\n",
-                (unsigned long long)records, (unsigned long long)kmers, (unsigned long long)distinct, t_count,
-                t_count > 0 ? (double)kmers / t_count / 1e6 / ctx->size : 0.0, ctx->size, ctx->size > 1 ? "s" : "",
-                now() - t0);
+    if (rc == 0 && o.verbose) summary(ctx, &totals, distinct, t_count, km_now() - t0);
     return rc;
 }

@@ -100,6 +100,39 @@ int km_db_write_sidecar(const char *db, const km_dbinfo *info, km_err *err)
     return 0;
 }
 
+/* Removes the checkpoint just written (its sidecar could not be). */
+static void remove_checkpoint(const km_ctx *ctx, const char *db)
+{
+    char part[4200];
+    snprintf(part, sizeof part, "%s.rank%d-of-%d", db, ctx->rank, ctx->size);
+    unlink(part);
+    if (ctx->rank == 0) unlink(db);
+}
+
+int km_db_save(const km_ctx *ctx, fm_map *map, const char *db, const km_dbinfo *info)
+{
+    const fm_status st = fm_save(map, db);
+    if (st != FM_OK) {
+        if (ctx->rank == 0) km_report("cannot write the database %s: %s", db, fm_last_error(map));
+        return 1;
+    }
+    km_err err = {""};
+    int failed = 0;
+    if (ctx->rank == 0) {
+        km_dbinfo saved = *info;
+        failed = km_db_read_header(db, km_key_size(info->k), &saved.checkpoint_id, &saved.entries, &err) != 0 ||
+                 km_db_write_sidecar(db, &saved, &err) != 0;
+    }
+    MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (failed) {
+        if (ctx->rank == 0) km_report("%s", err.msg);
+        MPI_Barrier(MPI_COMM_WORLD);
+        remove_checkpoint(ctx, db);
+        return 1;
+    }
+    return 0;
+}
+
 int km_db_read_info(const char *db, km_dbinfo *info, km_err *err)
 {
     char path[4096], line[256];

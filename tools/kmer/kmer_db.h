@@ -15,6 +15,7 @@
 
 #include <flashmap_mpi.h>
 
+#include "kmer_ctx.h"
 #include "kmer_error.h"
 
 typedef struct km_dbinfo {
@@ -41,6 +42,13 @@ int km_db_read_header(const char *db, uint32_t key_size, uint64_t *checkpoint_id
 
 /* Writes db's sidecar (after fm_save wrote db). */
 int km_db_write_sidecar(const char *db, const km_dbinfo *info, km_err *err);
+
+/* Saves the counting map as database db (collective): fm_save, then rank 0
+ * writes the sidecar with the checkpoint's id (info's k, canonical and
+ * counts; its checkpoint_id and entries are filled in). If the sidecar
+ * cannot be written the checkpoint is removed. Returns 0, or 1 after a
+ * failure (reported on stderr by rank 0). */
+int km_db_save(const km_ctx *ctx, fm_map *map, const char *db, const km_dbinfo *info);
 
 /* Reads the sidecar and the checkpoint header and checks they belong together. */
 int km_db_read_info(const char *db, km_dbinfo *info, km_err *err);

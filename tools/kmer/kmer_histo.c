@@ -1,8 +1,8 @@
 /* flashmap-kmer histo: how many k-mers have each count, as `jellyfish
- * histo` prints it. Bucket i holds the counts in [base + i*inc,
- * base + (i+1)*inc); the last bucket also takes every count above the
- * high end, and counts below base go to the first (Jellyfish 2.3's rules,
- * base and ceiling included). Buckets with no k-mers are skipped unless -f. */
+ * histo` 2.3 prints it: base = 0 when inc >= low, else low - inc; ceiling
+ * = high + inc; bucket i (labelled base + i*inc) holds the counts in
+ * [base + i*inc, base + (i+1)*inc), the last bucket also every count above
+ * the ceiling. Buckets with no k-mers are skipped unless -f. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +39,8 @@ static void usage(FILE *f)
                "  -h, --high N       high count value (default 10000)\n"
                "  -i, --increment N  bucket width (default 1)\n"
                "  -f, --full         print empty buckets too\n"
-               "  -o, --output FILE  write to FILE (default standard output)\n");
+               "  -o, --output FILE  write to FILE (default standard output)\n"
+               "  -t, --threads N    accepted for Jellyfish compatibility (ignored)\n");
 }
 
 int km_histo_main(int argc, char **argv, const km_ctx *ctx)
@@ -47,18 +48,20 @@ int km_histo_main(int argc, char **argv, const km_ctx *ctx)
     static const struct option longs[] = {{"low", required_argument, 0, 'l'},  {"high", required_argument, 0, 'h'},
                                           {"increment", required_argument, 0, 'i'}, {"full", no_argument, 0, 'f'},
                                           {"output", required_argument, 0, 'o'},    {"help", no_argument, 0, 'H'},
+                                          {"threads", required_argument, 0, 't'},
                                           {0, 0, 0, 0}};
     uint64_t low = 1, high = 10000, inc = 1;
     int full = 0, c;
     const char *output = NULL;
     opterr = ctx->rank == 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:h:i:fo:", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:h:i:fo:t:", longs, NULL)) != -1) {
         switch (c) {
-        case 'l': if (km_parse_option("histo", "-l (low)", optarg, 1, UINT64_MAX / 4, &low) != 0) return 2; break;
+        case 'l': if (km_parse_option("histo", "-l (low)", optarg, 0, UINT64_MAX / 4, &low) != 0) return 2; break;
         case 'h': if (km_parse_option("histo", "-h (high)", optarg, 1, UINT64_MAX / 4, &high) != 0) return 2; break;
         case 'i': if (km_parse_option("histo", "-i (increment)", optarg, 1, UINT64_MAX / 4, &inc) != 0) return 2; break;
         case 'f': full = 1; break;
+        case 't': break; /* Jellyfish's -t: accepted, one thread is plenty */
         case 'o': output = optarg; break;
         case 'H': if (ctx->rank == 0) usage(stdout); return 0;
         default: if (ctx->rank == 0) usage(stderr); return 2;
@@ -73,7 +76,7 @@ int km_histo_main(int argc, char **argv, const km_ctx *ctx)
         return 2;
     }
     histo h;
-    h.base = low > 1 ? (inc >= low ? 1 : low - inc) : 1;
+    h.base = inc >= low ? 0 : low - inc;
     h.ceil = high + inc;
     h.inc = inc;
     h.nb = (h.ceil + inc - h.base) / inc;

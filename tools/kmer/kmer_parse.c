@@ -234,6 +234,10 @@ int km_parser_finish(km_parser *p, km_err *err)
         /* fall through */
     case S_QUAL_LINE:
         if (p->qual_len == p->seq_len) return 0;
+        if (p->qual_len == 0) {
+            missing = "no quality";
+            break;
+        }
         return fail_at(p, err, p->line,
                        "the file ends inside the record starting at line %llu: %llu of %llu quality characters "
                        "(truncated file?)",

@@ -157,6 +157,7 @@ int km_plan_build(char *const *paths, int nfiles, int rank, int size, km_plan *p
     for (int f = 0; f < nfiles; f++) {
         if ((rc = km_input_probe(paths[f], &gzip[f], &bytes[f], err)) != 0) goto done;
         plan->total_bytes += bytes[f];
+        if (gzip[f]) plan->gzip_bytes += bytes[f];
     }
     /* gzip files: largest first, each to the least loaded rank. */
     for (;;) {

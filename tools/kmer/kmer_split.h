@@ -29,6 +29,7 @@ typedef struct km_plan {
     km_work *items;
     size_t n;
     uint64_t total_bytes; /* all input files, every rank's share */
+    uint64_t gzip_bytes;  /* the part of total_bytes in gzip files */
 } km_plan;
 
 /* Builds this rank's plan. Every rank probes every file and gets the same

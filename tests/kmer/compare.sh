@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# flashmap-kmer against Jellyfish on real reads.
+#   compare.sh WORK REF K CANONICAL(0|1) INPUTS KMER NP [LAUNCHER...]
+# INPUTS: comma-separated files in WORK. LAUNCHER (mpiexec -n NP ...) runs
+# count; with NP > 1 it also runs histo and dump over the ranks (the
+# database is then read with fm_load_mpi); stats and query read it in one
+# process (fm_load). histo, sorted dump -c and stats must be byte-identical
+# to Jellyfish's (jellyfish_ref.sh REF); query must agree with dump on a
+# sample of k-mers. FM_KMER_COUNT_FLAGS (environment) adds count options.
+set -euo pipefail
+work=$1 ref=$2 k=$3 canonical=$4 inputs=$5 kmer=$6 np=$7
+shift 7
+launcher=("$@")
+readers=()
+[ "$np" -gt 1 ] && readers=("$@")
+cd "$work"
+for f in "$ref.histo" "$ref.dump" "$ref.stats"; do
+  if [ ! -e "$f" ]; then
+    echo "kmer compare: $work/$f missing (no jellyfish reference); skipping"
+    exit 77
+  fi
+done
+IFS=, read -r -a files <<< "$inputs"
+tag="$ref-$(basename "$kmer")-$$"
+db="$tag.fm"
+trap 'rm -f "$db" "$db".* "$tag".*' EXIT
+flags=(-m "$k")
+[ "$canonical" = 1 ] && flags+=(-C)
+read -r -a extra <<< "${FM_KMER_COUNT_FLAGS:-}"
+flags+=("${extra[@]}")
+"${launcher[@]}" "$kmer" count "${flags[@]}" -o "$db" "${files[@]}"
+fail=0
+check() { # name, expected file, got file
+  if cmp -s "$2" "$3"; then
+    echo "kmer compare: $1 identical ($(wc -l < "$2") lines)"
+  else
+    echo "kmer compare: MISMATCH in $1 (expected $2, got $3):"
+    diff "$2" "$3" | head -10
+    fail=1
+  fi
+}
+"${readers[@]}" "$kmer" histo "$db" > "$tag.histo"
+check "histo" "$ref.histo" "$tag.histo"
+"${readers[@]}" "$kmer" dump -c "$db" | LC_ALL=C sort > "$tag.dump"
+check "dump -c" "$ref.dump" "$tag.dump"
+"$kmer" stats "$db" > "$tag.stats"
+check "stats" "$ref.stats" "$tag.stats"
+# query: a few k-mers from the dump (counts as listed) and one absent.
+mapfile -t sample < <(awk 'NR % 997 == 1' "$ref.dump" | head -20)
+mers=()
+for line in "${sample[@]}"; do mers+=("${line%% *}"); done
+printf '%s\n' "${sample[@]}" > "$tag.qexp"
+"$kmer" query "$db" "${mers[@]}" > "$tag.qgot"
+check "query" "$tag.qexp" "$tag.qgot"
+[ "$fail" = 0 ] || { echo "kmer compare: FAILED"; exit 1; }
+echo "kmer compare: all identical to Jellyfish"

@@ -1,0 +1,90 @@
+/* Combining the repeats of a batch (see kmer_combine.h). */
+#include "kmer_combine.h"
+
+#include <string.h>
+
+#include "kmer_code.h"
+
+/* Byte `d` of a key's code: bytes 0..7 of the low word, then of the high one. */
+static inline unsigned digit64(const uint64_t *key, int d) { return (unsigned)(*key >> (8 * d)) & 0xffu; }
+
+static inline unsigned digit128(const km_code128 *key, int d)
+{
+    return d < 8 ? (unsigned)(key->w[1] >> (8 * d)) & 0xffu : (unsigned)(key->w[0] >> (8 * (d - 8))) & 0xffu;
+}
+
+/* LSD radix sort; returns the buffer that holds the sorted keys. */
+static void *sort64(uint64_t *a, uint64_t *b, size_t n, int digits)
+{
+    size_t hist[8][256];
+    memset(hist, 0, sizeof hist);
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < digits; d++) hist[d][digit64(&a[i], d)]++;
+    for (int d = 0; d < digits; d++) {
+        size_t *h = hist[d];
+        if (h[digit64(&a[0], d)] == n) continue; /* every key has this byte: nothing to move */
+        size_t sum = 0;
+        for (int v = 0; v < 256; v++) {
+            const size_t c = h[v];
+            h[v] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) b[h[digit64(&a[i], d)]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static void *sort128(km_code128 *a, km_code128 *b, size_t n, int digits)
+{
+    size_t hist[16][256];
+    memset(hist, 0, sizeof hist);
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < digits; d++) hist[d][digit128(&a[i], d)]++;
+    for (int d = 0; d < digits; d++) {
+        size_t *h = hist[d];
+        if (h[digit128(&a[0], d)] == n) continue;
+        size_t sum = 0;
+        for (int v = 0; v < 256; v++) {
+            const size_t c = h[v];
+            h[v] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) b[h[digit128(&a[i], d)]++] = a[i];
+        km_code128 *t = a;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+size_t km_combine(void *keys, void *tmp, uint64_t *counts, size_t n, int k)
+{
+    if (n == 0) return 0;
+    const int digits = (2 * k + 7) / 8;
+    size_t m = 0;
+    if (k <= 32) {
+        const uint64_t *s = sort64(keys, tmp, n, digits);
+        uint64_t *out = keys;
+        for (size_t i = 0; i < n;) {
+            size_t j = i + 1;
+            while (j < n && s[j] == s[i]) j++;
+            out[m] = s[i]; /* out never passes s: m <= i */
+            counts[m++] = (uint64_t)(j - i);
+            i = j;
+        }
+    } else {
+        const km_code128 *s = sort128(keys, tmp, n, digits);
+        km_code128 *out = keys;
+        for (size_t i = 0; i < n;) {
+            size_t j = i + 1;
+            while (j < n && s[j].w[0] == s[i].w[0] && s[j].w[1] == s[i].w[1]) j++;
+            out[m] = s[i];
+            counts[m++] = (uint64_t)(j - i);
+            i = j;
+        }
+    }
+    return m;
+}

@@ -1,0 +1,54 @@
+/* The collective part of `count`: the counting loop over the ranks, and
+ * the -L/-U filter.
+ *
+ * Every rank reads its share of the input (kmer_split.h) on a reading
+ * thread (kmer_batch.h) while the main thread counts the previous batch
+ * with one collective fm_bulk_add_u64. Before each batch the ranks agree,
+ * with one MPI_Allreduce, on whether anyone still has k-mers and whether
+ * anyone's input failed, so every rank makes the same number of collective
+ * calls (a rank that is done passes n = 0) and a malformed file stops all
+ * of them before anything is written. */
+#ifndef KMER_COUNTER_H
+#define KMER_COUNTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <flashmap_mpi.h>
+
+#include "kmer_ctx.h"
+#include "kmer_error.h"
+#include "kmer_split.h"
+
+typedef struct km_counter_opts {
+    int k;
+    int canonical;
+    int combine;  /* sum repeats on the reading thread */
+    int progress; /* progress line on rank 0's stderr */
+    size_t batch; /* k-mers per rank per collective add */
+} km_counter_opts;
+
+typedef struct km_counter_totals {
+    uint64_t kmers, records; /* all ranks */
+    double waited;           /* rank 0's seconds waiting for its reading thread */
+    double adding;           /* rank 0's seconds in fm_bulk_add_u64 */
+} km_counter_totals;
+
+/* Counts this rank's share of `plan` into the MPI map (collective).
+ * Returns 0, or 1 after a failure (reported on stderr by the rank that
+ * failed, or rank 0 for a failure of the map). */
+int km_counter_run(const km_ctx *ctx, const km_plan *plan, const km_counter_opts *o, fm_map *map,
+                   km_counter_totals *out);
+
+/* Removes every entry whose count is outside [lower, upper] (collective).
+ * Returns 0, or 1 after a failure (reported). */
+int km_counter_filter(const km_ctx *ctx, fm_map *map, int k, uint64_t lower, uint64_t upper);
+
+/* Collective: 1 when any rank failed; the lowest failing rank prints its
+ * message (the others failed the same way or were stopped by it). */
+int km_any_failed(const km_ctx *ctx, int failed, const km_err *err);
+
+/* Monotonic seconds. */
+double km_now(void);
+
+#endif
