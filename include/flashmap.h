@@ -147,7 +147,9 @@ FM_API fm_status fm_clear(fm_map *map);
  * entries (keys_out: max * key_size bytes; values_out: max * value_size
  * bytes, or NULL to skip values) and sets *n_out to the number copied.
  * *cursor becomes 0 when every entry has been returned. A map changed
- * between calls may return entries twice or miss some. */
+ * between calls may return entries twice or miss some. On an MPI map this
+ * call is not collective and returns the entries this rank holds; the
+ * union over all ranks is the whole map. */
 FM_API fm_status fm_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out,
                     size_t max, size_t *n_out);
 
