@@ -22,14 +22,6 @@ fm_status fm_fail_at(fm_map *map, fm_status status, const char *file, int line,
  * it in another message that adds the status again. */
 const char *fm_error_detail(const char *message);
 
-/* Evaluates an expression returning fm_status; on failure stores it in `st`
- * and jumps to `label`, the cleanup that undoes what was done so far. */
-#define FM_CHECK(expr, st, label)                                              \
-    do {                                                                       \
-        (st) = (expr);                                                         \
-        if ((st) != FM_OK) goto label;                                         \
-    } while (0)
-
 #ifdef __cplusplus
 }
 #endif

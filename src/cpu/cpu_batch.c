@@ -280,10 +280,7 @@ void fm_cpu_get(const fm_cpu_table *t, const uint8_t *keys, size_t n, uint8_t *v
             }
             if (i < hi) {
                 const uint64_t h = fm_hash_key(kind, keys + i * ks, ks);
-                const uint64_t home = fm_home_slot(h, v->log2_slots);
-                fm_prefetch(&v->tags[home]);
-                fm_prefetch(fm_key_at(v, home));
-                if (vs) fm_prefetch(fm_value_at(v, home));
+                fm_prefetch_home(v, h);
                 ring[i % FM_AHEAD] = h;
             }
         }

@@ -91,12 +91,14 @@ FM_FN void fm_copy_bytes(uint8_t *dst, const uint8_t *src, uint32_t size)
     }
 }
 
-/* Prefetch what a probe of this hash reads first: its home tag and key. */
+/* Prefetch what a lookup of this hash reads: its home tag, key and value. */
 FM_FN void fm_prefetch_home(const fm_table_view *t, uint64_t hash)
 {
     uint64_t home = fm_home_slot(hash, t->log2_slots);
     fm_prefetch(&t->tags[home]);
     fm_prefetch(fm_key_at(t, home));
+    /* A hit usually lies in its home's value line too. */
+    if (t->value_size) fm_prefetch(fm_value_at(t, home));
 }
 
 /* The slot holding `key`, or FM_NO_SLOT. */
