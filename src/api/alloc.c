@@ -1,4 +1,5 @@
 #include "api/fm_alloc.h"
+#include "api/fm_fault.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 void *fm_alloc(size_t bytes)
 {
+    if (fm_fault_fire(FM_FAULT_ALLOC)) return NULL;
     if (bytes == 0) bytes = 1;
     size_t align = bytes >= FM_HUGE_THRESHOLD ? FM_HUGE_ALIGN : 64;
     void *p = NULL;
@@ -36,6 +38,18 @@ void *fm_alloc_zero(size_t bytes, int threads)
         memset(p + off, 0, len);
     }
     return p;
+}
+
+void *fm_calloc(size_t n, size_t size)
+{
+    if (fm_fault_fire(FM_FAULT_ALLOC)) return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+char *fm_strdup(const char *s)
+{
+    if (fm_fault_fire(FM_FAULT_ALLOC)) return NULL;
+    return strdup(s);
 }
 
 void fm_free(void *p) { free(p); }

@@ -9,6 +9,11 @@
 void *fm_alloc(size_t bytes);
 /* Like fm_alloc, zero-filled (in parallel for large sizes). */
 void *fm_alloc_zero(size_t bytes, int threads);
+/* n * size zero bytes, 8-byte aligned (small objects); NULL on failure or
+ * overflow. Freed with fm_free like the others. */
+void *fm_calloc(size_t n, size_t size);
+/* A copy of s; NULL on failure. */
+char *fm_strdup(const char *s);
 void fm_free(void *p);
 
 /* a * b, or 0 with *overflow set when it does not fit in size_t. */

@@ -35,7 +35,7 @@ fm_status fm_create(const fm_config *cfg, fm_map **map_out)
         return fm_fail(NULL, FM_ERR_UNSUPPORTED,
                        "cfg->shards = %d: sharded maps run on CPU shards only in this version",
                        resolved.shards);
-    fm_map *map = calloc(1, sizeof *map);
+    fm_map *map = fm_calloc(1, sizeof *map);
     if (!map) return fm_fail(NULL, FM_ERR_NOMEM, "no memory for the map handle");
     map->cfg = resolved;
     map->backend = backend;

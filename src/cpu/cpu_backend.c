@@ -15,7 +15,7 @@ static fm_status cpu_create(fm_map *map)
     if (slots == 0)
         return fm_fail(map, FM_ERR_NOMEM, "capacity %llu needs more than 2^63 slots",
                        (unsigned long long)cfg->capacity);
-    fm_cpu_table *t = calloc(1, sizeof *t);
+    fm_cpu_table *t = fm_calloc(1, sizeof *t);
     if (!t) return fm_fail(map, FM_ERR_NOMEM, "no memory for the table header");
     fm_status st = fm_cpu_table_init(t, slots, cfg->key_size, cfg->value_size, (int)cfg->hash,
                                      cfg->threads);

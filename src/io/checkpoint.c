@@ -18,6 +18,7 @@
 #include <xxhash.h>
 
 #include "api/fm_alloc.h"
+#include "api/fm_fault.h"
 #include "io/fm_checkpoint.h"
 
 uint64_t fm_ck_block_bytes = (uint64_t)1 << 20;
@@ -78,7 +79,11 @@ __attribute__((format(printf, 5, 6))) static fm_status fm_io_fail_at(fm_map *rep
 
 #define FM_CORRUPT(report, ...) fm_fail((report), FM_ERR_CORRUPT, __VA_ARGS__)
 
-static void *xxh_state(void) { return XXH3_createState(); }
+static void *xxh_state(void)
+{
+    if (fm_fault_fire(FM_FAULT_ALLOC)) return NULL;
+    return XXH3_createState();
+}
 static void xxh_free(void *s)
 {
     if (s) XXH3_freeState((XXH3_state_t *)s);
@@ -105,7 +110,7 @@ uint64_t fm_ck_new_id(void)
 char *fm_ck_part_path(const char *path, uint32_t rank, uint32_t parts)
 {
     const size_t len = strlen(path) + 48;
-    char *p = malloc(len);
+    char *p = fm_alloc(len);
     if (p) snprintf(p, len, "%s.rank%u-of-%u", path, rank, parts);
     return p;
 }
@@ -263,6 +268,14 @@ static fm_status header_decode(fm_map *report, const char *path, const uint8_t *
 
 /* ---- writing ------------------------------------------------------------- */
 
+/* 1 when the test build fails this write step on purpose (errno = err). */
+static int write_fault(int err)
+{
+    if (!fm_fault_fire(FM_FAULT_WRITE)) return 0;
+    errno = err;
+    return 1;
+}
+
 /* Creates path + ".tmp.<pid>" exclusively (a stale file of that name, left by
  * a dead process with our pid, is replaced). */
 static fm_status create_temp(fm_map *report, const char *path, char **tmp_out, FILE **f_out)
@@ -270,12 +283,12 @@ static fm_status create_temp(fm_map *report, const char *path, char **tmp_out, F
     *tmp_out = NULL;
     *f_out = NULL;
     const size_t len = strlen(path) + 32;
-    char *tmp = malloc(len);
+    char *tmp = fm_alloc(len);
     if (!tmp) return fm_fail(report, FM_ERR_NOMEM, "no memory for a file name of %zu bytes", len);
     snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
     int fd = -1;
     for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        fd = write_fault(ENOSPC) ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && !(errno == EEXIST && attempt == 0 && unlink(tmp) == 0)) {
             const int err = errno;
             fm_status st = FM_IO_FAIL(report, err, "cannot create the temporary file %s", tmp);
@@ -302,7 +315,7 @@ static fm_status write_bytes(fm_map *report, FILE *f, const char *tmp, const voi
 {
     if (len == 0) return FM_OK;
     errno = 0;
-    if (fwrite(data, 1, len, f) != len)
+    if (write_fault(ENOSPC) || fwrite(data, 1, len, f) != len)
         return FM_IO_FAIL(report, errno ? errno : EIO, "cannot write %s (%zu bytes) to %s", what, len, tmp);
     return FM_OK;
 }
@@ -312,10 +325,10 @@ static fm_status flush_close(fm_map *report, FILE *f, const char *tmp)
 {
     int err = 0;
     const char *step = NULL;
-    if (fflush(f) != 0) {
+    if (write_fault(EIO) || fflush(f) != 0) {
         err = errno;
         step = "flush";
-    } else if (fsync(fileno(f)) != 0) {
+    } else if (write_fault(EIO) || fsync(fileno(f)) != 0) {
         err = errno;
         step = "fsync";
     }
@@ -333,10 +346,10 @@ static fm_status sync_dir(fm_map *report, const char *path)
 {
     const char *slash = strrchr(path, '/');
     char *dir = NULL;
-    if (!slash) dir = strdup(".");
-    else if (slash == path) dir = strdup("/");
+    if (!slash) dir = fm_strdup(".");
+    else if (slash == path) dir = fm_strdup("/");
     else {
-        dir = malloc((size_t)(slash - path) + 1);
+        dir = fm_alloc((size_t)(slash - path) + 1);
         if (dir) {
             memcpy(dir, path, (size_t)(slash - path));
             dir[slash - path] = '\0';
@@ -349,7 +362,7 @@ static fm_status sync_dir(fm_map *report, const char *path)
         st = FM_IO_FAIL(report, errno, "%s is in place, but its directory %s cannot be opened to fsync it", path,
                         dir);
     } else {
-        if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP)
+        if ((write_fault(EIO) || fsync(fd) != 0) && errno != EINVAL && errno != ENOTSUP)
             st = FM_IO_FAIL(report, errno, "%s is in place, but fsync of its directory %s failed", path, dir);
         close(fd);
     }
@@ -360,7 +373,7 @@ static fm_status sync_dir(fm_map *report, const char *path)
 /* Renames tmp over path; removes tmp when that fails. */
 static fm_status commit_temp(fm_map *report, const char *tmp, const char *path)
 {
-    if (rename(tmp, path) != 0) {
+    if (write_fault(EIO) || rename(tmp, path) != 0) {
         const int err = errno;
         unlink(tmp);
         return FM_IO_FAIL(report, err, "cannot rename %s to %s", tmp, path);
@@ -380,7 +393,7 @@ fm_status fm_ck_writer_open(fm_ck_writer *w, fm_map *report, const char *path, c
     if (be < 1) be = 1;
     w->h.block_entries = (uint32_t)be;
     w->h.entries = 0;
-    w->path = strdup(path);
+    w->path = fm_strdup(path);
     w->keys = fm_alloc((size_t)(be * ks));
     w->values = vs ? fm_alloc((size_t)(be * vs)) : NULL;
     w->content = xxh_state();
@@ -605,7 +618,7 @@ fm_status fm_ck_reader_open(fm_ck_reader *r, fm_map *report, const char *path)
 {
     memset(r, 0, sizeof *r);
     r->report = report;
-    r->path = strdup(path);
+    r->path = fm_strdup(path);
     if (!r->path) return fm_fail(report, FM_ERR_NOMEM, "no memory for a file name");
     r->f = fopen(path, "rb");
     if (!r->f) return FM_IO_FAIL(report, errno, "cannot open %s", path);
@@ -734,8 +747,8 @@ fm_status fm_ck_read_manifest(fm_ck_reader *r, fm_ck_part **parts_out)
         return FM_CORRUPT(r->report, "%s: a manifest of %llu parts has %llu bytes; the file has %llu (%s)", r->path,
                           (unsigned long long)P, (unsigned long long)expected, (unsigned long long)r->file_size,
                           r->file_size < expected ? "truncated" : "bytes appended");
-    uint8_t *buf = malloc((size_t)body + 8);
-    fm_ck_part *parts = calloc((size_t)P, sizeof *parts);
+    uint8_t *buf = fm_alloc((size_t)body + 8);
+    fm_ck_part *parts = fm_calloc((size_t)P, sizeof *parts);
     fm_status st = FM_OK;
     if (!buf || !parts) {
         st = fm_fail(r->report, FM_ERR_NOMEM, "no memory for a manifest of %llu parts", (unsigned long long)P);

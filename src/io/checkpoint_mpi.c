@@ -65,7 +65,7 @@ static fm_status write_manifest(fm_map *map, const char *path, const fm_ck_heade
     h.block_entries = 0;
     h.entries = 0;
     const size_t body = (size_t)P * FM_CK_PART_RECORD_SIZE, len = FM_CK_HEADER_SIZE + body + 8;
-    uint8_t *bytes = calloc(1, len);
+    uint8_t *bytes = fm_calloc(1, len);
     if (!bytes) return fm_fail(map, FM_ERR_NOMEM, "no memory for a manifest of %d parts", P);
     uint8_t *rec = bytes + FM_CK_HEADER_SIZE;
     for (int p = 0; p < P; p++) {
@@ -111,7 +111,7 @@ fm_status fm_checkpoint_save_mpi(fm_map *map, const char *path)
     if ((st = agree_on(comm, map, st)) != FM_OK) goto done;
     st = fm_ck_writer_commit(&w);
     if (rank == 0 && st == FM_OK) {
-        all = malloc((size_t)size * 3 * sizeof *all);
+        all = fm_alloc((size_t)size * 3 * sizeof *all);
         if (!all) st = fm_fail(map, FM_ERR_NOMEM, "fm_save: no memory for %d part records", size);
     }
     if ((st = agree_on(comm, map, st)) != FM_OK) goto done;

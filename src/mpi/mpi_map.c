@@ -580,7 +580,7 @@ static fm_status check_config(fm_map *report, const fm_config *cfg, fm_config *r
 /* The local shard, once every rank agreed on the configuration. */
 static fm_status create_local(fm_map *map, mpi_map *m)
 {
-    fm_map *local = calloc(1, sizeof *local);
+    fm_map *local = fm_calloc(1, sizeof *local);
     if (!local) return fm_fail(map, FM_ERR_NOMEM, "no memory for the local shard");
     m->local = local;
     local->cfg = map->cfg;
@@ -614,8 +614,8 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
     MPI_Comm_rank(dup, &rank);
     MPI_Comm_size(dup, &size);
 
-    fm_map *map = calloc(1, sizeof *map);
-    mpi_map *m = map ? calloc(1, sizeof *m) : NULL;
+    fm_map *map = fm_calloc(1, sizeof *map);
+    mpi_map *m = map ? fm_calloc(1, sizeof *m) : NULL;
     fm_map fallback; /* reports a failure to allocate the handle itself */
     memset(&fallback, 0, sizeof fallback);
     fm_map *report = map ? map : &fallback;

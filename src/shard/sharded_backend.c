@@ -34,17 +34,17 @@ static void sharded_destroy(fm_map *map)
 static fm_status sharded_create(fm_map *map)
 {
     const fm_config *cfg = &map->cfg;
-    sharded *s = calloc(1, sizeof *s);
+    sharded *s = fm_calloc(1, sizeof *s);
     if (!s) return fm_fail(map, FM_ERR_NOMEM, "no memory for the shard list");
     map->impl = s;
     s->count = (uint32_t)cfg->shards;
-    s->shard = calloc(s->count, sizeof *s->shard);
+    s->shard = fm_calloc(s->count, sizeof *s->shard);
     if (!s->shard) {
         sharded_destroy(map);
         return fm_fail(map, FM_ERR_NOMEM, "no memory for %u shards", s->count);
     }
     for (uint32_t i = 0; i < s->count; i++) {
-        fm_map *part = calloc(1, sizeof *part);
+        fm_map *part = fm_calloc(1, sizeof *part);
         if (!part) {
             sharded_destroy(map);
             return fm_fail(map, FM_ERR_NOMEM, "no memory for shard %u", i);
