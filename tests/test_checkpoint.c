@@ -29,7 +29,6 @@
 
 #include <flashmap.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -43,6 +42,7 @@
 #include <unistd.h>
 
 #include "io/fm_checkpoint.h" /* the format's offsets and fm_ck_block_bytes */
+#include "map_check.h"
 #include "reference_map.h"
 #include "test_util.h"
 
@@ -69,20 +69,10 @@ static int g_verbose;
         }                                                                               \
     } while (0)
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "test_checkpoint: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 static char *path_in_dir(const char *name)
 {
     const size_t len = strlen(g_dir) + strlen(name) + 2;
-    char *p = xmalloc(len);
+    char *p = mc_xmalloc(len);
     snprintf(p, len, "%s/%s", g_dir, name);
     return p;
 }
@@ -97,7 +87,7 @@ static uint8_t *read_file(const char *path, size_t *len)
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fseek(f, 0, SEEK_SET);
-    uint8_t *buf = xmalloc((size_t)size);
+    uint8_t *buf = mc_xmalloc((size_t)size);
     if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
         fprintf(stderr, "cannot read %s\n", path);
         exit(2);
@@ -116,118 +106,14 @@ static void write_file(const char *path, const void *buf, size_t len)
     }
 }
 
-/* Files in g_dir whose names contain ".tmp." (left-over temporaries). */
-static int count_temp_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strstr(e->d_name, ".tmp.")) n++;
-    closedir(d);
-    return n;
-}
-
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char p[1024];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            chmod(p, 0755);
-            remove_tree(p);
-        } else {
-            unlink(p);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 /* ---- comparing a map with the reference ------------------------------------- */
 
-/* The map holds exactly the reference's entries. Returns 1 when it does. */
+/* The map holds exactly the reference's entries; counts a failure if not. */
 static int same_contents(fm_map *m, const ref_map *ref, uint32_t ks, uint32_t vs, const char *what)
 {
-    int bad = 0;
-    const size_t want = ref_size(ref);
-    if (fm_size(m) != want) {
-        fprintf(stderr, "%s: fm_size %llu, reference %zu\n", what, (unsigned long long)fm_size(m), want);
-        bad = 1;
-    }
-    /* Every exported entry is in the reference with the same value, once. */
-    const size_t chunk = 997;
-    uint8_t *keys = xmalloc(chunk * ks), *values = xmalloc(chunk * (vs ? vs : 1));
-    uint8_t *seen = calloc(ref_id_limit(ref) + 1, 1);
-    uint64_t cursor = 0, total = 0, calls = 0;
-    do {
-        size_t n = 0;
-        fm_status st = fm_export(m, &cursor, keys, vs ? values : NULL, chunk, &n);
-        if (st != FM_OK || ++calls > 10000000) {
-            fprintf(stderr, "%s: fm_export: %s\n", what, fm_last_error(m));
-            bad = 1;
-            break;
-        }
-        for (size_t i = 0; i < n && bad < 10; i++) {
-            const size_t id = ref_find(ref, keys + i * ks);
-            if (id == REF_NONE) {
-                fprintf(stderr, "%s: exported key ", what);
-                tu_print_hex(stderr, keys + i * ks, ks);
-                fprintf(stderr, " is not in the reference\n");
-                bad++;
-            } else if (seen[id]++) {
-                fprintf(stderr, "%s: key exported twice\n", what);
-                bad++;
-            } else if (vs && memcmp(ref_value(ref, id), values + i * vs, vs) != 0) {
-                fprintf(stderr, "%s: key ", what);
-                tu_print_hex(stderr, keys + i * ks, ks);
-                fprintf(stderr, " has value ");
-                tu_print_hex(stderr, values + i * vs, vs);
-                fprintf(stderr, ", reference ");
-                tu_print_hex(stderr, ref_value(ref, id), vs);
-                fprintf(stderr, "\n");
-                bad++;
-            }
-        }
-        total += n;
-    } while (cursor != 0);
-    if (total != want) {
-        fprintf(stderr, "%s: exported %llu entries, reference %zu\n", what, (unsigned long long)total, want);
-        bad = 1;
-    }
-    /* And a bulk get of every reference key finds it. */
-    size_t lim = ref_id_limit(ref), n = 0;
-    uint8_t found[997];
-    for (size_t id = 0; id <= lim && !bad; id++) {
-        const int live = id < lim && ref_key(ref, id) && ref_find(ref, ref_key(ref, id)) == id;
-        if (live) memcpy(keys + n++ * ks, ref_key(ref, id), ks);
-        if (n == chunk || (id == lim && n > 0)) {
-            if (fm_bulk_get(m, keys, n, vs ? values : NULL, found) != FM_OK) {
-                bad = 1;
-                break;
-            }
-            for (size_t i = 0; i < n; i++) {
-                const size_t rid = ref_find(ref, keys + i * ks);
-                if (!found[i] || (vs && memcmp(values + i * vs, ref_value(ref, rid), vs) != 0)) {
-                    fprintf(stderr, "%s: fm_bulk_get misses a key or returns a wrong value\n", what);
-                    bad = 1;
-                    break;
-                }
-            }
-            n = 0;
-        }
-    }
-    free(keys);
-    free(values);
-    free(seen);
-    if (bad) g_failures++;
-    return !bad;
+    if (mc_same_contents(m, ref, ks, vs, what)) return 1;
+    g_failures++;
+    return 0;
 }
 
 /* ---- round trips ------------------------------------------------------------ */
@@ -254,9 +140,9 @@ static void fill_and_churn(tu_rng *rng, fm_map *m, ref_map *ref, const rt_config
 {
     const uint32_t ks = c->ks, vs = c->vs;
     const size_t batch = 512;
-    uint8_t *keys = xmalloc(batch * ks), *values = xmalloc(batch * (vs ? vs : 1));
-    uint64_t *deltas = xmalloc(batch * sizeof *deltas);
-    uint8_t *removed = xmalloc(batch);
+    uint8_t *keys = mc_xmalloc(batch * ks), *values = mc_xmalloc(batch * (vs ? vs : 1));
+    uint64_t *deltas = mc_xmalloc(batch * sizeof *deltas);
+    uint8_t *removed = mc_xmalloc(batch);
     const int rounds = 3 + (int)tu_below(rng, 4);
     for (int round = 0; round < rounds; round++) {
         /* Inserts: fresh keys and updates of present ones. */
@@ -380,7 +266,7 @@ static void round_trip(uint64_t seed)
         g_failures++;
         goto out;
     }
-    CHECK(count_temp_files(g_dir) == 0);
+    CHECK(mc_count_temp_files(g_dir) == 0);
     CHECK(same_contents(m, ref, c.ks, c.vs, what)); /* saving changes nothing */
 
     /* Plain load: same contents, same settings, no tombstones. */
@@ -471,7 +357,7 @@ static fm_map *small_map(uint32_t ks, uint32_t vs, uint64_t n, uint32_t flags, u
     }
     tu_rng rng;
     tu_rng_seed(&rng, seed);
-    uint8_t *keys = xmalloc(n * ks), *values = xmalloc(n * (vs ? vs : 1));
+    uint8_t *keys = mc_xmalloc(n * ks), *values = mc_xmalloc(n * (vs ? vs : 1));
     tu_fill(&rng, keys, n * ks);
     tu_fill(&rng, values, n * vs);
     CHECK_OK(m, fm_bulk_insert(m, keys, values, n));
@@ -606,7 +492,7 @@ static void test_truncation_and_flips(void)
     fm_ck_block_bytes = saved;
     size_t len = 0;
     uint8_t *good = read_file(good_path, &len);
-    uint8_t *copy = xmalloc(len);
+    uint8_t *copy = mc_xmalloc(len);
     const size_t block = FM_CK_BLOCK_HEADER_SIZE + 64 * 16;
     CHECK(len == FM_CK_HEADER_SIZE + FM_CK_FOOTER_SIZE + 40 * FM_CK_BLOCK_HEADER_SIZE + 2500 * 16);
     fm_map *l = load_or_report(good_path, NULL, "the good file");
@@ -630,7 +516,7 @@ static void test_truncation_and_flips(void)
     }
     /* Bytes appended: junk, or a second footer. */
     memcpy(copy, good, len);
-    uint8_t *longer = xmalloc(len + FM_CK_FOOTER_SIZE);
+    uint8_t *longer = mc_xmalloc(len + FM_CK_FOOTER_SIZE);
     memcpy(longer, good, len);
     memset(longer + len, 0, 10);
     expect_rejected(bad_path, longer, len + 10, FM_ERR_CORRUPT, "footer", "10 zero bytes appended");
@@ -952,7 +838,7 @@ static void expect_save_fails(fm_map *m, const char *path, const char *word, con
                 fm_status_str(st), word, fm_last_error(m));
         g_failures++;
     }
-    if (count_temp_files(g_dir) != 0) {
+    if (mc_count_temp_files(g_dir) != 0) {
         fprintf(stderr, "%s: a temporary file was left behind\n", what);
         g_failures++;
     }
@@ -971,10 +857,10 @@ static int readonly_case(const char *ro)
     CHECK_OK(NULL, fm_create(&cfg, &m));
     if (!m) return 1;
     CHECK_OK(m, fm_bulk_insert(m, keys, keys, 100));
-    char *inside = xmalloc(strlen(ro) + 16);
+    char *inside = mc_xmalloc(strlen(ro) + 16);
     sprintf(inside, "%s/x.fmcp", ro);
     expect_save_fails(m, inside, "Permission denied", "a read-only directory");
-    CHECK(count_temp_files(ro) == 0);
+    CHECK(mc_count_temp_files(ro) == 0);
     free(inside);
     fm_destroy(m);
     return 1;
@@ -1020,7 +906,7 @@ static void test_save_failures(void)
             fprintf(stderr, "save over the file size limit returned %d: %s\n", st, fm_last_error(big));
             g_failures++;
         }
-        CHECK(count_temp_files(g_dir) == 0);
+        CHECK(mc_count_temp_files(g_dir) == 0);
     } else {
         printf("test_checkpoint: cannot lower RLIMIT_FSIZE; skipping the half-written save\n");
     }
@@ -1060,7 +946,7 @@ static void test_save_failures(void)
             if (WEXITSTATUS(status) != 0) g_failures++;
         }
     }
-    if (ran) CHECK(count_temp_files(ro) == 0);
+    if (ran) CHECK(mc_count_temp_files(ro) == 0);
     chmod(ro, 0755);
     rmdir(ro);
     free(ro);
@@ -1069,7 +955,7 @@ static void test_save_failures(void)
     l = load_or_report(path, NULL, "a replaced checkpoint");
     if (l) same_contents(l, ref_big, 8, 64, "a replaced checkpoint");
     fm_destroy(l);
-    CHECK(count_temp_files(g_dir) == 0);
+    CHECK(mc_count_temp_files(g_dir) == 0);
 
     unlink(path);
     rmdir(sub);
@@ -1119,7 +1005,7 @@ int main(int argc, char **argv)
     FM_TIMED(test_truncation_and_flips());
     FM_TIMED(test_crafted());
     FM_TIMED(test_save_failures());
-    remove_tree(g_dir);
+    mc_remove_tree(g_dir);
     printf("test_checkpoint: %llu round trips, %llu loads (%llu rejected as corrupt)\n",
            (unsigned long long)seeds, (unsigned long long)g_loads, (unsigned long long)g_corrupt_loads);
     if (g_failures) {
