@@ -340,10 +340,12 @@ static fm_status flush_close(fm_map *report, FILE *f, const char *tmp)
     return FM_OK;
 }
 
-/* fsync of the directory holding path, so that a rename survives a crash.
- * File systems that cannot sync directories (EINVAL) are taken as they are. */
-static fm_status sync_dir(fm_map *report, const char *path)
+/* Opens the directory holding path (to fsync it after the rename, so that
+ * the rename survives a crash). Done before the rename: whatever fails here
+ * fails the save while the file at path is still the old one. */
+static fm_status open_dir_of(fm_map *report, const char *path, int *fd_out)
 {
+    *fd_out = -1;
     const char *slash = strrchr(path, '/');
     char *dir = NULL;
     if (!slash) dir = fm_strdup(".");
@@ -357,28 +359,28 @@ static fm_status sync_dir(fm_map *report, const char *path)
     }
     if (!dir) return fm_fail(report, FM_ERR_NOMEM, "no memory for a directory name");
     fm_status st = FM_OK;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        st = FM_IO_FAIL(report, errno, "%s is in place, but its directory %s cannot be opened to fsync it", path,
-                        dir);
-    } else {
-        if ((write_fault(EIO) || fsync(fd) != 0) && errno != EINVAL && errno != ENOTSUP)
-            st = FM_IO_FAIL(report, errno, "%s is in place, but fsync of its directory %s failed", path, dir);
-        close(fd);
-    }
+    *fd_out = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd_out < 0) st = FM_IO_FAIL(report, errno, "cannot open the directory %s of %s", dir, path);
     free(dir);
     return st;
 }
 
-/* Renames tmp over path; removes tmp when that fails. */
+/* Renames tmp over path and fsyncs the directory; removes tmp when the
+ * rename cannot happen. File systems that cannot sync directories (EINVAL)
+ * are taken as they are. */
 static fm_status commit_temp(fm_map *report, const char *tmp, const char *path)
 {
-    if (write_fault(EIO) || rename(tmp, path) != 0) {
-        const int err = errno;
+    int dir_fd = -1;
+    fm_status st = open_dir_of(report, path, &dir_fd);
+    if (st == FM_OK && (write_fault(EIO) || rename(tmp, path) != 0))
+        st = FM_IO_FAIL(report, errno, "cannot rename %s to %s", tmp, path);
+    if (st != FM_OK) {
         unlink(tmp);
-        return FM_IO_FAIL(report, err, "cannot rename %s to %s", tmp, path);
+    } else if ((write_fault(EIO) || fsync(dir_fd) != 0) && errno != EINVAL && errno != ENOTSUP) {
+        st = FM_IO_FAIL(report, errno, "%s is in place, but fsync of its directory failed", path);
     }
-    return sync_dir(report, path);
+    if (dir_fd >= 0) close(dir_fd);
+    return st;
 }
 
 fm_status fm_ck_writer_open(fm_ck_writer *w, fm_map *report, const char *path, const fm_ck_header *h)

@@ -21,7 +21,7 @@ static void sharded_destroy(fm_map *map)
 {
     sharded *s = sharded_of(map);
     if (!s) return;
-    for (uint32_t i = 0; i < s->count; i++) {
+    for (uint32_t i = 0; s->shard && i < s->count; i++) {
         if (!s->shard[i]) continue;
         if (s->shard[i]->impl) s->shard[i]->ops->destroy(s->shard[i]);
         free(s->shard[i]);
