@@ -37,11 +37,12 @@ static fm_status sharded_create(fm_map *map)
     sharded *s = fm_calloc(1, sizeof *s);
     if (!s) return fm_fail(map, FM_ERR_NOMEM, "no memory for the shard list");
     map->impl = s;
-    s->count = (uint32_t)cfg->shards;
-    s->shard = fm_calloc(s->count, sizeof *s->shard);
+    const uint32_t count = (uint32_t)cfg->shards;
+    s->count = count;
+    s->shard = fm_calloc(count, sizeof *s->shard);
     if (!s->shard) {
         sharded_destroy(map);
-        return fm_fail(map, FM_ERR_NOMEM, "no memory for %u shards", s->count);
+        return fm_fail(map, FM_ERR_NOMEM, "no memory for %u shards", count);
     }
     for (uint32_t i = 0; i < s->count; i++) {
         fm_map *part = fm_calloc(1, sizeof *part);
