@@ -106,10 +106,12 @@ static inline void walk_one(const fm_cpu_batch *b, const fm_table_view *v, const
         int fresh = 0, was_tombstone = 0;
         /* Room for every new key was made before the walk. */
         const uint64_t slot = fm_probe_upsert(v, key, h, &fresh, &was_tombstone);
-        uint8_t *dst = fm_value_at(v, slot);
         if (a->op == WALK_INSERT) {
-            fm_copy_bytes(dst, a->values + i * vs, vs);
+            /* A set has no values (and may pass values == NULL): no
+             * pointer arithmetic on NULL. */
+            if (vs) fm_copy_bytes(fm_value_at(v, slot), a->values + i * vs, vs);
         } else {
+            uint8_t *dst = fm_value_at(v, slot);
             uint64_t counter = 0;
             if (!fresh) memcpy(&counter, dst, 8);
             counter += a->deltas ? a->deltas[i] : 1;
