@@ -7,6 +7,7 @@ packages=(
   openmpi-bin libopenmpi-dev             # MPI maps
   libxxhash-dev                          # checkpoint checksums (XXH3-64)
   libcuckoo-dev libtbb-dev libabsl-dev   # benchmark peers
+  clang libclang-rt-14-dev libomp-dev    # fuzz targets: clang, libFuzzer + sanitizer runtimes, clang's OpenMP
 )
 
 missing=()

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds flashmap twice and runs the whole test suite on both builds:
+# Builds flashmap three times and runs the test suite of each build:
 #   build/default  Release, -Werror, CUDA code compiled when nvcc exists
 #   build/asan     AddressSanitizer + UBSan (CTest label "asan")
+#   build/fuzz     clang + libFuzzer: each fuzz target runs 60 s on its
+#                  corpus (CTest label "fuzz", tests/fuzz/)
 # Exits non-zero when any build step or test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --workflow --preset default
 cmake --workflow --preset asan
-echo "test.sh: all tests passed (default and asan builds)"
+cmake --workflow --preset fuzz
+echo "test.sh: all tests passed (default, asan and fuzz builds)"
