@@ -8,6 +8,7 @@ packages=(
   libxxhash-dev                          # checkpoint checksums (XXH3-64)
   libcuckoo-dev libtbb-dev libabsl-dev   # benchmark peers
   clang libclang-rt-14-dev libomp-dev    # fuzz targets: clang, libFuzzer + sanitizer runtimes, clang's OpenMP
+  slurm-wlm munge                        # the slurm test (tests/slurm): its own slurmctld, slurmd and munged
 )
 
 missing=()
