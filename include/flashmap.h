@@ -18,7 +18,16 @@
  *   - Errors: a failing call returns a negative fm_status, leaves the map
  *     exactly as it was before the call, and records a detail message that
  *     fm_last_error(map) returns.
- *   - One map handle must not be used by two threads at the same time.
+ *   - Threads: a handle may be shared by any number of threads. Calls that
+ *     change the map (insert, remove, add, clear) run one at a time; on a
+ *     CPU map with one table, gets, exports, fm_size, stats and saves run
+ *     concurrently with each other (on other maps they take turns). A call
+ *     first waits for the non-blocking requests already queued on the map
+ *     (see fm_bulk_insert_async), so one thread's calls take effect in the
+ *     order it made them. fm_last_error(map) is the last failure on the map
+ *     from any thread. fm_destroy must not race with other calls on the map.
+ *     On an MPI map every rank must make the collective calls in the same
+ *     order, so share its handle only where that order is fixed.
  */
 #ifndef FLASHMAP_H
 #define FLASHMAP_H
@@ -187,6 +196,41 @@ FM_API fm_status fm_save(fm_map *map, const char *path);
  * that do not add up, duplicate keys), FM_ERR_FULL (a fixed capacity too
  * small for the entries), and the errors of fm_create. */
 FM_API fm_status fm_load(const char *path, const fm_config *overrides, fm_map **map_out);
+
+/* ---- Non-blocking calls ------------------------------------------------
+ * Each *_async call checks its map handle, queues the bulk call and returns
+ * at once with a request in *req_out (NULL on failure). The map's worker
+ * thread (started at the first request; a CUDA map will run requests on a
+ * stream) runs the requests of one map one at a time, in the order they
+ * were made, with the same semantics, checks and errors as the blocking
+ * call. The caller's buffers must stay valid and unchanged until the
+ * request is complete. Every request must be completed exactly once by
+ * fm_wait, or by fm_test reporting done; that also frees it.
+ * On an MPI map the calls stay collective (each rank makes the same
+ * requests in the same order) and need MPI_THREAD_MULTIPLE; otherwise they
+ * return FM_ERR_UNSUPPORTED.
+ * Errors of the *_async calls themselves: FM_ERR_INVALID (NULL map or
+ * req_out; a call from the map's own worker), FM_ERR_NOMEM (no request or
+ * worker thread), FM_ERR_UNSUPPORTED. */
+typedef struct fm_request fm_request; /* opaque */
+
+FM_API fm_status fm_bulk_insert_async(fm_map *map, const void *keys, const void *values, size_t n,
+                                      fm_request **req_out);
+FM_API fm_status fm_bulk_get_async(fm_map *map, const void *keys, size_t n, void *values_out,
+                                   uint8_t *found_out, fm_request **req_out);
+FM_API fm_status fm_bulk_remove_async(fm_map *map, const void *keys, size_t n, uint8_t *removed_out,
+                                      fm_request **req_out);
+FM_API fm_status fm_bulk_add_u64_async(fm_map *map, const void *keys, const uint64_t *deltas, size_t n,
+                                       fm_request **req_out);
+
+/* Blocks until the request is complete; returns the bulk call's status
+ * (its detail in fm_last_error(map)) and frees the request. */
+FM_API fm_status fm_wait(fm_request *req);
+
+/* Does not block. *done_out = 0: still running (returns FM_OK; call again).
+ * *done_out = 1: complete; returns the bulk call's status and frees the
+ * request, like fm_wait. */
+FM_API fm_status fm_test(fm_request *req, int *done_out);
 
 /* The backend the map runs on (CPU or CUDA; never AUTO). AUTO for NULL. */
 FM_API fm_backend fm_map_backend(const fm_map *map);

@@ -29,7 +29,13 @@ typedef struct fm_backend_ops {
      * (a bad argument) is passed to agree, which every other rank meets at
      * the start of the same call, so all ranks return it. */
     int collective;
+    /* 1 when get, export, size and stats may run on several threads at once
+     * (they then share the map's lock; see api/fm_shared.h). */
+    int concurrent_reads;
     fm_status (*agree)(fm_map *map, fm_status mine);
+    /* FM_OK when non-blocking requests may run on a worker thread (NULL:
+     * always); an MPI map needs MPI_THREAD_MULTIPLE. */
+    fm_status (*async_ready)(fm_map *map);
     fm_status (*create)(fm_map *map);
     void (*destroy)(fm_map *map);
     uint64_t (*headroom)(fm_map *map);
@@ -56,6 +62,7 @@ struct fm_map {
     const fm_backend_ops *ops;
     void *impl;                 /* the backend's state */
     char error[FM_ERROR_LEN];   /* fm_last_error */
+    struct fm_shared *shared;   /* lock and request queue; NULL on internal maps */
 };
 
 extern const fm_backend_ops fm_cpu_backend;

@@ -4,6 +4,7 @@
 
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
+#include "api/fm_shared.h"
 #include "io/fm_checkpoint.h"
 
 /* FLASHMAP_BACKEND=cpu|cuda overrides FM_BACKEND_AUTO. */
@@ -49,6 +50,7 @@ fm_status fm_create(const fm_config *cfg, fm_map **map_out)
         return st;
     }
     st = map->ops->create(map);
+    if (st == FM_OK && (st = fm_shared_attach(map)) != FM_OK) map->ops->destroy(map);
     if (st != FM_OK) {
         fm_fail(NULL, st, "%s", fm_error_detail(map->error)); /* the message outlives the map */
         free(map);
@@ -61,6 +63,7 @@ fm_status fm_create(const fm_config *cfg, fm_map **map_out)
 void fm_destroy(fm_map *map)
 {
     if (!map) return;
+    fm_shared_detach(map); /* finishes queued requests first */
     if (map->ops->destroy) map->ops->destroy(map);
     free(map);
 }
@@ -96,7 +99,7 @@ static fm_status check_batch(fm_map *map, size_t n, const void *keys, const char
                            (map)->ops->name);                                  \
     } while (0)
 
-fm_status fm_bulk_insert(fm_map *map, const void *keys, const void *values, size_t n)
+static fm_status bulk_insert(fm_map *map, const void *keys, const void *values, size_t n)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_bulk_insert: map is NULL");
     fm_status st = check_batch(map, n, keys, "fm_bulk_insert");
@@ -108,7 +111,7 @@ fm_status fm_bulk_insert(fm_map *map, const void *keys, const void *values, size
     return map->ops->insert(map, keys, values, n, 0);
 }
 
-fm_status fm_bulk_get(fm_map *map, const void *keys, size_t n, void *values_out, uint8_t *found_out)
+static fm_status bulk_get(fm_map *map, const void *keys, size_t n, void *values_out, uint8_t *found_out)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_bulk_get: map is NULL");
     fm_status st = check_batch(map, n, keys, "fm_bulk_get");
@@ -120,7 +123,7 @@ fm_status fm_bulk_get(fm_map *map, const void *keys, size_t n, void *values_out,
     return map->ops->get(map, keys, n, values_out, found_out);
 }
 
-fm_status fm_bulk_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
+static fm_status bulk_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_bulk_remove: map is NULL");
     fm_status st = check_batch(map, n, keys, "fm_bulk_remove");
@@ -129,7 +132,7 @@ fm_status fm_bulk_remove(fm_map *map, const void *keys, size_t n, uint8_t *remov
     return map->ops->remove(map, keys, n, removed_out);
 }
 
-fm_status fm_bulk_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n)
+static fm_status bulk_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_bulk_add_u64: map is NULL");
     fm_status st = check_batch(map, n, keys, "fm_bulk_add_u64");
@@ -142,21 +145,21 @@ fm_status fm_bulk_add_u64(fm_map *map, const void *keys, const uint64_t *deltas,
     return map->ops->add_u64(map, keys, deltas, n, 0);
 }
 
-uint64_t fm_size(fm_map *map)
+static uint64_t map_size(fm_map *map)
 {
     if (!map || !map->ops->size) return 0;
     return map->ops->size(map);
 }
 
-fm_status fm_clear(fm_map *map)
+static fm_status map_clear(fm_map *map)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_clear: map is NULL");
     FM_UNSUPPORTED_IF_MISSING(map, clear);
     return map->ops->clear(map);
 }
 
-fm_status fm_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out, size_t max,
-                    size_t *n_out)
+static fm_status map_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out, size_t max,
+                           size_t *n_out)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_export: map is NULL");
     if (!cursor) return fm_fail(map, FM_ERR_INVALID, "fm_export: cursor is NULL");
@@ -174,7 +177,7 @@ fm_status fm_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_
     return map->ops->export_entries(map, cursor, keys_out, values_out, max, n_out);
 }
 
-fm_status fm_get_stats(fm_map *map, fm_stats *out)
+static fm_status map_stats(fm_map *map, fm_stats *out)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_get_stats: map is NULL");
     fm_status st = out ? FM_OK : fm_fail(map, FM_ERR_INVALID, "fm_get_stats: out is NULL");
@@ -183,9 +186,8 @@ fm_status fm_get_stats(fm_map *map, fm_stats *out)
     return map->ops->stats(map, out);
 }
 
-fm_backend fm_map_backend(const fm_map *map) { return map ? map->backend : FM_BACKEND_AUTO; }
 
-fm_status fm_save(fm_map *map, const char *path)
+static fm_status map_save(fm_map *map, const char *path)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_save: map is NULL");
     fm_status st = path ? FM_OK : fm_fail(map, FM_ERR_INVALID, "fm_save: path is NULL");
@@ -200,3 +202,56 @@ fm_status fm_load(const char *path, const fm_config *overrides, fm_map **map_out
     if (!map_out) return fm_fail(NULL, FM_ERR_INVALID, "fm_load: map_out is NULL");
     return fm_checkpoint_load(path, overrides, map_out);
 }
+
+/* ---- the public calls: each runs under the map's lock (api/fm_shared.h) ---- */
+
+#define FM_LOCKED(map, access, type, call)                                     \
+    do {                                                                       \
+        if (!(map)) return call; /* reports the NULL map */                    \
+        fm_access_begin((map), (access));                                      \
+        type result_ = call;                                                   \
+        fm_access_end((map), (access));                                        \
+        return result_;                                                        \
+    } while (0)
+
+fm_status fm_bulk_insert(fm_map *map, const void *keys, const void *values, size_t n)
+{
+    FM_LOCKED(map, FM_ACCESS_WRITE, fm_status, bulk_insert(map, keys, values, n));
+}
+
+fm_status fm_bulk_get(fm_map *map, const void *keys, size_t n, void *values_out, uint8_t *found_out)
+{
+    FM_LOCKED(map, FM_ACCESS_READ, fm_status, bulk_get(map, keys, n, values_out, found_out));
+}
+
+fm_status fm_bulk_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
+{
+    FM_LOCKED(map, FM_ACCESS_WRITE, fm_status, bulk_remove(map, keys, n, removed_out));
+}
+
+fm_status fm_bulk_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n)
+{
+    FM_LOCKED(map, FM_ACCESS_WRITE, fm_status, bulk_add_u64(map, keys, deltas, n));
+}
+
+uint64_t fm_size(fm_map *map) { FM_LOCKED(map, FM_ACCESS_READ, uint64_t, map_size(map)); }
+
+fm_status fm_clear(fm_map *map) { FM_LOCKED(map, FM_ACCESS_WRITE, fm_status, map_clear(map)); }
+
+fm_status fm_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out, size_t max,
+                    size_t *n_out)
+{
+    FM_LOCKED(map, FM_ACCESS_READ, fm_status, map_export(map, cursor, keys_out, values_out, max, n_out));
+}
+
+fm_status fm_get_stats(fm_map *map, fm_stats *out)
+{
+    FM_LOCKED(map, FM_ACCESS_READ, fm_status, map_stats(map, out));
+}
+
+fm_status fm_save(fm_map *map, const char *path)
+{
+    FM_LOCKED(map, FM_ACCESS_READ, fm_status, map_save(map, path));
+}
+
+fm_backend fm_map_backend(const fm_map *map) { return map ? map->backend : FM_BACKEND_AUTO; }

@@ -442,10 +442,13 @@ fm_status fm_ck_writer_put_map(fm_ck_writer *w, fm_map *map)
 {
     const size_t ks = w->h.key_size, vs = w->h.value_size, be = w->h.block_entries;
     uint64_t cursor = 0;
+    if (!map->ops->export_entries)
+        return fm_fail(w->report, FM_ERR_UNSUPPORTED, "the %s backend cannot export entries", map->ops->name);
     do {
+        /* Straight to the backend: fm_save already holds the map's lock. */
         size_t got = 0;
-        fm_status st = fm_export(map, &cursor, w->keys + w->fill * ks, vs ? w->values + w->fill * vs : NULL,
-                                 be - w->fill, &got);
+        fm_status st = map->ops->export_entries(map, &cursor, w->keys + w->fill * ks,
+                                                vs ? w->values + w->fill * vs : NULL, be - w->fill, &got);
         if (st != FM_OK) {
             char why[FM_ERROR_LEN];
             memcpy(why, map->error, sizeof why);

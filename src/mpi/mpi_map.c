@@ -21,6 +21,7 @@
 
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
+#include "api/fm_shared.h"
 #include "shard/fm_partition.h"
 #include "table/fm_hash.h"
 
@@ -530,10 +531,23 @@ static void mpi_destroy(fm_map *map)
     map->impl = NULL;
 }
 
+/* Requests run on a worker thread, which calls MPI while the caller's
+ * threads may too. */
+static fm_status mpi_async_ready(fm_map *map)
+{
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    if (level < MPI_THREAD_MULTIPLE)
+        return fm_fail(map, FM_ERR_UNSUPPORTED,
+                       "non-blocking calls on an MPI map need MPI_Init_thread with MPI_THREAD_MULTIPLE");
+    return FM_OK;
+}
+
 static const fm_backend_ops fm_mpi_backend = {
     .name = "mpi",
     .collective = 1,
     .agree = agree_map,
+    .async_ready = mpi_async_ready,
     .destroy = mpi_destroy,
     .insert = mpi_insert,
     .get = mpi_get,
@@ -647,8 +661,11 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
         m->rank = rank;
         m->size = size;
         m->exchange_bytes = resolved.exchange_bytes;
-        st = agree(map, dup, rank, size, create_local(map, m));
+        st = create_local(map, m);
+        if (st == FM_OK) st = fm_shared_attach(map);
+        st = agree(map, dup, rank, size, st);
         if (st != FM_OK) {
+            fm_shared_detach(map);
             fm_fail(NULL, st, "%s", fm_error_detail(map->error));
             mpi_destroy(map); /* frees the communicator too */
             free(map);

@@ -42,6 +42,7 @@ void fm_route_gather(const fm_route *r, uint8_t *dst, const uint8_t *src, size_t
 {
     const int64_t n = (int64_t)r->part.start[r->part.buckets];
     const uint64_t *order = r->part.order;
+    (void)threads; /* without OpenMP */
 #pragma omp parallel for schedule(static) num_threads(threads) if (n > 4096)
     for (int64_t j = 0; j < n; j++) memcpy(dst + (size_t)j * size, src + order[j] * size, size);
 }
@@ -50,6 +51,7 @@ void fm_route_scatter(const fm_route *r, uint8_t *dst, const uint8_t *src, size_
 {
     const int64_t n = (int64_t)r->part.start[r->part.buckets];
     const uint64_t *order = r->part.order;
+    (void)threads; /* without OpenMP */
 #pragma omp parallel for schedule(static) num_threads(threads) if (n > 4096)
     for (int64_t j = 0; j < n; j++) memcpy(dst + order[j] * size, src + (size_t)j * size, size);
 }
