@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds flashmap three times and runs the test suite of each build:
+# Builds flashmap four times and runs the test suite of each build:
 #   build/default  Release, -Werror, CUDA code compiled when nvcc exists
 #   build/asan     AddressSanitizer + UBSan (CTest label "asan")
+#   build/tsan     ThreadSanitizer: shared handles and non-blocking calls
+#                  (CTest label "threads")
 #   build/fuzz     clang + libFuzzer: each fuzz target runs 60 s on its
 #                  corpus (CTest label "fuzz", tests/fuzz/)
 # Exits non-zero when any build step or test fails.
@@ -9,5 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --workflow --preset default
 cmake --workflow --preset asan
+cmake --workflow --preset tsan
 cmake --workflow --preset fuzz
-echo "test.sh: all tests passed (default, asan and fuzz builds)"
+echo "test.sh: all tests passed (default, asan, tsan and fuzz builds)"
