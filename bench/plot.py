@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Turn flashmap benchmark JSON (one object per line) into PNG plots.
+
+    bench/plot.py [--out DIR] FILE.jsonl [FILE.jsonl ...]
+
+Reads the records of `flashmap-bench --json` (one per contender, operation,
+shape, table size and thread count) and of `flashmap-bench-mpi --json` (one
+per operation and rank count) and writes, for whatever the files contain:
+
+  threads-<K>x<V>.png  Mkeys/s against threads, flashmap beside its peers,
+                       one panel per operation (largest table size of the shape)
+  keys-<K>x<V>.png     Mkeys/s against keys per batch (= table size), per
+                       contender, when the files hold several sizes
+  mpi-ranks.png        distributed Mkeys/s and efficiency against ranks, one
+                       line per operation and keys-per-rank (weak scaling) or
+                       total-keys (strong scaling) series
+
+Prints the name of every file it writes. Exits 1 when the input holds no
+record it knows.
+"""
+import argparse
+import collections
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+OP_ORDER = ["insert", "get", "get_mix", "add_u64", "remove"]
+COLOURS = {"flashmap": "#c0392b", "libcuckoo": "#2874a6", "tbb": "#7d3c98", "absl": "#229954"}
+
+
+def load(paths):
+    maps, mpi = [], []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    sys.exit(f"plot.py: {path}:{number}: not JSON: {e}")
+                if rec.get("bench") == "mpi":
+                    mpi.append(rec)
+                elif "contender" in rec and rec.get("contender") != "limit" and "mkeys_per_s" in rec:
+                    maps.append(rec)
+    return maps, mpi
+
+
+def ops_of(records):
+    present = {r["op"] for r in records}
+    return [op for op in OP_ORDER if op in present] + sorted(present - set(OP_ORDER))
+
+
+def panels(n):
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def save(fig, out, name):
+    path = os.path.join(out, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(path)
+    return path
+
+
+def plot_threads(maps, out):
+    written = []
+    by_shape = collections.defaultdict(list)
+    for r in maps:
+        by_shape[(r["key_size"], r["value_size"])].append(r)
+    for (ks, vs), recs in sorted(by_shape.items()):
+        size = max(r["keys"] for r in recs)
+        recs = [r for r in recs if r["keys"] == size]
+        ops = ops_of(recs)
+        fig, axes = panels(len(ops))
+        for ax, op in zip(axes, ops):
+            series = collections.defaultdict(dict)
+            for r in recs:
+                if r["op"] == op:
+                    series[r["contender"]][r["threads"]] = r["mkeys_per_s"]
+            for name, points in sorted(series.items(), key=lambda kv: kv[0] != "flashmap"):
+                xs = sorted(points)
+                ax.plot(xs, [points[x] for x in xs], marker="o", label=name, color=COLOURS.get(name))
+            ax.set_title(op)
+            ax.set_xlabel("threads")
+            ax.set_ylabel("Mkeys/s")
+            ax.set_xticks(sorted({t for p in series.values() for t in p}))
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.suptitle(f"{ks}-byte keys, {vs}-byte values, {size:,} keys per batch", fontsize=10)
+        written.append(save(fig, out, f"threads-{ks}x{vs}.png"))
+    return written
+
+
+def plot_keys(maps, out):
+    written = []
+    by_shape = collections.defaultdict(list)
+    for r in maps:
+        by_shape[(r["key_size"], r["value_size"])].append(r)
+    for (ks, vs), recs in sorted(by_shape.items()):
+        if len({r["keys"] for r in recs}) < 2:
+            continue
+        threads = max(r["threads"] for r in recs)
+        recs = [r for r in recs if r["threads"] == threads]
+        ops = ops_of(recs)
+        fig, axes = panels(len(ops))
+        for ax, op in zip(axes, ops):
+            series = collections.defaultdict(dict)
+            for r in recs:
+                if r["op"] == op:
+                    series[r["contender"]][r["keys"]] = r["mkeys_per_s"]
+            for name, points in sorted(series.items(), key=lambda kv: kv[0] != "flashmap"):
+                xs = sorted(points)
+                ax.plot(xs, [points[x] for x in xs], marker="o", label=name, color=COLOURS.get(name))
+            ax.set_xscale("log", base=2)
+            ax.set_title(op)
+            ax.set_xlabel("keys per batch")
+            ax.set_ylabel("Mkeys/s")
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.suptitle(f"{ks}-byte keys, {vs}-byte values, {threads} thread(s)", fontsize=10)
+        written.append(save(fig, out, f"keys-{ks}x{vs}.png"))
+    return written
+
+
+def plot_mpi(mpi, out):
+    if not mpi:
+        return []
+    # A series is weak scaling (same keys per rank) or strong scaling (same
+    # total); records carry keys_per_rank, so strong series are recognised
+    # by a total shared by several rank counts.
+    totals = collections.Counter((r["op"], r["keys_per_rank"] * r["ranks"]) for r in mpi)
+    series = collections.defaultdict(dict)
+    for r in mpi:
+        total = r["keys_per_rank"] * r["ranks"]
+        if totals[(r["op"], total)] > 1 and r.get("total", total) == total and r.get("scaling") != "weak":
+            label = f"{r['op']}, {total:,} keys in all"
+        else:
+            label = f"{r['op']}, {r['keys_per_rank']:,} keys/rank"
+        series[label][r["ranks"]] = r
+    fig, (rate_ax, eff_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, points in sorted(series.items()):
+        xs = sorted(points)
+        rate_ax.plot(xs, [points[x]["mkeys_per_s"] for x in xs], marker="o", label=label)
+        eff_ax.plot(xs, [points[x]["efficiency"] for x in xs], marker="o", label=label)
+    ranks = sorted({r["ranks"] for r in mpi})
+    for ax, title, ylabel in ((rate_ax, "MPI map throughput", "Mkeys/s (all ranks)"),
+                              (eff_ax, "efficiency: (exchange + local) / distributed", "efficiency")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("ranks")
+        ax.set_ylabel(ylabel)
+        ax.set_xticks(ranks)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    eff_ax.axhline(0.67, color="grey", linestyle="--", linewidth=1)
+    rate_ax.legend(fontsize=7)
+    return [save(fig, out, "mpi-ranks.png")]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="bench/plots", help="directory for the PNG files")
+    parser.add_argument("files", nargs="+", help="JSON-lines files from flashmap-bench / flashmap-bench-mpi")
+    args = parser.parse_args()
+    maps, mpi = load(args.files)
+    if not maps and not mpi:
+        sys.exit("plot.py: no flashmap-bench or flashmap-bench-mpi records in the input")
+    os.makedirs(args.out, exist_ok=True)
+    written = plot_threads(maps, args.out) + plot_keys(maps, args.out) + plot_mpi(mpi, args.out)
+    if not written:
+        sys.exit("plot.py: nothing to plot")
+
+
+if __name__ == "__main__":
+    main()
