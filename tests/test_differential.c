@@ -15,12 +15,14 @@
  * (owner_model.h) to predict FM_ERR_FULL shard by shard.
  *
  * Usage: test_differential [--seeds N] [--first F] [--scale X] [--seed S]
- *                          [--shards S] [--verbose]
+ *                          [--shards S] [--backend cpu|cuda] [--verbose]
  *        test_differential N X          (same as --seeds N --scale X)
  *   --seeds N   run seeds F .. F+N-1 (default 224: every configuration once)
  *   --scale X   multiply the key operations per seed (default 1.0)
  *   --seed S    run only seed S (to replay a failure; add --verbose to trace)
  *   --shards S  cfg.shards = S (default 1: one table)
+ *   --backend B the maps' backend (default cpu); with cuda the program exits
+ *               77 (CTest: skipped) when no CUDA device is usable
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -65,6 +67,7 @@ static uint64_t g_full_shard; /* ... rejected although the whole map had room:
 static int g_verbose;
 static double g_scale = 1.0; /* part of the configuration: printed for replays */
 static int g_shards = 1;     /* cfg.shards of every map (--shards) */
+static fm_backend g_backend = FM_BACKEND_CPU; /* --backend */
 
 typedef struct config {
     uint64_t seed;
@@ -132,8 +135,9 @@ static int mismatch(run *r, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr,
             "\n  fm_last_error: %s\n  replay: test_differential --seed %llu --scale %g "
-            "--shards %d --verbose\n",
-            fm_last_error(r->map), (unsigned long long)r->cfg.seed, g_scale, r->cfg.shards);
+            "--shards %d --backend %s --verbose\n",
+            fm_last_error(r->map), (unsigned long long)r->cfg.seed, g_scale, r->cfg.shards,
+            g_backend == FM_BACKEND_CUDA ? "cuda" : "cpu");
     return 1;
 }
 
@@ -389,9 +393,9 @@ static int check_stats(run *r)
     if (s.longest_probe >= s.slots)
         return mismatch(r, "stats.longest_probe=%llu >= slots=%llu",
                         (unsigned long long)s.longest_probe, (unsigned long long)s.slots);
-    if (s.shards != S || s.backend != FM_BACKEND_CPU)
-        return mismatch(r, "stats.shards=%d backend=%d, expected %d shard(s) on CPU", s.shards,
-                        (int)s.backend, S);
+    if (s.shards != S || s.backend != g_backend)
+        return mismatch(r, "stats.shards=%d backend=%d, expected %d shard(s) on backend %d", s.shards,
+                        (int)s.backend, S, (int)g_backend);
     if (r->cfg.fixed) {
         if (s.slots != r->fixed_slots)
             return mismatch(r, "FIXED_CAPACITY map changed slots: %llu -> %llu",
@@ -747,7 +751,7 @@ static int run_seed(uint64_t seed, double scale)
     fc.hash = c->hash;
     fc.threads = c->threads;
     fc.max_load = c->max_load;
-    fc.backend = FM_BACKEND_CPU;
+    fc.backend = g_backend;
     fc.flags = c->fixed ? FM_FIXED_CAPACITY : 0;
     fc.shards = c->shards;
     fm_status st = fm_create(&fc, &r.map);
@@ -873,7 +877,7 @@ static double now_seconds(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: test_differential [--seeds N] [--first F] [--scale X] "
-                    "[--seed S] [--shards S] [--verbose]\n");
+                    "[--seed S] [--shards S] [--backend cpu|cuda] [--verbose]\n");
     exit(2);
 }
 
@@ -896,6 +900,11 @@ int main(int argc, char **argv)
             seeds = 1;
         } else if (strcmp(a, "--shards") == 0 && has_next) {
             g_shards = atoi(argv[++i]);
+        } else if (strcmp(a, "--backend") == 0 && has_next) {
+            const char *b = argv[++i];
+            if (strcmp(b, "cpu") == 0) g_backend = FM_BACKEND_CPU;
+            else if (strcmp(b, "cuda") == 0) g_backend = FM_BACKEND_CUDA;
+            else usage();
         } else if (strcmp(a, "--verbose") == 0) {
             g_verbose = 1;
         } else if (a[0] != '-' && positional == 0) {
@@ -913,6 +922,18 @@ int main(int argc, char **argv)
     g_scale = scale;
 
     printf("%s\n", fm_version_string());
+    if (g_backend == FM_BACKEND_CUDA) {
+        /* A CUDA map exists only where a device is usable: skip elsewhere. */
+        fm_config probe = fm_config_default(8, 8, 16);
+        probe.backend = FM_BACKEND_CUDA;
+        fm_map *m = NULL;
+        fm_status st = fm_create(&probe, &m);
+        if (st == FM_ERR_UNSUPPORTED) {
+            printf("differential: no usable CUDA device (%s): skipped\n", fm_last_error(NULL));
+            return 77;
+        }
+        fm_destroy(m);
+    }
     double t0 = now_seconds();
     uint64_t failed = 0;
     for (uint64_t s = first; s < first + seeds; s++)

@@ -8,7 +8,7 @@
 #include "io/fm_checkpoint.h"
 
 /* FLASHMAP_BACKEND=cpu|cuda overrides FM_BACKEND_AUTO. */
-static fm_status choose_backend(fm_backend asked, fm_backend *out)
+static fm_status choose_backend(fm_backend asked, int shards, fm_backend *out)
 {
     const char *env = getenv("FLASHMAP_BACKEND");
     if (asked == FM_BACKEND_AUTO && env && *env) {
@@ -17,7 +17,9 @@ static fm_status choose_backend(fm_backend asked, fm_backend *out)
         else
             return fm_fail(NULL, FM_ERR_INVALID, "FLASHMAP_BACKEND is \"%s\"; use cpu or cuda", env);
     }
-    if (asked == FM_BACKEND_AUTO) asked = fm_cuda_usable() ? FM_BACKEND_CUDA : FM_BACKEND_CPU;
+    /* Sharded maps run on CPU shards only in this version: AUTO keeps them there. */
+    if (asked == FM_BACKEND_AUTO)
+        asked = fm_cuda_usable() && shards <= 1 ? FM_BACKEND_CUDA : FM_BACKEND_CPU;
     *out = asked;
     return FM_OK;
 }
@@ -31,7 +33,7 @@ fm_status fm_create(const fm_config *cfg, fm_map **map_out)
     fm_status st = fm_config_resolve(cfg, &resolved);
     if (st != FM_OK) return st;
     fm_backend backend = FM_BACKEND_CPU;
-    if ((st = choose_backend(resolved.backend, &backend)) != FM_OK) return st;
+    if ((st = choose_backend(resolved.backend, resolved.shards, &backend)) != FM_OK) return st;
     if (resolved.shards > 1 && backend != FM_BACKEND_CPU)
         return fm_fail(NULL, FM_ERR_UNSUPPORTED,
                        "cfg->shards = %d: sharded maps run on CPU shards only in this version",

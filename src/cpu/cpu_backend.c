@@ -4,6 +4,7 @@
 
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
+#include "api/fm_room.h"
 #include "cpu/fm_cpu_batch.h"
 
 static fm_cpu_table *table_of(fm_map *map) { return (fm_cpu_table *)map->impl; }
@@ -11,14 +12,12 @@ static fm_cpu_table *table_of(fm_map *map) { return (fm_cpu_table *)map->impl; }
 static fm_status cpu_create(fm_map *map)
 {
     const fm_config *cfg = &map->cfg;
-    uint64_t slots = fm_slots_for(cfg->capacity, cfg->max_load);
-    if (slots == 0)
-        return fm_fail(map, FM_ERR_NOMEM, "capacity %llu needs more than 2^63 slots",
-                       (unsigned long long)cfg->capacity);
+    uint64_t slots = 0;
+    fm_status st = fm_room_initial_slots(map, &slots);
+    if (st != FM_OK) return st;
     fm_cpu_table *t = fm_calloc(1, sizeof *t);
     if (!t) return fm_fail(map, FM_ERR_NOMEM, "no memory for the table header");
-    fm_status st = fm_cpu_table_init(t, slots, cfg->key_size, cfg->value_size, (int)cfg->hash,
-                                     cfg->threads);
+    st = fm_cpu_table_init(t, slots, cfg->key_size, cfg->value_size, (int)cfg->hash, cfg->threads);
     if (st != FM_OK) {
         free(t);
         return fm_fail(map, st, "cannot allocate a table of %llu slots (%u-byte keys, %u-byte values)",
@@ -42,14 +41,7 @@ static void cpu_destroy(fm_map *map)
 static uint64_t cpu_headroom(fm_map *map)
 {
     fm_cpu_table *t = table_of(map);
-    const uint64_t limit = fm_load_limit(t->v.mask + 1, map->cfg.max_load);
-    const uint64_t used = t->live + t->tombstones;
-    uint64_t headroom = limit > used ? limit - used : 0;
-    if (map->cfg.flags & FM_FIXED_CAPACITY) {
-        const uint64_t below_capacity = map->cfg.capacity > t->live ? map->cfg.capacity - t->live : 0;
-        if (below_capacity < headroom) headroom = below_capacity;
-    }
-    return headroom;
+    return fm_room_headroom(map, t->v.mask + 1, t->live, t->tombstones);
 }
 
 static fm_status cpu_count_new(fm_map *map, const void *keys, size_t n, uint64_t headroom,
@@ -67,24 +59,11 @@ static fm_status cpu_count_new(fm_map *map, const void *keys, size_t n, uint64_t
 static fm_status cpu_make_room_for(fm_map *map, uint64_t fresh)
 {
     fm_cpu_table *t = table_of(map);
-    const double max_load = map->cfg.max_load;
-    const int fixed = (map->cfg.flags & FM_FIXED_CAPACITY) != 0;
     const uint64_t slots = t->v.mask + 1;
-    const uint64_t limit = fm_load_limit(slots, max_load);
-    const uint64_t needed = t->live + fresh;
-    if (fixed && needed > map->cfg.capacity)
-        return fm_fail(map, FM_ERR_FULL,
-                       "batch adds %llu new keys to %llu live entries; fixed capacity is %llu",
-                       (unsigned long long)fresh, (unsigned long long)t->live,
-                       (unsigned long long)map->cfg.capacity);
-    if (needed + t->tombstones <= limit) return FM_OK;
-    uint64_t new_slots = fixed ? slots : fm_slots_for(needed, max_load);
-    /* Growing by just enough would rehash again soon: keep headroom. */
-    if (!fixed && new_slots <= slots && needed * 4 > limit * 3) new_slots = slots * 2;
-    if (new_slots == 0)
-        return fm_fail(map, FM_ERR_NOMEM, "%llu entries need more than 2^63 slots",
-                       (unsigned long long)needed);
-    if (new_slots <= slots) {
+    uint64_t new_slots = 0;
+    fm_status st = fm_room_plan(map, slots, t->live, t->tombstones, fresh, &new_slots);
+    if (st != FM_OK || new_slots == 0) return st;
+    if (new_slots == slots) {
         fm_cpu_table_rehash_in_place(t);
         return FM_OK;
     }

@@ -1,58 +1,237 @@
-/* The CUDA backend. Device kernels run the same probing code as the CPU
- * backend (table/fm_probe.h compiled as __host__ __device__).
- *
- * Status: the device-side probe is compiled and checked here; device tables
- * and streamed transfers come with the CUDA backend work. Until then a CUDA
- * map cannot be created, FM_BACKEND_AUTO picks the CPU, and FM_BACKEND_CUDA
- * returns FM_ERR_UNSUPPORTED with the reason. */
-#include <cuda_runtime.h>
+/* The CUDA backend: one table in the memory of one device (fm_cuda.h).
+ * Every operation makes the map's device current for the call and gives
+ * the caller's device back. Inputs and outputs may be host or device
+ * memory. */
+#include <stdlib.h>
 
-#include "api/fm_map.h"
-#include "table/fm_hash.h"
-#include "table/fm_probe.h"
+#include "api/fm_room.h"
+#include "cuda/fm_cuda.h"
 
-/* One thread per key: look the key up, copy its value or zeros. */
-__global__ void fm_cuda_find_kernel(fm_table_view t, int hash_kind, const uint8_t *keys,
-                                    size_t n, uint8_t *values_out, uint8_t *found_out)
+static void release(fm_cuda_map *m)
 {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    const uint8_t *key = keys + i * t.key_size;
-    uint64_t slot = fm_probe_find(&t, key, fm_hash_key(hash_kind, key, t.key_size));
-    if (found_out) found_out[i] = slot != FM_NO_SLOT;
-    if (t.value_size == 0) return;
-    uint8_t *out = values_out + i * t.value_size;
-    if (slot != FM_NO_SLOT)
-        memcpy(out, fm_value_at(&t, slot), t.value_size);
-    else
-        memset(out, 0, t.value_size);
+    fm_cuda_table_release(&m->t);
+    fm_cuda_dedup_release(&m->dd);
+    fm_cuda_gather_release(&m->gather);
+    fm_cuda_stage_release(&m->stage);
+    fm_cuda_free(m->counts);
+    if (m->compute) (void)cudaStreamDestroy(m->compute);
+    free(m);
 }
 
-/* Whether this process sees a CUDA device (and a driver to run it). */
-static int cuda_device_present(void)
+/* The device a new map uses: cfg->device, or the caller's current one. */
+static fm_status pick_device(fm_map *map, int *device)
 {
+    fm_status st = FM_OK;
     int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    return count > 0;
-}
-
-extern "C" int fm_cuda_usable(void)
-{
-    return 0; /* no CUDA maps yet: AUTO must keep choosing the CPU */
+    FM_CUDA(cudaGetDeviceCount(&count), fail);
+    *device = map->cfg.device;
+    if (*device < 0) FM_CUDA(cudaGetDevice(device), fail);
+    if (*device >= count)
+        return fm_fail(map, FM_ERR_UNSUPPORTED, "cfg->device is %d; this process sees %d CUDA device(s)",
+                       *device, count);
+fail:
+    return st;
 }
 
 static fm_status cuda_create(fm_map *map)
 {
-    if (!cuda_device_present())
-        return fm_fail(map, FM_ERR_UNSUPPORTED, "FM_BACKEND_CUDA: no usable CUDA device or driver");
-    return fm_fail(map, FM_ERR_UNSUPPORTED,
-                   "FM_BACKEND_CUDA: device tables are not implemented in this version");
+    if (!fm_cuda_usable())
+        return fm_fail(map, FM_ERR_UNSUPPORTED,
+                       "FM_BACKEND_CUDA: no usable CUDA device or driver in this process "
+                       "(cudaGetDeviceCount found none); use FM_BACKEND_CPU or AUTO");
+    int device = 0, prev = -1;
+    fm_status st = pick_device(map, &device);
+    if (st != FM_OK) return st;
+    uint64_t slots = 0;
+    if ((st = fm_room_initial_slots(map, &slots)) != FM_OK) return st;
+    fm_cuda_map *m = (fm_cuda_map *)calloc(1, sizeof *m);
+    if (!m) return fm_fail(map, FM_ERR_NOMEM, "no memory for the CUDA map header");
+    m->device = device;
+    m->threads = map->cfg.threads;
+    map->impl = m;
+    if ((st = fm_cuda_enter(map, &prev)) != FM_OK) goto free_map;
+    /* A blocking stream: table maintenance on the default stream stays
+     * ordered with the batches. */
+    FM_CUDA(cudaStreamCreate(&m->compute), leave);
+    if ((st = fm_cuda_stage_init(map)) != FM_OK) goto leave;
+    if ((st = fm_cuda_alloc(map, (void **)&m->counts, sizeof *m->counts, "counters")) != FM_OK) goto leave;
+    if ((st = fm_cuda_table_init(map, &m->t, slots)) != FM_OK) {
+        fm_fail(map, st, "cannot allocate a table of %llu slots (%u-byte keys, %u-byte values) on CUDA "
+                "device %d: %s", (unsigned long long)slots, map->cfg.key_size, map->cfg.value_size, device,
+                fm_error_detail(map->error));
+        goto leave;
+    }
+    fm_cuda_leave(prev);
+    return FM_OK;
+leave:
+    fm_cuda_leave(prev);
+free_map:
+    release(m);
+    map->impl = NULL;
+    return st;
 }
+
+static void cuda_destroy(fm_map *map)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    if (!m) return;
+    int prev = -1;
+    (void)fm_cuda_enter(map, &prev);
+    release(m);
+    fm_cuda_leave(prev);
+    map->impl = NULL;
+}
+
+static uint64_t cuda_headroom(fm_map *map)
+{
+    const fm_cuda_table *t = &fm_cuda_of(map)->t;
+    return fm_room_headroom(map, t->v.mask + 1, t->live, t->tombstones);
+}
+
+/* Runs `call` with the map's device current. */
+#define WITH_DEVICE(map, call)                                                 \
+    do {                                                                       \
+        int prev_ = -1;                                                        \
+        fm_status st_ = fm_cuda_enter((map), &prev_);                          \
+        if (st_ == FM_OK) st_ = (call);                                        \
+        fm_cuda_leave(prev_);                                                  \
+        return st_;                                                            \
+    } while (0)
+
+static fm_status cuda_count_new(fm_map *map, const void *keys, size_t n, uint64_t headroom,
+                                uint64_t *new_out)
+{
+    WITH_DEVICE(map, fm_cuda_batch_count_new(map, keys, n, headroom, new_out));
+}
+
+static fm_status make_room(fm_map *map, uint64_t fresh)
+{
+    fm_cuda_table *t = &fm_cuda_of(map)->t;
+    const uint64_t slots = t->v.mask + 1;
+    uint64_t new_slots = 0;
+    fm_status st = fm_room_plan(map, slots, t->live, t->tombstones, fresh, &new_slots);
+    if (st != FM_OK || new_slots == 0) return st;
+    if (new_slots == slots) return fm_cuda_table_rehash_in_place(map);
+    if ((st = fm_cuda_table_resize(map, new_slots)) == FM_ERR_NOMEM)
+        return fm_fail(map, FM_ERR_NOMEM, "cannot grow the table from %llu to %llu slots: %s",
+                       (unsigned long long)slots, (unsigned long long)new_slots,
+                       fm_error_detail(map->error));
+    return st;
+}
+
+static fm_status cuda_make_room_for(fm_map *map, uint64_t fresh)
+{
+    WITH_DEVICE(map, make_room(map, fresh));
+}
+
+static fm_status cuda_insert(fm_map *map, const void *keys, const void *values, size_t n,
+                             unsigned flags)
+{
+    WITH_DEVICE(map, fm_cuda_batch_write(map, FM_CUDA_INSERT, keys, values, n, flags));
+}
+
+static fm_status cuda_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n,
+                              unsigned flags)
+{
+    WITH_DEVICE(map, fm_cuda_batch_write(map, FM_CUDA_ADD, keys, deltas, n, flags));
+}
+
+static fm_status cuda_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
+{
+    WITH_DEVICE(map, fm_cuda_batch_write(map, FM_CUDA_REMOVE, keys, removed_out, n, 0));
+}
+
+static fm_status cuda_get(fm_map *map, const void *keys, size_t n, void *values_out,
+                          uint8_t *found_out)
+{
+    WITH_DEVICE(map, fm_cuda_batch_get(map, keys, n, values_out, found_out));
+}
+
+static uint64_t cuda_size(fm_map *map) { return fm_cuda_of(map)->t.live; }
+
+static fm_status cuda_clear(fm_map *map) { WITH_DEVICE(map, fm_cuda_table_clear(map)); }
+
+/* fm_export into host memory: in rounds through the device staging buffer. */
+static fm_status export_via_stage(fm_map *map, uint64_t *cursor, uint8_t *keys_out,
+                                  uint8_t *values_out, size_t max, size_t *n_out)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    const size_t ks = map->cfg.key_size, vs = values_out ? map->cfg.value_size : 0;
+    fm_cuda_plan plan; /* just for the device staging buffers */
+    const fm_cuda_array out = {keys_out, ks + vs, 1};
+    fm_status st = fm_cuda_plan_batch(map, &plan, &out, 1, max);
+    if (st != FM_OK) return st;
+    uint8_t *dev_keys = m->stage.dev_out[0];
+    uint8_t *dev_values = m->stage.dev_out[1];
+    const size_t round_max = FM_CUDA_STAGE_BYTES / (ks > vs ? ks : vs);
+    *n_out = 0;
+    do {
+        size_t want = max - *n_out < round_max ? max - *n_out : round_max, got = 0;
+        if ((st = fm_cuda_table_export(map, cursor, dev_keys, vs ? dev_values : NULL, want, &got)) != FM_OK)
+            return st;
+        FM_CUDA(cudaMemcpy(keys_out + *n_out * ks, dev_keys, got * ks, cudaMemcpyDefault), fail);
+        if (vs) FM_CUDA(cudaMemcpy(values_out + *n_out * vs, dev_values, got * vs, cudaMemcpyDefault), fail);
+        *n_out += got;
+    } while (*cursor != 0 && *n_out < max);
+fail:
+    return st;
+}
+
+static fm_status export_entries(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out,
+                                size_t max, size_t *n_out)
+{
+    int keys_at = 0, values_at = FM_CUDA_MEM_DEVICE;
+    fm_status st = fm_cuda_where(map, keys_out, &keys_at);
+    if (st == FM_OK && values_out && map->cfg.value_size) st = fm_cuda_where(map, values_out, &values_at);
+    if (st != FM_OK) return st;
+    if (keys_at == FM_CUDA_MEM_DEVICE && values_at == FM_CUDA_MEM_DEVICE)
+        return fm_cuda_table_export(map, cursor, (uint8_t *)keys_out,
+                                    map->cfg.value_size ? (uint8_t *)values_out : NULL, max, n_out);
+    return export_via_stage(map, cursor, (uint8_t *)keys_out,
+                            map->cfg.value_size ? (uint8_t *)values_out : NULL, max, n_out);
+}
+
+static fm_status cuda_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out,
+                             size_t max, size_t *n_out)
+{
+    const fm_cuda_table *t = &fm_cuda_of(map)->t;
+    if (*cursor > t->v.mask)
+        return fm_fail(map, FM_ERR_INVALID, "cursor %llu is past the table's %llu slots",
+                       (unsigned long long)*cursor, (unsigned long long)(t->v.mask + 1));
+    WITH_DEVICE(map, export_entries(map, cursor, keys_out, values_out, max, n_out));
+}
+
+static fm_status stats(fm_map *map, fm_stats *out)
+{
+    const fm_cuda_table *t = &fm_cuda_of(map)->t;
+    fm_status st = fm_cuda_table_longest_probe(map, &out->longest_probe);
+    if (st != FM_OK) return st;
+    out->size = t->live;
+    out->slots = t->v.mask + 1;
+    out->tombstones = t->tombstones;
+    out->load_factor = (double)t->live / (double)out->slots;
+    out->shards = 1;
+    out->backend = FM_BACKEND_CUDA;
+    return FM_OK;
+}
+
+static fm_status cuda_stats(fm_map *map, fm_stats *out) { WITH_DEVICE(map, stats(map, out)); }
 
 extern "C" const fm_backend_ops fm_cuda_backend = {
     .name = "cuda",
+    .collective = 0,
+    .agree = NULL,
     .create = cuda_create,
+    .destroy = cuda_destroy,
+    .headroom = cuda_headroom,
+    .count_new = cuda_count_new,
+    .make_room_for = cuda_make_room_for,
+    .insert = cuda_insert,
+    .get = cuda_get,
+    .remove = cuda_remove,
+    .add_u64 = cuda_add_u64,
+    .size = cuda_size,
+    .clear = cuda_clear,
+    .export_entries = cuda_export,
+    .stats = cuda_stats,
 };

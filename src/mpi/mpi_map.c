@@ -373,6 +373,25 @@ static int has_repeats(const uint8_t *keys, size_t n, uint32_t ks, int hash_kind
     return 0;
 }
 
+/* A one-rank map has nothing to exchange: the local table runs the call in
+ * batch order and makes its own room, like a plain map. */
+static fm_status single_rank(fm_map *map, mpi_op op, const void *keys, const void *payload, size_t n,
+                             void *values_out, uint8_t *flags_out)
+{
+    fm_map *local = mpi_of(map)->local;
+    fm_status st = FM_OK;
+    if (n == 0) return FM_OK;
+    switch (op) {
+    case OP_INSERT: st = local->ops->insert(local, keys, payload, n, 0); break;
+    case OP_ADD: st = local->ops->add_u64(local, keys, (const uint64_t *)payload, n, 0); break;
+    case OP_GET: st = local->ops->get(local, keys, n, values_out, flags_out); break;
+    case OP_REMOVE: st = local->ops->remove(local, keys, n, flags_out); break;
+    case OP_COUNT_NEW: break;
+    }
+    if (st != FM_OK) fm_fail(map, st, "%s", fm_error_detail(local->error));
+    return st;
+}
+
 static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const void *payload_in, size_t n_in,
                           void *values_out, uint8_t *flags_out)
 {
@@ -385,6 +404,7 @@ static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const voi
     /* Meets the agreement of a rank whose arguments failed their checks. */
     fm_status st = agree_map(map, FM_OK);
     if (st != FM_OK) return st;
+    if (m->size == 1) return single_rank(map, op, keys_in, payload_in, n_in, values_out, flags_out);
     if (op == OP_ADD && n > 0 && has_repeats(keys_in, n_in, (uint32_t)ks, (int)map->cfg.hash)) {
         st = combine_adds(map, keys_in, payload_in, n_in, &combined_keys, &combined_deltas, &n);
         keys = combined_keys;

@@ -16,6 +16,10 @@ FM_FN uint64_t fm_rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r));
 
 FM_FN uint64_t fm_load_le64(const uint8_t *p)
 {
+#if defined(__CUDA_ARCH__)
+    /* A GPU has no unaligned loads: memcpy would read byte by byte. */
+    if (((uintptr_t)p & 7) == 0) return *(const uint64_t *)p;
+#endif
     uint64_t v;
     memcpy(&v, p, 8); /* flashmap targets little-endian hosts and GPUs */
     return v;

@@ -65,6 +65,21 @@ FM_FN uint8_t *fm_value_at(const fm_table_view *t, uint64_t slot)
 
 FM_FN int fm_key_equal(const uint8_t *a, const uint8_t *b, uint32_t key_size)
 {
+#if defined(__CUDA_ARCH__)
+    /* Loads skip the SM's L1 (__ldcg): a slot published by another SM
+     * during the same kernel must not be compared with stale key bytes.
+     * Aligned keys compare in 8-byte words (see fm_copy_bytes). */
+    if ((((uintptr_t)a | (uintptr_t)b | key_size) & 7) == 0) {
+        const unsigned long long *x = (const unsigned long long *)a;
+        const unsigned long long *y = (const unsigned long long *)b;
+        for (uint32_t w = 0; w < key_size / 8; w++)
+            if (__ldcg(x + w) != __ldcg(y + w)) return 0;
+        return 1;
+    }
+    for (uint32_t i = 0; i < key_size; i++)
+        if (__ldcg(a + i) != __ldcg(b + i)) return 0;
+    return 1;
+#else
     uint32_t i = 0;
     for (; i + 8 <= key_size; i += 8) {
         uint64_t x, y;
@@ -75,12 +90,25 @@ FM_FN int fm_key_equal(const uint8_t *a, const uint8_t *b, uint32_t key_size)
     for (; i < key_size; i++)
         if (a[i] != b[i]) return 0;
     return 1;
+#endif
 }
 
 /* memcpy with the common small sizes inlined (a variable-size memcpy is a
  * library call per key). */
 FM_FN void fm_copy_bytes(uint8_t *dst, const uint8_t *src, uint32_t size)
 {
+#if defined(__CUDA_ARCH__)
+    /* A GPU copies aligned data in 16- or 8-byte words; memcpy of unknown
+     * alignment would move single bytes. */
+    if ((((uintptr_t)dst | (uintptr_t)src | size) & 15) == 0) {
+        for (uint32_t w = 0; w < size / 16; w++) ((uint4 *)dst)[w] = ((const uint4 *)src)[w];
+        return;
+    }
+    if ((((uintptr_t)dst | (uintptr_t)src | size) & 7) == 0) {
+        for (uint32_t w = 0; w < size / 8; w++) ((uint64_t *)dst)[w] = ((const uint64_t *)src)[w];
+        return;
+    }
+#endif
     switch (size) {
     case 0: return;
     case 4: memcpy(dst, src, 4); return;

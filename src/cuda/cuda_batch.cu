@@ -1,0 +1,422 @@
+/* Bulk operations on a device table, chunk by chunk.
+ *
+ * Writes first group the chunk's keys in a temporary set (fm_k_dedup): every
+ * occurrence learns its key's set slot, and the slot keeps the occurrence
+ * that acts (the last one for insert: atomicMax of the position; the first
+ * one for remove and add: atomicMin) and, for add_u64, the sum of all the
+ * key's deltas. Then one thread per acting occurrence probes the table, so
+ * no two threads ever work on the same key (table/fm_probe.h) and the
+ * result is the CPU backend's, to the byte, whatever the scheduling. Chunks
+ * run in batch order on one stream, so the rule holds across chunks too. */
+#include "cuda/fm_cuda.h"
+#include "table/fm_hash.h"
+
+/* Adds each lane's v to *c with one atomic per warp. Every lane of the warp
+ * must call it. */
+__device__ static void warp_count(unsigned long long *c, unsigned v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    if ((threadIdx.x & 31) == 0 && v) atomicAdd(c, (unsigned long long)v);
+}
+
+__device__ static size_t thread_index(void) { return (size_t)blockIdx.x * blockDim.x + threadIdx.x; }
+
+/* Groups the chunk's keys; see the top of the file. */
+__global__ void fm_k_dedup(const uint8_t *keys, size_t n, uint32_t ks, int kind, fm_cuda_dedup d,
+                           int last, int sum, const unsigned long long *deltas)
+{
+    const size_t i = thread_index();
+    if (i >= n) return;
+    const uint8_t *key = keys + i * ks;
+    const uint64_t h = fm_hash_key(kind, key, ks);
+    const unsigned long long mine = (h >> 32 << 32) | (unsigned long long)(i + 1);
+    uint64_t s = fm_fmix64(h) & d.mask;
+    for (;; s = (s + 1) & d.mask) { /* the set has 2 slots a key: never full */
+        unsigned long long seen = *(volatile unsigned long long *)&d.ids[s];
+        if (seen == 0) {
+            seen = atomicCAS(&d.ids[s], 0ull, mine);
+            if (seen == 0) break;
+        }
+        if (seen >> 32 == h >> 32 && fm_key_equal(keys + ((seen & 0xffffffffu) - 1) * ks, key, ks))
+            break;
+    }
+    d.slot_of[i] = (unsigned)s;
+    if (last)
+        atomicMax(&d.winner[s], (unsigned)i);
+    else
+        atomicMin(&d.winner[s], (unsigned)i);
+    if (sum) atomicAdd(&d.sums[s], deltas ? deltas[i] : 1ull);
+}
+
+__device__ static int acts(const fm_cuda_dedup &d, size_t i) { return d.winner[d.slot_of[i]] == i; }
+
+__global__ void fm_k_insert(fm_table_view t, int kind, const uint8_t *keys, const uint8_t *values,
+                            size_t n, fm_cuda_dedup d, fm_cuda_counts *c)
+{
+    const size_t i = thread_index();
+    unsigned claimed = 0, reused = 0, lost = 0;
+    if (i < n && acts(d, i)) {
+        const uint8_t *key = keys + i * t.key_size;
+        const uint64_t h = fm_hash_key(kind, key, t.key_size);
+        int fresh = 0, was_tombstone = 0;
+        const uint64_t slot = fm_probe_upsert(&t, key, h, &fresh, &was_tombstone);
+        if (slot == FM_NO_SLOT) {
+            lost = 1;
+        } else {
+            fm_copy_bytes(fm_value_at(&t, slot), values + i * t.value_size, t.value_size);
+            if (fresh) {
+                fm_publish(&t, slot, h);
+                claimed = 1;
+                reused = (unsigned)was_tombstone;
+            }
+        }
+    }
+    warp_count(&c->claimed, claimed);
+    warp_count(&c->from_tombstones, reused);
+    warp_count(&c->lost, lost);
+}
+
+__global__ void fm_k_add(fm_table_view t, int kind, const uint8_t *keys, size_t n, fm_cuda_dedup d,
+                         fm_cuda_counts *c)
+{
+    const size_t i = thread_index();
+    unsigned claimed = 0, reused = 0, lost = 0;
+    if (i < n && acts(d, i)) {
+        const uint8_t *key = keys + i * t.key_size;
+        const uint64_t h = fm_hash_key(kind, key, t.key_size);
+        int fresh = 0, was_tombstone = 0;
+        const uint64_t slot = fm_probe_upsert(&t, key, h, &fresh, &was_tombstone);
+        if (slot == FM_NO_SLOT) {
+            lost = 1;
+        } else {
+            unsigned long long *counter = (unsigned long long *)fm_value_at(&t, slot);
+            *counter = (fresh ? 0ull : *counter) + d.sums[d.slot_of[i]];
+            if (fresh) {
+                fm_publish(&t, slot, h);
+                claimed = 1;
+                reused = (unsigned)was_tombstone;
+            }
+        }
+    }
+    warp_count(&c->claimed, claimed);
+    warp_count(&c->from_tombstones, reused);
+    warp_count(&c->lost, lost);
+}
+
+__global__ void fm_k_remove(fm_table_view t, int kind, const uint8_t *keys, size_t n,
+                            fm_cuda_dedup d, uint8_t *removed_out, fm_cuda_counts *c)
+{
+    const size_t i = thread_index();
+    unsigned hit = 0, tombstone = 0;
+    if (i < n) {
+        if (acts(d, i)) {
+            const uint8_t *key = keys + i * t.key_size;
+            int left_tombstone = 0;
+            hit = (unsigned)fm_probe_remove(&t, key, fm_hash_key(kind, key, t.key_size), &left_tombstone);
+            tombstone = hit && left_tombstone;
+        }
+        if (removed_out) removed_out[i] = (uint8_t)hit;
+    }
+    warp_count(&c->removed, hit);
+    warp_count(&c->tombstones_left, tombstone);
+}
+
+/* One thread per key: the value (zeros when missing) and the found flag. */
+__global__ void fm_k_get(fm_table_view t, int kind, const uint8_t *keys, size_t n,
+                         uint8_t *values_out, uint8_t *found_out)
+{
+    const size_t i = thread_index();
+    if (i >= n) return;
+    const uint8_t *key = keys + i * t.key_size;
+    const uint64_t slot = fm_probe_find(&t, key, fm_hash_key(kind, key, t.key_size));
+    if (found_out) found_out[i] = slot != FM_NO_SLOT;
+    if (!values_out || t.value_size == 0) return;
+    uint8_t *out = values_out + i * t.value_size;
+    if (slot != FM_NO_SLOT)
+        fm_copy_bytes(out, fm_value_at(&t, slot), t.value_size);
+    else
+        memset(out, 0, t.value_size);
+}
+
+/* Absent keys, repeats included. */
+__global__ void fm_k_count_absent(fm_table_view t, int kind, const uint8_t *keys, size_t n,
+                                  fm_cuda_counts *c)
+{
+    const size_t i = thread_index();
+    unsigned absent = 0;
+    if (i < n) {
+        const uint8_t *key = keys + i * t.key_size;
+        absent = fm_probe_find(&t, key, fm_hash_key(kind, key, t.key_size)) == FM_NO_SLOT;
+    }
+    warp_count(&c->counted, absent);
+}
+
+/* Distinct absent keys: the acting occurrence of each absent key enters the
+ * set `seen` (a value-less table, so keys repeated across chunks count
+ * once). A key that finds the set full still counts: the count then
+ * exceeds the set's slots, which the caller sized above what matters. */
+__global__ void fm_k_count_distinct(fm_table_view t, fm_table_view seen, int kind,
+                                    const uint8_t *keys, size_t n, fm_cuda_dedup d,
+                                    fm_cuda_counts *c)
+{
+    const size_t i = thread_index();
+    unsigned counted = 0;
+    if (i < n && acts(d, i)) {
+        const uint8_t *key = keys + i * t.key_size;
+        const uint64_t h = fm_hash_key(kind, key, t.key_size);
+        if (fm_probe_find(&t, key, h) == FM_NO_SLOT) {
+            int fresh = 0, was_tombstone = 0;
+            const uint64_t slot = fm_probe_upsert(&seen, key, h, &fresh, &was_tombstone);
+            if (slot == FM_NO_SLOT) {
+                counted = 1;
+            } else if (fresh) {
+                fm_publish(&seen, slot, h);
+                counted = 1;
+            }
+        }
+    }
+    warp_count(&c->counted, counted);
+}
+
+/* ---- host side ------------------------------------------------------------ */
+
+void fm_cuda_dedup_release(fm_cuda_dedup *d)
+{
+    fm_cuda_free(d->ids);
+    fm_cuda_free(d->winner);
+    fm_cuda_free(d->sums);
+    fm_cuda_free(d->slot_of);
+    memset(d, 0, sizeof *d);
+}
+
+/* Makes the dedup set hold a chunk of `keys` (and sums when asked). Grows
+ * only; FM_ERR_NOMEM leaves what was there. */
+static fm_status dedup_reserve(fm_map *map, size_t keys, int sums)
+{
+    fm_cuda_dedup *d = &fm_cuda_of(map)->dd;
+    uint64_t slots = 64;
+    while (slots < 2 * (uint64_t)keys) slots <<= 1;
+    fm_status st = FM_OK;
+    if (slots > d->slots) {
+        fm_cuda_dedup bigger;
+        memset(&bigger, 0, sizeof bigger);
+        if ((st = fm_cuda_alloc(map, (void **)&bigger.ids, slots * sizeof *bigger.ids, "batch grouping")) != FM_OK ||
+            (st = fm_cuda_alloc(map, (void **)&bigger.winner, slots * sizeof *bigger.winner, "batch grouping")) != FM_OK ||
+            (sums && (st = fm_cuda_alloc(map, (void **)&bigger.sums, slots * sizeof *bigger.sums, "batch grouping")) != FM_OK)) {
+            fm_cuda_dedup_release(&bigger);
+            return st;
+        }
+        bigger.slot_of = d->slot_of;
+        bigger.keys = d->keys;
+        d->slot_of = NULL;
+        fm_cuda_dedup_release(d);
+        bigger.slots = slots;
+        *d = bigger;
+    }
+    if (sums && !d->sums &&
+        (st = fm_cuda_alloc(map, (void **)&d->sums, d->slots * sizeof *d->sums, "batch grouping")) != FM_OK)
+        return st;
+    if (keys > d->keys) {
+        unsigned *slot_of = NULL;
+        if ((st = fm_cuda_alloc(map, (void **)&slot_of, keys * sizeof *slot_of, "batch grouping")) != FM_OK)
+            return st;
+        fm_cuda_free(d->slot_of);
+        d->slot_of = slot_of;
+        d->keys = keys;
+    }
+    return FM_OK;
+}
+
+/* What a chunk does (the ctx of every chunk function below). */
+typedef struct batch_job {
+    fm_cuda_write kind; /* writes */
+    fm_table_view seen; /* exact counts */
+} batch_job;
+
+/* Groups a chunk's keys on the compute stream: `last` picks which
+ * occurrence acts, `sum` adds up deltas (dev NULL: ones). */
+static fm_status dedup_chunk(fm_map *map, const uint8_t *keys, size_t n, int last, int sum,
+                             const uint8_t *deltas)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    fm_cuda_dedup *d = &m->dd;
+    fm_status st = dedup_reserve(map, n, sum);
+    if (st != FM_OK) return st;
+    uint64_t slots = 64;
+    while (slots < 2 * (uint64_t)n) slots <<= 1;
+    d->mask = slots - 1;
+    FM_CUDA(cudaMemsetAsync(d->ids, 0, slots * sizeof *d->ids, m->compute), fail);
+    FM_CUDA(cudaMemsetAsync(d->winner, last ? 0 : 0xff, slots * sizeof *d->winner, m->compute), fail);
+    if (sum) FM_CUDA(cudaMemsetAsync(d->sums, 0, slots * sizeof *d->sums, m->compute), fail);
+    fm_k_dedup<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(
+        keys, n, m->t.v.key_size, m->t.hash_kind, *d, last, sum, (const unsigned long long *)deltas);
+    FM_CUDA(cudaGetLastError(), fail);
+fail:
+    return st;
+}
+
+static fm_status write_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t first, size_t n)
+{
+    (void)first;
+    fm_cuda_map *m = fm_cuda_of(map);
+    const fm_cuda_write kind = ((batch_job *)ctx)->kind;
+    fm_status st = dedup_chunk(map, dev[0], n, kind == FM_CUDA_INSERT, kind == FM_CUDA_ADD, dev[1]);
+    if (st != FM_OK) return st;
+    const unsigned grid = fm_cuda_grid(n);
+    switch (kind) {
+    case FM_CUDA_INSERT:
+        fm_k_insert<<<grid, FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], dev[1], n,
+                                                             m->dd, m->counts);
+        break;
+    case FM_CUDA_ADD:
+        fm_k_add<<<grid, FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], n, m->dd,
+                                                          m->counts);
+        break;
+    case FM_CUDA_REMOVE:
+        fm_k_remove<<<grid, FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], n, m->dd,
+                                                             dev[1], m->counts);
+        break;
+    }
+    FM_CUDA(cudaGetLastError(), fail);
+fail:
+    return st;
+}
+
+/* Chunks that only read the table: gets (ctx NULL) or absent-key counts
+ * (ctx non-NULL). */
+static fm_status read_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t first, size_t n)
+{
+    (void)first;
+    fm_cuda_map *m = fm_cuda_of(map);
+    fm_status st = FM_OK;
+    if (ctx)
+        fm_k_count_absent<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind,
+                                                                             dev[0], n, m->counts);
+    else
+        fm_k_get<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], n,
+                                                                    dev[1], dev[2]);
+    FM_CUDA(cudaGetLastError(), fail);
+fail:
+    return st;
+}
+
+static fm_status count_distinct_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t first, size_t n)
+{
+    (void)first;
+    fm_cuda_map *m = fm_cuda_of(map);
+    fm_status st = dedup_chunk(map, dev[0], n, 0, 0, NULL);
+    if (st != FM_OK) return st;
+    fm_k_count_distinct<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(
+        m->t.v, ((batch_job *)ctx)->seen, m->t.hash_kind, dev[0], n, m->dd, m->counts);
+    FM_CUDA(cudaGetLastError(), fail);
+fail:
+    return st;
+}
+
+/* Plans the batch, zeroes the counters, streams it through fn and reads the
+ * counters back. */
+static fm_status run_batch(fm_map *map, const fm_cuda_array *arrays, int count, size_t n,
+                           fm_cuda_chunk_fn fn, void *ctx, fm_cuda_counts *out)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    fm_cuda_plan plan;
+    fm_status st = fm_cuda_plan_batch(map, &plan, arrays, count, n);
+    if (st != FM_OK) return st;
+    FM_CUDA(cudaMemsetAsync(m->counts, 0, sizeof *m->counts, m->compute), fail);
+    if ((st = fm_cuda_stream_batch(map, &plan, fn, ctx)) != FM_OK) return st;
+    FM_CUDA(cudaMemcpy(out, m->counts, sizeof *out, cudaMemcpyDeviceToHost), fail);
+fail:
+    return st;
+}
+
+fm_status fm_cuda_batch_get(fm_map *map, const void *keys, size_t n, void *values_out,
+                            uint8_t *found_out)
+{
+    const fm_cuda_array arrays[3] = {{keys, map->cfg.key_size, 0},
+                                     {values_out, map->cfg.value_size, 1},
+                                     {found_out, 1, 1}};
+    fm_cuda_counts counts;
+    return run_batch(map, arrays, 3, n, read_chunk, NULL, &counts);
+}
+
+fm_status fm_cuda_batch_count_new(fm_map *map, const void *keys, size_t n, uint64_t headroom,
+                                  uint64_t *new_out)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    const fm_cuda_array arrays[1] = {{keys, map->cfg.key_size, 0}};
+    fm_cuda_counts counts;
+    int count_absent = 1;
+    fm_status st = run_batch(map, arrays, 1, n, read_chunk, &count_absent, &counts);
+    if (st != FM_OK) return st;
+    if (counts.counted <= headroom) {
+        *new_out = counts.counted;
+        return FM_OK;
+    }
+    /* Repeats may be what passes headroom: count distinct keys. A fixed
+     * map only needs to know whether they pass its capacity. */
+    uint64_t enough = counts.counted;
+    if (map->cfg.flags & FM_FIXED_CAPACITY) {
+        const uint64_t room = map->cfg.capacity > m->t.live ? map->cfg.capacity - m->t.live : 0;
+        if (room + 1 < enough) enough = room + 1;
+    }
+    uint64_t slots = 16;
+    while (slots < 2 * enough) slots <<= 1;
+    batch_job job;
+    memset(&job, 0, sizeof job);
+    job.seen.mask = slots - 1;
+    job.seen.log2_slots = 4;
+    while (((uint64_t)1 << job.seen.log2_slots) < slots) job.seen.log2_slots++;
+    job.seen.key_size = map->cfg.key_size;
+    if ((st = fm_cuda_alloc(map, (void **)&job.seen.tags, slots * sizeof(uint32_t), "counting new keys")) != FM_OK)
+        goto fail;
+    if ((st = fm_cuda_alloc(map, (void **)&job.seen.keys, slots * map->cfg.key_size, "counting new keys")) != FM_OK)
+        goto free_tags;
+    FM_CUDA(cudaMemsetAsync(job.seen.tags, 0, slots * sizeof(uint32_t), m->compute), free_keys);
+    if ((st = run_batch(map, arrays, 1, n, count_distinct_chunk, &job, &counts)) == FM_OK)
+        *new_out = counts.counted;
+free_keys:
+    fm_cuda_free(job.seen.keys);
+free_tags:
+    fm_cuda_free(job.seen.tags);
+fail:
+    if (st == FM_ERR_NOMEM && !(map->cfg.flags & FM_FIXED_CAPACITY)) {
+        /* No room to count exactly: size the growth for every absent
+         * occurrence instead (more slots than needed, never too few). */
+        *new_out = enough;
+        st = FM_OK;
+    }
+    return st;
+}
+
+fm_status fm_cuda_batch_write(fm_map *map, fm_cuda_write kind, const void *keys, const void *data,
+                              size_t n, unsigned write_flags)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    fm_cuda_array arrays[2] = {{keys, map->cfg.key_size, 0}, {data, 0, 0}};
+    switch (kind) {
+    case FM_CUDA_INSERT: arrays[1].elem = map->cfg.value_size; break;
+    case FM_CUDA_ADD: arrays[1].elem = sizeof(uint64_t); break;
+    case FM_CUDA_REMOVE: arrays[1].elem = 1; arrays[1].out = 1; break;
+    }
+    /* Everything a write needs is allocated before the table changes: the
+     * staging buffers (by the plan) and the grouping set for a chunk. */
+    fm_cuda_plan plan;
+    fm_status st = fm_cuda_plan_batch(map, &plan, arrays, 2, n);
+    if (st != FM_OK) return st;
+    if ((st = dedup_reserve(map, plan.chunk, kind == FM_CUDA_ADD)) != FM_OK) return st;
+    if (kind != FM_CUDA_REMOVE && !(write_flags & FM_WRITE_ROOM_MADE) &&
+        (st = fm_reserve_batch(map, keys, n)) != FM_OK)
+        return st;
+    batch_job job;
+    memset(&job, 0, sizeof job);
+    job.kind = kind;
+    fm_cuda_counts counts;
+    if ((st = run_batch(map, arrays, 2, n, write_chunk, &job, &counts)) != FM_OK) return st;
+    m->t.live += counts.claimed;
+    m->t.live -= counts.removed;
+    m->t.tombstones -= counts.from_tombstones;
+    m->t.tombstones += counts.tombstones_left;
+    if (counts.lost)
+        return fm_fail(map, FM_ERR_DEVICE, "%llu keys found no free slot (internal error)", counts.lost);
+    return FM_OK;
+}

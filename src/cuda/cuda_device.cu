@@ -1,0 +1,62 @@
+/* Devices, errors and device memory of the CUDA backend. */
+#include "cuda/fm_cuda.h"
+
+/* -1 until the first call, then 0 or 1: the answer does not change while
+ * the process runs (the driver enumerates devices once). */
+static int usable_cache = -1;
+
+extern "C" int fm_cuda_usable(void)
+{
+    int known = __atomic_load_n(&usable_cache, __ATOMIC_ACQUIRE);
+    if (known >= 0) return known;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) (void)cudaGetLastError(); /* no driver, no device: not sticky */
+    known = e == cudaSuccess && count > 0;
+    __atomic_store_n(&usable_cache, known, __ATOMIC_RELEASE);
+    return known;
+}
+
+fm_status fm_cuda_fail_at(fm_map *map, cudaError_t e, const char *what, const char *file, int line)
+{
+    const fm_status st = e == cudaErrorMemoryAllocation ? FM_ERR_NOMEM : FM_ERR_DEVICE;
+    (void)cudaGetLastError();
+    return fm_fail_at(map, st, file, line, "%s: %s (%s)", what, cudaGetErrorString(e),
+                      cudaGetErrorName(e));
+}
+
+fm_status fm_cuda_enter(fm_map *map, int *prev)
+{
+    fm_status st = FM_OK;
+    *prev = -1;
+    FM_CUDA(cudaGetDevice(prev), fail);
+    if (*prev != fm_cuda_of(map)->device) FM_CUDA(cudaSetDevice(fm_cuda_of(map)->device), fail);
+    return FM_OK;
+fail:
+    *prev = -1;
+    return st;
+}
+
+void fm_cuda_leave(int prev)
+{
+    int now = -1;
+    if (prev >= 0 && cudaGetDevice(&now) == cudaSuccess && now != prev) (void)cudaSetDevice(prev);
+}
+
+fm_status fm_cuda_alloc(fm_map *map, void **p, size_t bytes, const char *what)
+{
+    fm_status st = FM_OK;
+    *p = NULL;
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    if (e == cudaSuccess) return FM_OK;
+    *p = NULL;
+    st = fm_cuda_fail_at(map, e, "cudaMalloc", __FILE__, __LINE__);
+    if (st == FM_ERR_NOMEM)
+        fm_fail(map, FM_ERR_NOMEM, "cannot allocate %zu bytes of device memory for %s", bytes, what);
+    return st;
+}
+
+void fm_cuda_free(void *p)
+{
+    if (p) (void)cudaFree(p);
+}
