@@ -96,6 +96,20 @@ static ptrdiff_t bad_quality(const uint8_t *q, size_t len)
     return -1;
 }
 
+/* At a record start at or past `stop`: done when it is `stop` itself;
+ * past it, `stop` was not a record start (kmer_split.h). */
+static int reach_stop(km_parser *p, uint64_t at, km_err *err)
+{
+    if (at != p->stop)
+        return fail_at(p, err, p->line,
+                       "the next rank starts reading at byte %llu, which is not a record start (a multi-line "
+                       "quality with lines that look like a FASTQ record?); count this file on one rank, or with "
+                       "each quality on one line",
+                       (unsigned long long)p->stop);
+    p->done = 1;
+    return 0;
+}
+
 ptrdiff_t km_parser_feed(km_parser *p, const uint8_t *buf, size_t len, uint64_t offset, void *keys,
                          size_t *n, km_err *err)
 {
@@ -111,7 +125,7 @@ ptrdiff_t km_parser_feed(km_parser *p, const uint8_t *buf, size_t len, uint64_t 
                 break;
             }
             if (offset + i >= p->stop) {
-                p->done = 1;
+                if (reach_stop(p, offset + i, err) != 0) return -1;
                 break;
             }
             if (p->format == KM_FORMAT_UNKNOWN) {
@@ -148,7 +162,7 @@ ptrdiff_t km_parser_feed(km_parser *p, const uint8_t *buf, size_t len, uint64_t 
             }
             if (p->format == KM_FORMAT_FASTA && c == '>') {
                 if (offset + i >= p->stop) {
-                    p->done = 1;
+                    if (reach_stop(p, offset + i, err) != 0) return -1;
                     break;
                 }
                 begin_record(p);

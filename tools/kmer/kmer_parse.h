@@ -12,7 +12,10 @@
  *     blank lines between records are skipped;
  *   - errors (with file and line): a file that starts with neither '>' nor
  *     '@', binary bytes in a sequence or quality, a FASTQ record that is cut
- *     short or lacks its '+' line, quality and sequence of different lengths.
+ *     short or lacks its '+' line, quality and sequence of different lengths,
+ *     and a `stop` that is not a record start (the parser meets a record
+ *     start past it first: the next rank resynchronised into a multi-line
+ *     quality, see kmer_split.h).
  */
 #ifndef KMER_PARSE_H
 #define KMER_PARSE_H
@@ -29,7 +32,7 @@ typedef struct km_parser {
     const char *path;
     km_format format;
     uint64_t start;       /* stream offset the parser starts at (for line numbers) */
-    uint64_t stop;        /* stop before the first record starting at or after this offset */
+    uint64_t stop;        /* the record start where the next rank starts (UINT64_MAX: none) */
     int state;
     int done;             /* reached `stop` */
     uint64_t line;        /* current line, counted from `start` (0-based) */

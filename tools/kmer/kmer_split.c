@@ -201,11 +201,14 @@ int km_plan_build(char *const *paths, int nfiles, int rank, int size, km_plan *p
         const uint64_t b = rank + 1 == size ? bytes[f]
                                             : bytes[f] / (uint64_t)size * (uint64_t)(rank + 1) +
                                                   bytes[f] % (uint64_t)size * (uint64_t)(rank + 1) / (uint64_t)size;
-        uint64_t start = 0;
+        uint64_t start = 0, next = UINT64_MAX;
         if ((rc = km_resync(paths[f], w->format, bytes[f], a, &start, err)) != 0) goto done;
         if (start >= b) continue; /* no record starts in this rank's range */
+        /* The parser stops where the next rank starts, found the same way:
+         * a start it resynchronised to wrongly is then caught (kmer_parse.h). */
+        if (rank + 1 < size && (rc = km_resync(paths[f], w->format, bytes[f], b, &next, err)) != 0) goto done;
         w->start = start;
-        w->stop = rank + 1 == size ? UINT64_MAX : b;
+        w->stop = next;
         w->bytes = b - a;
         plan->n++;
     }

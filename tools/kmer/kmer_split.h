@@ -3,8 +3,13 @@
  * A plain file is cut into as many equal byte ranges as there are ranks;
  * rank r reads the records that START in its range [a, b): it moves its
  * start forward to the first record start at or after a ("resynchronises")
- * and its parser stops at the first record start at or after b, so every
- * record is read by exactly one rank even though the cuts fall anywhere.
+ * and its parser stops where rank r + 1 starts (the first record start at
+ * or after b), so every record is read by exactly one rank even though the
+ * cuts fall anywhere. A multi-line FASTQ quality can hold lines that look
+ * like a whole record (an '@' line, a '+' line, ...); should resync take
+ * one for a record start, rank r's parser, which reads from a true start,
+ * reaches a true record start past its stop and reports the file instead
+ * of counting records twice.
  * A gzip file cannot be entered mid-stream, so it goes whole to one rank
  * (the largest files first, each to the rank with the fewest gzip bytes). */
 #ifndef KMER_SPLIT_H
@@ -21,7 +26,7 @@ typedef struct km_work {
     int gzip;
     km_format format; /* plain files: from the first byte; gzip: found by the parser */
     uint64_t start;   /* first byte to parse (a record start) */
-    uint64_t stop;    /* the parser stops at the first record start >= stop */
+    uint64_t stop;    /* where the next rank starts (a record start), or UINT64_MAX */
     uint64_t bytes;   /* this rank's share of the file, for progress */
 } km_work;
 
