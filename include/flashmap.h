@@ -20,8 +20,9 @@
  *     fm_last_error(map) returns.
  *   - Threads: a handle may be shared by any number of threads. Calls that
  *     change the map (insert, remove, add, clear) run one at a time; on a
- *     CPU map with one table, gets, exports, fm_size, stats and saves run
- *     concurrently with each other (on other maps they take turns). A call
+ *     CPU map (one table or CPU shards), gets, exports, fm_size, stats and
+ *     saves run concurrently with each other (on other maps they take
+ *     turns). A call
  *     first waits for the non-blocking requests already queued on the map
  *     (see fm_bulk_insert_async), so one thread's calls take effect in the
  *     order it made them. fm_last_error(map) is the last failure on the map

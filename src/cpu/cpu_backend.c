@@ -152,6 +152,7 @@ static fm_status cpu_stats(fm_map *map, fm_stats *out)
 
 const fm_backend_ops fm_cpu_backend = {
     .name = "cpu",
+    .concurrent_reads = 1, /* gets keep their state on the stack */
     .create = cpu_create,
     .destroy = cpu_destroy,
     .headroom = cpu_headroom,

@@ -277,6 +277,7 @@ static fm_status sharded_stats(fm_map *map, fm_stats *out)
 
 const fm_backend_ops fm_sharded_backend = {
     .name = "sharded",
+    .concurrent_reads = 1, /* every call routes into its own buffers */
     .create = sharded_create,
     .destroy = sharded_destroy,
     .insert = sharded_insert,
