@@ -13,6 +13,9 @@
 #                 the script (srun --mpi=pmix where `srun --mpi=list` has pmix)
 #   kmer-mpirun   the same script forced onto mpirun, other k and inputs
 #   kmer-broken   the same script with a missing input: must end FAILED
+#   gpu-ranks     slurm/gpu-ranks.sbatch with --gpus-per-node=0 (this Slurm
+#                 has no GPUs): its binding check and its default count run
+#                 on the CPU, the database must give the direct run's histogram
 #   bench-sweep   slurm/bench-sweep.sbatch at a tiny size (1..2 ranks, 1,2 threads)
 # waits for them (FM_ST_JOB_TIMEOUT seconds in all), and compares each k-mer
 # job's histogram and stats with a direct run of flashmap-kmer outside Slurm.
@@ -56,8 +59,9 @@ for p in munged mungekey munge unmunge slurmctld slurmd sbatch squeue scontrol s
     command -v "$p" >/dev/null 2>&1 || skip "$p not found (apt-get install slurm-wlm munge, or tools/install-deps.sh)"
 done
 [ -x "$kmer" ] || skip "$kmer not built"
-for f in kmer-count-cpu.sbatch bench-sweep.sbatch; do
+for f in kmer-count-cpu.sbatch gpu-ranks.sbatch bench-sweep.sbatch; do
     [ -r "$scripts/$f" ] || fail "$scripts/$f missing"
+    bash -n "$scripts/$f" || fail "$scripts/$f: syntax error"
 done
 
 # ---------------------------------------------------------------- teardown
@@ -281,12 +285,20 @@ fi
 # ----------------------------------------------------------------- jobs
 jobdir=$tmp/jobs
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive
-# submit NAME SCRIPT VAR=VALUE...: sbatch with this run's tag and the knobs.
+# submit NAME SCRIPT [SBATCH OPTIONS --] VAR=VALUE...: sbatch with this
+# run's tag and the knobs.
 submit() {
-    local name=$1 script=$2 id
+    local name=$1 script=$2 id opts=()
     shift 2
+    if [[ " $* " == *" -- "* ]]; then
+        while [ "$1" != -- ]; do
+            opts+=("$1")
+            shift
+        done
+        shift
+    fi
     id=$(cd "$jobdir" && env "$tag" TMPDIR="$tmp/jobtmp" "$@" sbatch --parsable -J "$name" -N 1 -n "$ranks" \
-        -t 5 -o "$jobdir/$name.out" -D "$jobdir" "$scripts/$script") || fail "sbatch $name"
+        -t 5 -o "$jobdir/$name.out" -D "$jobdir" "${opts[@]}" "$scripts/$script") || fail "sbatch $name"
     id=${id%%;*}
     jobs+=("$id")
     eval "job_$name=$id"
@@ -304,6 +316,8 @@ else
     say "no mpirun: the forced-mpirun job is left out"
 fi
 submit kmer_broken kmer-count-cpu.sbatch FM_INPUTS="$inputs/no-such-file.fq" FM_KMER="$kmer"
+submit gpu_ranks gpu-ranks.sbatch --ntasks-per-node="$ranks" --gpus-per-node=0 --cpus-per-task=1 -- \
+    FM_INPUTS="$inputs/reads.fq" FM_K=21 FM_DB="$jobdir/gpu/counts.fm" FM_KMER="$kmer"
 if [ -n "$bench_bin" ] && [ -x "$bench_bin/flashmap-bench-mpi" ] && [ -x "$bench_bin/flashmap-bench" ]; then
     submit bench_sweep bench-sweep.sbatch FM_BIN="$bench_bin" FM_RANKS="1 $ranks" FM_KEYS=4096 FM_REPS=1 \
         FM_THREADS="1,$ranks" FM_OUT="$jobdir/bench" \
@@ -379,6 +393,13 @@ stats_in_out() { # the job's stats lines = the direct run's
         check "kmer_mpirun histogram = direct run" same_file "$jobdir/mpirun/counts.fm.histo" "$tmp/direct/kmer_mpirun.histo"
         check "kmer_mpirun stats = direct run" stats_in_out kmer_mpirun
     fi
+    show_job "$job_gpu_ranks" gpu_ranks
+    check "gpu_ranks completed" completed "$job_gpu_ranks"
+    for ((r = 0; r < ranks; r++)); do
+        check "gpu_ranks: rank $r reports local rank $r" grep_out gpu_ranks "rank $r local rank $r sees"
+    done
+    "$kmer" histo -o "$tmp/gpu.histo" "$jobdir/gpu/counts.fm" >/dev/null 2>&1
+    check "gpu_ranks database: histogram = direct run" same_file "$tmp/gpu.histo" "$tmp/direct/kmer_auto.histo"
     show_job "$job_kmer_broken" kmer_broken
     check "kmer_broken ended FAILED" test "$(job_field "$job_kmer_broken" JobState)" = FAILED
     check "kmer_broken says why" grep_out kmer_broken "no-such-file.fq: not a regular file"
