@@ -75,65 +75,43 @@ def save(fig, out, name):
     return path
 
 
-def plot_threads(maps, out):
+def plot_against(maps, out, axis):
+    """One figure per shape: Mkeys/s against `axis` ("threads" or "keys"),
+    one panel per operation, one line per contender. The other variable is
+    held at its largest value (largest table, most threads)."""
+    other = "keys" if axis == "threads" else "threads"
     written = []
     by_shape = collections.defaultdict(list)
     for r in maps:
         by_shape[(r["key_size"], r["value_size"])].append(r)
     for (ks, vs), recs in sorted(by_shape.items()):
-        size = max(r["keys"] for r in recs)
-        recs = [r for r in recs if r["keys"] == size]
-        ops = ops_of(recs)
-        fig, axes = panels(len(ops))
-        for ax, op in zip(axes, ops):
-            series = collections.defaultdict(dict)
-            for r in recs:
-                if r["op"] == op:
-                    series[r["contender"]][r["threads"]] = r["mkeys_per_s"]
-            for name, points in sorted(series.items(), key=lambda kv: kv[0] != "flashmap"):
-                xs = sorted(points)
-                ax.plot(xs, [points[x] for x in xs], marker="o", label=name, color=COLOURS.get(name))
-            ax.set_title(op)
-            ax.set_xlabel("threads")
-            ax.set_ylabel("Mkeys/s")
-            ax.set_xticks(sorted({t for p in series.values() for t in p}))
-            ax.set_ylim(bottom=0)
-            ax.grid(alpha=0.3)
-        axes[0].legend(fontsize=8)
-        fig.suptitle(f"{ks}-byte keys, {vs}-byte values, {size:,} keys per batch", fontsize=10)
-        written.append(save(fig, out, f"threads-{ks}x{vs}.png"))
-    return written
-
-
-def plot_keys(maps, out):
-    written = []
-    by_shape = collections.defaultdict(list)
-    for r in maps:
-        by_shape[(r["key_size"], r["value_size"])].append(r)
-    for (ks, vs), recs in sorted(by_shape.items()):
-        if len({r["keys"] for r in recs}) < 2:
+        if axis == "keys" and len({r["keys"] for r in recs}) < 2:
             continue
-        threads = max(r["threads"] for r in recs)
-        recs = [r for r in recs if r["threads"] == threads]
+        held = max(r[other] for r in recs)
+        recs = [r for r in recs if r[other] == held]
         ops = ops_of(recs)
         fig, axes = panels(len(ops))
         for ax, op in zip(axes, ops):
             series = collections.defaultdict(dict)
             for r in recs:
                 if r["op"] == op:
-                    series[r["contender"]][r["keys"]] = r["mkeys_per_s"]
+                    series[r["contender"]][r[axis]] = r["mkeys_per_s"]
             for name, points in sorted(series.items(), key=lambda kv: kv[0] != "flashmap"):
                 xs = sorted(points)
                 ax.plot(xs, [points[x] for x in xs], marker="o", label=name, color=COLOURS.get(name))
-            ax.set_xscale("log", base=2)
+            if axis == "keys":
+                ax.set_xscale("log", base=2)
+            else:
+                ax.set_xticks(sorted({x for p in series.values() for x in p}))
             ax.set_title(op)
-            ax.set_xlabel("keys per batch")
+            ax.set_xlabel("threads" if axis == "threads" else "keys per batch")
             ax.set_ylabel("Mkeys/s")
             ax.set_ylim(bottom=0)
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
-        fig.suptitle(f"{ks}-byte keys, {vs}-byte values, {threads} thread(s)", fontsize=10)
-        written.append(save(fig, out, f"keys-{ks}x{vs}.png"))
+        held_text = f"{held:,} keys per batch" if other == "keys" else f"{held} thread(s)"
+        fig.suptitle(f"{ks}-byte keys, {vs}-byte values, {held_text}", fontsize=10)
+        written.append(save(fig, out, f"{axis}-{ks}x{vs}.png"))
     return written
 
 
@@ -180,7 +158,7 @@ def main():
     if not maps and not mpi:
         sys.exit("plot.py: no flashmap-bench or flashmap-bench-mpi records in the input")
     os.makedirs(args.out, exist_ok=True)
-    written = plot_threads(maps, args.out) + plot_keys(maps, args.out) + plot_mpi(mpi, args.out)
+    written = plot_against(maps, args.out, "threads") + plot_against(maps, args.out, "keys") + plot_mpi(mpi, args.out)
     if not written:
         sys.exit("plot.py: nothing to plot")
 

@@ -13,6 +13,9 @@
 #include <flashmap.h>
 
 #include <stdint.h>
+#include <string.h>
+
+#include "reference_map.h"
 
 #include "shard/fm_partition.h"
 #include "table/fm_hash.h"
@@ -31,6 +34,36 @@ static inline uint32_t tm_owner(fm_hash hash, const uint8_t *key, uint32_t key_s
 static inline uint64_t tm_shard_capacity(uint64_t capacity, uint32_t owners)
 {
     return owners <= 1 ? capacity : (capacity + owners - 1) / owners;
+}
+
+/* The reference map of a test plus, for fixed-capacity maps, the live
+ * entries of every owner (live NULL: not counted). put/remove/add/clear
+ * change both, so FM_ERR_FULL can be predicted shard by shard. */
+static inline void tm_put(ref_map *ref, uint64_t *live, fm_hash hash, uint32_t key_size, uint32_t owners,
+                          const uint8_t *key, const uint8_t *value)
+{
+    if (ref_put(ref, key, value) && live) live[tm_owner(hash, key, key_size, owners)]++;
+}
+
+static inline int tm_remove(ref_map *ref, uint64_t *live, fm_hash hash, uint32_t key_size, uint32_t owners,
+                            const uint8_t *key)
+{
+    const int removed = ref_remove(ref, key);
+    if (removed && live) live[tm_owner(hash, key, key_size, owners)]--;
+    return removed;
+}
+
+static inline void tm_add(ref_map *ref, uint64_t *live, fm_hash hash, uint32_t key_size, uint32_t owners,
+                          const uint8_t *key, uint64_t delta)
+{
+    if (live && ref_find(ref, key) == REF_NONE) live[tm_owner(hash, key, key_size, owners)]++;
+    ref_add_u64(ref, key, delta);
+}
+
+static inline void tm_clear(ref_map *ref, uint64_t *live, uint32_t owners)
+{
+    ref_clear(ref);
+    if (live) memset(live, 0, (size_t)owners * sizeof *live);
 }
 
 #endif

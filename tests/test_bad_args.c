@@ -18,19 +18,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "test_check.h"
+
 /* fm_save / fm_load are built (tests/test_checkpoint.c tests them in
  * depth): the argument checks and the round trip in test_checkpoints(). */
 static const int checkpoints_supported = 1;
 
-static int g_failures;
-
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);    \
-            g_failures++;                                                               \
-        }                                                                               \
-    } while (0)
 
 /* Does msg contain `word` as a whole identifier (so "keys" does not match
  * inside "keys_out", and "n" does not match inside "invalid")? */

@@ -44,30 +44,12 @@
 #include "io/fm_checkpoint.h" /* the format's offsets and fm_ck_block_bytes */
 #include "map_check.h"
 #include "reference_map.h"
+#include "test_check.h"
 #include "test_util.h"
 
-static int g_failures;
 static char g_dir[256]; /* this run's scratch directory */
 static uint64_t g_loads, g_corrupt_loads;
 static int g_verbose;
-
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);    \
-            g_failures++;                                                               \
-        }                                                                               \
-    } while (0)
-
-#define CHECK_OK(map, call)                                                             \
-    do {                                                                                \
-        fm_status st_ = (call);                                                         \
-        if (st_ != FM_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s returned %d (%s): %s\n", __FILE__, __LINE__,     \
-                    #call, st_, fm_status_str(st_), fm_last_error(map));                \
-            g_failures++;                                                               \
-        }                                                                               \
-    } while (0)
 
 static char *path_in_dir(const char *name)
 {

@@ -231,33 +231,8 @@ static config make_config(uint64_t seed, double scale, tu_rng *rng)
     return c;
 }
 
-/* Keys in the pool: mostly random, with clusters of similar keys. For key
- * sizes above 8 a cluster shares its first 8 bytes, so under
- * FM_HASH_IDENTITY its keys have the same hash (home slot and fingerprint)
- * and only the full-key compare tells them apart. For 2..8 byte keys a
- * cluster differs only in byte 0 (near-sequential integers, what identity
- * users tend to have). */
-static void make_pool(run *r)
-{
-    const uint32_t ks = r->cfg.key_size;
-    size_t i = 0;
-    while (i < r->cfg.pool_n) {
-        uint8_t *base = r->pool + i * ks;
-        tu_fill(&r->rng, base, ks);
-        i++;
-        if (ks == 1 || !tu_chance(&r->rng, 30))
-            continue;
-        size_t members = (size_t)tu_range(&r->rng, 1, 31);
-        for (size_t m = 0; m < members && i < r->cfg.pool_n; m++, i++) {
-            uint8_t *k = r->pool + i * ks;
-            memcpy(k, base, ks);
-            if (ks > 8)
-                tu_fill(&r->rng, k + 8, ks - 8);
-            else
-                tu_fill(&r->rng, k, 1);
-        }
-    }
-}
+/* The key pool (tu_key_pool: random keys with clusters of similar ones). */
+static void make_pool(run *r) { tu_key_pool(&r->rng, r->pool, r->cfg.pool_n, r->cfg.key_size); }
 
 /* ---- the reference, with live entries per shard ------------------------------ */
 
@@ -268,31 +243,20 @@ static uint32_t owner_of(const run *r, const uint8_t *key)
 
 static void model_put(run *r, const uint8_t *key, const uint8_t *value)
 {
-    if (ref_put(r->ref, key, value) && r->shard_live)
-        r->shard_live[owner_of(r, key)]++;
+    tm_put(r->ref, r->shard_live, r->cfg.hash, r->cfg.key_size, (uint32_t)r->cfg.shards, key, value);
 }
 
 static int model_remove(run *r, const uint8_t *key)
 {
-    int removed = ref_remove(r->ref, key);
-    if (removed && r->shard_live)
-        r->shard_live[owner_of(r, key)]--;
-    return removed;
+    return tm_remove(r->ref, r->shard_live, r->cfg.hash, r->cfg.key_size, (uint32_t)r->cfg.shards, key);
 }
 
 static void model_add(run *r, const uint8_t *key, uint64_t delta)
 {
-    if (r->shard_live && ref_find(r->ref, key) == REF_NONE)
-        r->shard_live[owner_of(r, key)]++;
-    ref_add_u64(r->ref, key, delta);
+    tm_add(r->ref, r->shard_live, r->cfg.hash, r->cfg.key_size, (uint32_t)r->cfg.shards, key, delta);
 }
 
-static void model_clear(run *r)
-{
-    ref_clear(r->ref);
-    if (r->shard_live)
-        memset(r->shard_live, 0, (size_t)r->cfg.shards * sizeof *r->shard_live);
-}
+static void model_clear(run *r) { tm_clear(r->ref, r->shard_live, (uint32_t)r->cfg.shards); }
 
 /* ---- checks --------------------------------------------------------------- */
 

@@ -307,30 +307,8 @@ static config make_config(uint64_t seed, double scale, tu_rng *rng)
     return c;
 }
 
-/* Random keys with clusters (as in test_differential): keys above 8 bytes
- * share their first 8 bytes in a cluster (the same identity hash), keys of
- * 2..8 bytes differ only in byte 0. */
-static void make_pool(run *r)
-{
-    const uint32_t ks = r->cfg.key_size;
-    size_t i = 0;
-    while (i < r->cfg.pool_n) {
-        uint8_t *base = r->pool + i * ks;
-        tu_fill(&r->rng, base, ks);
-        i++;
-        if (ks == 1 || !tu_chance(&r->rng, 30))
-            continue;
-        size_t members = (size_t)tu_range(&r->rng, 1, 31);
-        for (size_t m = 0; m < members && i < r->cfg.pool_n; m++, i++) {
-            uint8_t *k = r->pool + i * ks;
-            memcpy(k, base, ks);
-            if (ks > 8)
-                tu_fill(&r->rng, k + 8, ks - 8);
-            else
-                tu_fill(&r->rng, k, 1);
-        }
-    }
-}
+/* The key pool (tu_key_pool: random keys with clusters of similar ones). */
+static void make_pool(run *r) { tu_key_pool(&r->rng, r->pool, r->cfg.pool_n, r->cfg.key_size); }
 
 /* ---- the reference, with live entries per owner rank ------------------------ */
 
@@ -341,31 +319,20 @@ static uint32_t owner_of(const run *r, const uint8_t *key)
 
 static void model_put(run *r, const uint8_t *key, const uint8_t *value)
 {
-    if (ref_put(r->ref, key, value) && r->rank_live)
-        r->rank_live[owner_of(r, key)]++;
+    tm_put(r->ref, r->rank_live, r->cfg.hash, r->cfg.key_size, (uint32_t)g_nranks, key, value);
 }
 
 static int model_remove(run *r, const uint8_t *key)
 {
-    int removed = ref_remove(r->ref, key);
-    if (removed && r->rank_live)
-        r->rank_live[owner_of(r, key)]--;
-    return removed;
+    return tm_remove(r->ref, r->rank_live, r->cfg.hash, r->cfg.key_size, (uint32_t)g_nranks, key);
 }
 
 static void model_add(run *r, const uint8_t *key, uint64_t delta)
 {
-    if (r->rank_live && ref_find(r->ref, key) == REF_NONE)
-        r->rank_live[owner_of(r, key)]++;
-    ref_add_u64(r->ref, key, delta);
+    tm_add(r->ref, r->rank_live, r->cfg.hash, r->cfg.key_size, (uint32_t)g_nranks, key, delta);
 }
 
-static void model_clear(run *r)
-{
-    ref_clear(r->ref);
-    if (r->rank_live)
-        memset(r->rank_live, 0, (size_t)g_nranks * sizeof *r->rank_live);
-}
+static void model_clear(run *r) { tm_clear(r->ref, r->rank_live, (uint32_t)g_nranks); }
 
 /* Would the global batch (r->keys, total keys) push any rank's shard of a
  * fixed-capacity map past ceil(capacity / ranks)? Same answer on every rank. */

@@ -17,28 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_check.h"
 #include "test_util.h"
 
-static int g_failures;
-
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);    \
-            g_failures++;                                                               \
-        }                                                                               \
-    } while (0)
-
-/* Like CHECK, for calls: prints the status and the map's last error. */
-#define CHECK_OK(map, call)                                                             \
-    do {                                                                                \
-        fm_status st_ = (call);                                                         \
-        if (st_ != FM_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s returned %d (%s): %s\n", __FILE__, __LINE__,     \
-                    #call, st_, fm_status_str(st_), fm_last_error(map));                \
-            g_failures++;                                                               \
-        }                                                                               \
-    } while (0)
 
 static void *xcalloc(size_t n, size_t size)
 {

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 /* splitmix64: turns one seed into well-mixed state words. */
 static inline uint64_t tu_splitmix64(uint64_t *state)
@@ -80,6 +81,29 @@ static inline void tu_fill(tu_rng *r, void *buf, size_t n)
         uint64_t x = tu_next(r);
         for (size_t i = 0; i < n; i++)
             p[i] = (uint8_t)(x >> (8 * i));
+    }
+}
+
+/* n random keys of key_size bytes into pool, with clusters of similar
+ * keys: above 8 bytes a cluster shares its first 8 bytes (so the identity
+ * hash gives its keys the same home slot and fingerprint, and only the full
+ * compare tells them apart); of 2..8 bytes a cluster differs only in byte 0
+ * (near-sequential integers, what identity users tend to have). */
+static inline void tu_key_pool(tu_rng *r, uint8_t *pool, size_t n, uint32_t key_size)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t *base = pool + i * key_size;
+        tu_fill(r, base, key_size);
+        i++;
+        if (key_size == 1 || !tu_chance(r, 30)) continue;
+        const size_t members = (size_t)tu_range(r, 1, 31);
+        for (size_t m = 0; m < members && i < n; m++, i++) {
+            uint8_t *k = pool + i * key_size;
+            memcpy(k, base, key_size);
+            if (key_size > 8) tu_fill(r, k + 8, key_size - 8);
+            else tu_fill(r, k, 1);
+        }
     }
 }
 
