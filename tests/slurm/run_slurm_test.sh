@@ -14,8 +14,9 @@
 #   kmer-mpirun   the same script forced onto mpirun, other k and inputs
 #   kmer-broken   the same script with a missing input: must end FAILED
 #   gpu-ranks     slurm/gpu-ranks.sbatch with --gpus-per-node=0 (this Slurm
-#                 has no GPUs): its binding check and its default count run
-#                 on the CPU, the database must give the direct run's histogram
+#                 has no GPUs): its binding check and its default count (through
+#                 the FM_GPU_ROTATE wrapper) run on the CPU, the database must
+#                 give the direct run's histogram
 #   bench-sweep   slurm/bench-sweep.sbatch at a tiny size (1..2 ranks, 1,2 threads)
 # waits for them (FM_ST_JOB_TIMEOUT seconds in all), and compares each k-mer
 # job's histogram and stats with a direct run of flashmap-kmer outside Slurm.
@@ -317,7 +318,7 @@ else
 fi
 submit kmer_broken kmer-count-cpu.sbatch FM_INPUTS="$inputs/no-such-file.fq" FM_KMER="$kmer"
 submit gpu_ranks gpu-ranks.sbatch --ntasks-per-node="$ranks" --gpus-per-node=0 --cpus-per-task=1 -- \
-    FM_INPUTS="$inputs/reads.fq" FM_K=21 FM_DB="$jobdir/gpu/counts.fm" FM_KMER="$kmer"
+    FM_INPUTS="$inputs/reads.fq" FM_K=21 FM_DB="$jobdir/gpu/counts.fm" FM_KMER="$kmer" FM_GPU_ROTATE=1
 if [ -n "$bench_bin" ] && [ -x "$bench_bin/flashmap-bench-mpi" ] && [ -x "$bench_bin/flashmap-bench" ]; then
     submit bench_sweep bench-sweep.sbatch FM_BIN="$bench_bin" FM_RANKS="1 $ranks" FM_KEYS=4096 FM_REPS=1 \
         FM_THREADS="1,$ranks" FM_OUT="$jobdir/bench" \
