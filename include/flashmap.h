@@ -13,8 +13,10 @@
  *     collective over the map's communicator.
  *   - Blocking: the call returns when the work is done and the caller's
  *     buffers may be reused.
- *   - Memory: key, value and output buffers are host memory (device pointers
- *     are accepted once the CUDA backend is built and in use).
+ *   - Memory: key, value and output buffers are host memory; on a CUDA map
+ *     (fm_map_backend() == FM_BACKEND_CUDA) each may also be device or
+ *     managed memory of the map's device (found with
+ *     cudaPointerGetAttributes; memory of another device is FM_ERR_INVALID).
  *   - Errors: a failing call returns a negative fm_status, leaves the map
  *     exactly as it was before the call, and records a detail message that
  *     fm_last_error(map) returns.

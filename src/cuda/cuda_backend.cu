@@ -157,9 +157,7 @@ static fm_status export_via_stage(fm_map *map, uint64_t *cursor, uint8_t *keys_o
 {
     fm_cuda_map *m = fm_cuda_of(map);
     const size_t ks = map->cfg.key_size, vs = values_out ? map->cfg.value_size : 0;
-    fm_cuda_plan plan; /* just for the device staging buffers */
-    const fm_cuda_array out = {keys_out, ks + vs, 1};
-    fm_status st = fm_cuda_plan_batch(map, &plan, &out, 1, max);
+    fm_status st = fm_cuda_stage_out_buffers(map);
     if (st != FM_OK) return st;
     uint8_t *dev_keys = m->stage.dev_out[0];
     uint8_t *dev_values = m->stage.dev_out[1];
@@ -220,6 +218,7 @@ static fm_status cuda_stats(fm_map *map, fm_stats *out) { WITH_DEVICE(map, stats
 extern "C" const fm_backend_ops fm_cuda_backend = {
     .name = "cuda",
     .collective = 0,
+    .concurrent_reads = 0, /* gets share the map's streams and staging buffers */
     .agree = NULL,
     .create = cuda_create,
     .destroy = cuda_destroy,

@@ -202,7 +202,8 @@ static fm_status dedup_reserve(fm_map *map, size_t keys, int sums)
         memset(&bigger, 0, sizeof bigger);
         if ((st = fm_cuda_alloc(map, (void **)&bigger.ids, slots * sizeof *bigger.ids, "batch grouping")) != FM_OK ||
             (st = fm_cuda_alloc(map, (void **)&bigger.winner, slots * sizeof *bigger.winner, "batch grouping")) != FM_OK ||
-            (sums && (st = fm_cuda_alloc(map, (void **)&bigger.sums, slots * sizeof *bigger.sums, "batch grouping")) != FM_OK)) {
+            ((sums || d->sums) &&
+             (st = fm_cuda_alloc(map, (void **)&bigger.sums, slots * sizeof *bigger.sums, "batch grouping")) != FM_OK)) {
             fm_cuda_dedup_release(&bigger);
             return st;
         }

@@ -82,6 +82,12 @@ static fm_status stage_buffers(fm_map *map, uint8_t **host, uint8_t **dev, int n
     return FM_OK;
 }
 
+fm_status fm_cuda_stage_out_buffers(fm_map *map)
+{
+    fm_cuda_stage *s = &fm_cuda_of(map)->stage;
+    return stage_buffers(map, s->host_out, s->dev_out, 0);
+}
+
 /* Arrays are packed in a staging buffer at 256-byte aligned offsets. */
 static size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
 

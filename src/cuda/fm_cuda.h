@@ -165,6 +165,8 @@ fm_status fm_cuda_plan_batch(fm_map *map, fm_cuda_plan *p, const fm_cuda_array *
 /* Runs fn over the batch chunk by chunk, in order, and waits for the end. */
 fm_status fm_cuda_stream_batch(fm_map *map, const fm_cuda_plan *p, fm_cuda_chunk_fn fn, void *ctx);
 fm_status fm_cuda_stage_init(fm_map *map);
+/* The two device output buffers (FM_CUDA_STAGE_BYTES each) exist. */
+fm_status fm_cuda_stage_out_buffers(fm_map *map);
 void fm_cuda_stage_release(fm_cuda_stage *s);
 /* Where p lives, for the map's device: FM_CUDA_MEM_*, or FM_ERR_INVALID
  * for memory of another device. */

@@ -1,0 +1,435 @@
+/*
+ * flashmap-bench-gpu: the CUDA backend against the device's own limits.
+ *
+ * Device-resident batches (keys, values and outputs in device memory):
+ *   8-byte keys -> 8-byte values and 32-byte keys -> 128-byte values,
+ *   2^27 keys (--keys) in a table at load 0.5: fm_bulk_insert into an empty
+ *   pre-sized map, fm_bulk_get of every key. Reference limits in the same
+ *   run: a device-to-device cudaMemcpy and a random 32-byte gather over a
+ *   buffer as large as the table; each operation's caller bytes per second
+ *   are reported as a fraction of the copy, its keys per second as a
+ *   fraction of the gathers per second (one random table access a key).
+ * Host-resident batches (the headline case): 1,000,000 (--host-keys) keys of
+ *   32 bytes -> 128-byte values from pageable malloc memory, fm_bulk_insert
+ *   and fm_bulk_get end to end, against plain cudaMemcpy of the same bytes
+ *   from and to the same pageable buffers.
+ *
+ * Times: CUDA events on the default stream around each call (the library
+ * waits for its own streams before it returns), median of --reps runs after
+ * one untimed warm-up. Every timed result is checked once (found flags and
+ * values). Lines starting with "RESULT" are for scripts:
+ *   RESULT <name> <value> <unit> [target <op> <value>] [<met|MISSED>]
+ * Exit status 1 when a check failed or an operation returned an error.
+ */
+#include <flashmap.h>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+static int g_failed;
+
+#define CHECK_CUDA(expr)                                                       \
+    do {                                                                       \
+        cudaError_t e_ = (expr);                                               \
+        if (e_ != cudaSuccess) {                                               \
+            printf("FAILED %s:%d: %s: %s\n", __FILE__, __LINE__, #expr,       \
+                   cudaGetErrorString(e_));                                    \
+            g_failed = 1;                                                      \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_FM(map, expr)                                                    \
+    do {                                                                       \
+        fm_status s_ = (expr);                                                 \
+        if (s_ != FM_OK) {                                                     \
+            printf("FAILED %s:%d: %s: %s\n", __FILE__, __LINE__, #expr,       \
+                   fm_last_error(map));                                        \
+            g_failed = 1;                                                      \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
+typedef struct options {
+    uint64_t keys, host_keys;
+    int reps;
+} options;
+
+/* ---- timing ----------------------------------------------------------------- */
+
+static double median(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+struct timer {
+    cudaEvent_t a, b;
+    timer() { cudaEventCreate(&a); cudaEventCreate(&b); }
+    ~timer() { cudaEventDestroy(a); cudaEventDestroy(b); }
+    void start() { cudaEventRecord(a, 0); }
+    double stop() /* seconds */
+    {
+        float ms = 0;
+        cudaEventRecord(b, 0);
+        cudaEventSynchronize(b);
+        cudaEventElapsedTime(&ms, a, b);
+        return ms / 1e3;
+    }
+};
+
+static void result(const char *name, double value, const char *unit)
+{
+    printf("RESULT %s %.4g %s\n", name, value, unit);
+}
+
+/* value against a target: at least (min) or at most (max). */
+static void result_target(const char *name, double value, const char *unit, const char *op, double target)
+{
+    const int met = strcmp(op, "min") == 0 ? value >= target : value <= target;
+    printf("RESULT %s %.4g %s target %s %.4g %s\n", name, value, unit, op, target, met ? "met" : "MISSED");
+}
+
+/* ---- device data ------------------------------------------------------------ */
+
+__device__ static uint64_t mix(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Key i: 8-byte words mix(seed + i * words + w); word 0 alone makes keys
+ * distinct (mix is a bijection). Values: other words of the same stream. */
+__global__ static void fill_words(uint64_t *out, uint64_t n, uint32_t words, uint64_t seed)
+{
+    const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    for (uint32_t w = 0; w < words; w++) out[i * words + w] = mix(seed + i * words + w);
+}
+
+/* Counts found flags that are not 1 and values that differ from expected. */
+__global__ static void check_get(const uint64_t *values, const uint64_t *expected, const uint8_t *found,
+                                 uint64_t n, uint32_t words, unsigned long long *bad)
+{
+    const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    int wrong = found[i] != 1;
+    for (uint32_t w = 0; w < words && !wrong; w++) wrong = values[i * words + w] != expected[i * words + w];
+    if (wrong) atomicAdd(bad, 1ull);
+}
+
+/* Thread i reads the 32 bytes at a random 32-byte-aligned place of buf. */
+__global__ static void gather32(const uint4 *buf, uint64_t sectors, uint4 *out, uint64_t n)
+{
+    const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const uint64_t s = mix(i) % sectors;
+    out[2 * i] = buf[2 * s];
+    out[2 * i + 1] = buf[2 * s + 1];
+}
+
+static unsigned grid(uint64_t n) { return (unsigned)((n + 255) / 256); }
+
+static void fill(void *p, uint64_t n, uint32_t bytes, uint64_t seed)
+{
+    fill_words<<<grid(n), 256>>>((uint64_t *)p, n, bytes / 8, seed);
+}
+
+/* ---- reference limits ---------------------------------------------------------- */
+
+typedef struct limits {
+    double copy_Bps;   /* device-to-device copy: bytes read + written per second */
+    double gather_ps;  /* random 32-byte gathers per second */
+} limits;
+
+static void measure_limits(const options *o, uint64_t table_bytes, limits *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t free_b = 0, total_b = 0;
+    CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
+    /* A table-sized buffer, within what is free. */
+    uint64_t bytes = table_bytes;
+    if (bytes > free_b / 2) bytes = (free_b / 2) & ~(uint64_t)31;
+    const uint64_t n_gather = 1ull << 26;
+    void *a = NULL, *b = NULL;
+    CHECK_CUDA(cudaMalloc(&a, bytes));
+    CHECK_CUDA(cudaMalloc(&b, n_gather * 32 > bytes / 4 ? n_gather * 32 : bytes / 4));
+    CHECK_CUDA(cudaMemset(a, 1, bytes));
+    timer t;
+    std::vector<double> copy, gather;
+    const uint64_t copy_bytes = bytes / 4; /* b is at least this large */
+    for (int r = 0; r <= o->reps; r++) {
+        t.start();
+        CHECK_CUDA(cudaMemcpy(b, a, copy_bytes, cudaMemcpyDeviceToDevice));
+        double s = t.stop();
+        if (r) copy.push_back(s);
+        t.start();
+        gather32<<<grid(n_gather), 256>>>((const uint4 *)a, bytes / 32, (uint4 *)b, n_gather);
+        s = t.stop();
+        CHECK_CUDA(cudaGetLastError());
+        if (r) gather.push_back(s);
+    }
+    out->copy_Bps = 2.0 * (double)copy_bytes / median(copy);
+    out->gather_ps = (double)n_gather / median(gather);
+    printf("limits: device copy %.1f GB/s (read + write, %.2f GB), random 32-byte gather %.2f G/s "
+           "over %.2f GB\n", out->copy_Bps / 1e9, copy_bytes / 1e9, out->gather_ps / 1e9, bytes / 1e9);
+    result("device_copy_GBps", out->copy_Bps / 1e9, "GB/s");
+    result("random_gather32_Gps", out->gather_ps / 1e9, "G/s");
+    cudaFree(a);
+    cudaFree(b);
+}
+
+/* ---- device-resident batches --------------------------------------------------- */
+
+static void report_device_op(const char *name, uint64_t n, uint32_t io_bytes, double seconds,
+                             const limits *lim, double target_keys)
+{
+    const double kps = n / seconds;
+    const double Bps = kps * io_bytes;
+    printf("%-28s %8.3f ms  %7.2f G keys/s  %7.1f GB/s  %5.1f%% of copy  %5.1f%% of gather\n", name,
+           seconds * 1e3, kps / 1e9, Bps / 1e9, lim->copy_Bps ? 100 * Bps / lim->copy_Bps : 0,
+           lim->gather_ps ? 100 * kps / lim->gather_ps : 0);
+    char label[96];
+    snprintf(label, sizeof label, "%s_Gkeys", name);
+    if (target_keys > 0)
+        result_target(label, kps / 1e9, "Gkeys/s", "min", target_keys / 1e9);
+    else
+        result(label, kps / 1e9, "Gkeys/s");
+    snprintf(label, sizeof label, "%s_frac_copy", name);
+    result(label, lim->copy_Bps ? Bps / lim->copy_Bps : 0, "fraction");
+    snprintf(label, sizeof label, "%s_frac_gather", name);
+    result(label, lim->gather_ps ? kps / lim->gather_ps : 0, "fraction");
+}
+
+static void device_shape(const options *o, uint32_t ks, uint32_t vs, double insert_target,
+                         double get_target)
+{
+    uint64_t n = o->keys;
+    fm_config cfg = fm_config_default(ks, vs, n);
+    cfg.backend = FM_BACKEND_CUDA;
+    cfg.max_load = 0.5;
+    fm_map *map = NULL;
+    /* Table + keys + values + (later) outputs must fit: halve n until they do. */
+    size_t free_b = 0, total_b = 0;
+    CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
+    for (;;) {
+        uint64_t slots = 16;
+        while (slots / 2 < n) slots <<= 1;
+        const double need = (double)slots * (4 + ks + vs) + (double)n * (ks + vs + 1) + (double)n * 24 + 2e9;
+        if (need < (double)free_b || n <= (1u << 20)) break;
+        n /= 2;
+    }
+    if (n != o->keys) printf("note: %ux%u uses %llu keys (2^27 does not fit in %.1f GB free)\n", ks, vs,
+                             (unsigned long long)n, free_b / 1e9);
+    cfg.capacity = n;
+    uint64_t slots = 16;
+    while (slots / 2 < n) slots <<= 1;
+    const uint64_t table_bytes = slots * (4 + ks + vs);
+    printf("\ndevice-resident %ux%u: %llu keys, %llu slots (load %.2f after insert), table %.2f GB\n", ks,
+           vs, (unsigned long long)n, (unsigned long long)slots, (double)n / slots, table_bytes / 1e9);
+    limits lim;
+    measure_limits(o, table_bytes, &lim);
+    CHECK_FM(NULL, fm_create(&cfg, &map));
+    uint8_t *keys = NULL, *values = NULL, *found = NULL;
+    unsigned long long *bad = NULL;
+    CHECK_CUDA(cudaMalloc(&keys, n * ks));
+    CHECK_CUDA(cudaMalloc(&values, n * vs));
+    CHECK_CUDA(cudaMalloc(&found, n));
+    CHECK_CUDA(cudaMalloc(&bad, sizeof *bad));
+    fill(keys, n, ks, 1);
+    fill(values, n, vs, 1ull << 40);
+    CHECK_CUDA(cudaDeviceSynchronize());
+    fm_stats s;
+    CHECK_FM(map, fm_get_stats(map, &s));
+    if (s.slots != slots) printf("note: the map has %llu slots\n", (unsigned long long)s.slots);
+
+    char name[64];
+    timer t;
+    std::vector<double> ins, get;
+    for (int r = 0; r <= o->reps; r++) {
+        CHECK_FM(map, fm_clear(map));
+        CHECK_CUDA(cudaDeviceSynchronize());
+        t.start();
+        CHECK_FM(map, fm_bulk_insert(map, keys, values, n));
+        const double sec = t.stop();
+        if (r) ins.push_back(sec);
+    }
+    if (fm_size(map) != n) {
+        printf("FAILED: %ux%u size after insert %llu, expected %llu\n", ks, vs,
+               (unsigned long long)fm_size(map), (unsigned long long)n);
+        g_failed = 1;
+    }
+    snprintf(name, sizeof name, "dev_%ux%u_insert", ks, vs);
+    report_device_op(name, n, ks + vs, median(ins), &lim, insert_target);
+
+    /* The inserted values are the reference for the check; outputs go to a
+     * second buffer of the same size. */
+    uint8_t *out = NULL;
+    if (cudaMalloc(&out, n * vs) != cudaSuccess) {
+        (void)cudaGetLastError();
+        printf("note: no room for a separate output buffer; get writes over the input values\n");
+        out = values;
+    }
+    for (int r = 0; r <= o->reps; r++) {
+        t.start();
+        CHECK_FM(map, fm_bulk_get(map, keys, n, out, found));
+        const double sec = t.stop();
+        if (r) get.push_back(sec);
+    }
+    CHECK_CUDA(cudaMemset(bad, 0, sizeof *bad));
+    /* Without a separate output the values cannot be compared: flags only. */
+    check_get<<<grid(n), 256>>>((const uint64_t *)out, (const uint64_t *)values, found, n,
+                                out != values ? vs / 8 : 0, bad);
+    unsigned long long wrong = 0;
+    CHECK_CUDA(cudaMemcpy(&wrong, bad, sizeof wrong, cudaMemcpyDeviceToHost));
+    if (wrong) {
+        printf("FAILED: %ux%u get: %llu of %llu keys missing or with wrong values\n", ks, vs, wrong,
+               (unsigned long long)n);
+        g_failed = 1;
+    }
+    snprintf(name, sizeof name, "dev_%ux%u_get", ks, vs);
+    report_device_op(name, n, ks + vs + 1, median(get), &lim, get_target);
+    if (out != values) cudaFree(out);
+    cudaFree(keys);
+    cudaFree(values);
+    cudaFree(found);
+    cudaFree(bad);
+    fm_destroy(map);
+}
+
+/* ---- host-resident batches ------------------------------------------------------ */
+
+static void host_resident(const options *o)
+{
+    const uint32_t ks = 32, vs = 128;
+    const uint64_t n = o->host_keys;
+    printf("\nhost-resident %ux%u: %llu keys from pageable memory, end to end\n", ks, vs,
+           (unsigned long long)n);
+    uint8_t *keys = (uint8_t *)malloc(n * ks), *values = (uint8_t *)malloc(n * vs);
+    uint8_t *out = (uint8_t *)malloc(n * vs), *found = (uint8_t *)malloc(n);
+    if (!keys || !values || !out || !found) {
+        printf("FAILED: no host memory\n");
+        g_failed = 1;
+        return;
+    }
+    uint64_t x = 12345;
+    for (uint64_t i = 0; i < n * ks / 8; i++) ((uint64_t *)keys)[i] = x = x * 6364136223846793005ull + 1442695040888963407ull;
+    for (uint64_t i = 0; i < n * vs / 8; i++) ((uint64_t *)values)[i] = x = x * 6364136223846793005ull + 1442695040888963407ull;
+    memset(out, 0, n * vs);
+    memset(found, 0, n);
+    fm_config cfg = fm_config_default(ks, vs, n);
+    cfg.backend = FM_BACKEND_CUDA;
+    fm_map *map = NULL;
+    CHECK_FM(NULL, fm_create(&cfg, &map));
+    uint8_t *dk = NULL, *dv = NULL, *df = NULL;
+    CHECK_CUDA(cudaMalloc(&dk, n * ks));
+    CHECK_CUDA(cudaMalloc(&dv, n * vs));
+    CHECK_CUDA(cudaMalloc(&df, n));
+    timer t;
+    std::vector<double> ins, get, copy_in, copy_get;
+    for (int r = 0; r <= o->reps; r++) {
+        /* Plain cudaMemcpy of the same bytes, same pageable buffers. */
+        t.start();
+        CHECK_CUDA(cudaMemcpy(dk, keys, n * ks, cudaMemcpyHostToDevice));
+        CHECK_CUDA(cudaMemcpy(dv, values, n * vs, cudaMemcpyHostToDevice));
+        double s = t.stop();
+        if (r) copy_in.push_back(s);
+        t.start();
+        CHECK_CUDA(cudaMemcpy(dk, keys, n * ks, cudaMemcpyHostToDevice));
+        CHECK_CUDA(cudaMemcpy(out, dv, n * vs, cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(found, df, n, cudaMemcpyDeviceToHost));
+        s = t.stop();
+        if (r) copy_get.push_back(s);
+
+        CHECK_FM(map, fm_clear(map));
+        CHECK_CUDA(cudaDeviceSynchronize());
+        t.start();
+        CHECK_FM(map, fm_bulk_insert(map, keys, values, n));
+        s = t.stop();
+        if (r) ins.push_back(s);
+        memset(found, 0, n);
+        t.start();
+        CHECK_FM(map, fm_bulk_get(map, keys, n, out, found));
+        s = t.stop();
+        if (r) get.push_back(s);
+    }
+    uint64_t wrong = 0;
+    for (uint64_t i = 0; i < n; i++) wrong += found[i] != 1 || memcmp(out + i * vs, values + i * vs, vs) != 0;
+    if (wrong || fm_size(map) != n) {
+        printf("FAILED: host-resident get: %llu wrong of %llu, size %llu\n", (unsigned long long)wrong,
+               (unsigned long long)n, (unsigned long long)fm_size(map));
+        g_failed = 1;
+    }
+    const double ti = median(ins), tg = median(get), ci = median(copy_in), cg = median(copy_get);
+    printf("%-28s %8.3f ms   cudaMemcpy of the same bytes %8.3f ms   ratio %.2f\n", "host_32x128_insert",
+           ti * 1e3, ci * 1e3, ti / ci);
+    printf("%-28s %8.3f ms   cudaMemcpy of the same bytes %8.3f ms   ratio %.2f\n", "host_32x128_get",
+           tg * 1e3, cg * 1e3, tg / cg);
+    result("host_32x128_insert_ms", ti * 1e3, "ms");
+    result("host_32x128_insert_memcpy_ms", ci * 1e3, "ms");
+    result_target("host_32x128_insert_ratio", ti / ci, "x", "max", 1.3);
+    result("host_32x128_get_ms", tg * 1e3, "ms");
+    result("host_32x128_get_memcpy_ms", cg * 1e3, "ms");
+    result_target("host_32x128_get_ratio", tg / cg, "x", "max", 1.3);
+    cudaFree(dk);
+    cudaFree(dv);
+    cudaFree(df);
+    fm_destroy(map);
+    free(keys);
+    free(values);
+    free(out);
+    free(found);
+}
+
+static uint64_t parse_count(const char *s)
+{
+    if (strncmp(s, "2^", 2) == 0) return 1ull << atoi(s + 2);
+    return strtoull(s, NULL, 0);
+}
+
+int main(int argc, char **argv)
+{
+    options o = {1ull << 27, 1000000, 5};
+    int dev_only = 0, host_only = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--keys") == 0 && i + 1 < argc) o.keys = parse_count(argv[++i]);
+        else if (strcmp(a, "--host-keys") == 0 && i + 1 < argc) o.host_keys = parse_count(argv[++i]);
+        else if (strcmp(a, "--reps") == 0 && i + 1 < argc) o.reps = atoi(argv[++i]);
+        else if (strcmp(a, "--device-only") == 0) dev_only = 1;
+        else if (strcmp(a, "--host-only") == 0) host_only = 1;
+        else {
+            fprintf(stderr, "usage: flashmap-bench-gpu [--keys N|2^K] [--host-keys N] [--reps R] "
+                            "[--device-only|--host-only]\n");
+            return 2;
+        }
+    }
+    if (o.reps < 1) o.reps = 1;
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+        printf("flashmap-bench-gpu: no CUDA device: skipped\n");
+        return 77;
+    }
+    cudaDeviceProp p;
+    cudaGetDeviceProperties(&p, 0);
+    int driver = 0, runtime = 0;
+    cudaDriverGetVersion(&driver);
+    cudaRuntimeGetVersion(&runtime);
+    printf("%s\ndevice: %s, %d SMs, %.1f GB, CUDA driver %d, runtime %d; %d reps, medians\n",
+           fm_version_string(), p.name, p.multiProcessorCount, p.totalGlobalMem / 1e9, driver, runtime, o.reps);
+    if (!host_only) {
+        device_shape(&o, 8, 8, 4e9, 6e9);
+        device_shape(&o, 32, 128, 0, 2e9);
+    }
+    if (!dev_only) host_resident(&o);
+    printf("\nflashmap-bench-gpu: %s\n", g_failed ? "FAILED" : "done");
+    return g_failed;
+}
