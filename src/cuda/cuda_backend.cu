@@ -37,8 +37,8 @@ static fm_status cuda_create(fm_map *map)
 {
     if (!fm_cuda_usable())
         return fm_fail(map, FM_ERR_UNSUPPORTED,
-                       "FM_BACKEND_CUDA: no usable CUDA device or driver in this process "
-                       "(cudaGetDeviceCount found none); use FM_BACKEND_CPU or AUTO");
+                       "FM_BACKEND_CUDA: no usable CUDA device or driver in this process (%s); "
+                       "use FM_BACKEND_CPU or AUTO", fm_cuda_unusable_reason());
     int device = 0, prev = -1;
     fm_status st = pick_device(map, &device);
     if (st != FM_OK) return st;
@@ -220,6 +220,7 @@ extern "C" const fm_backend_ops fm_cuda_backend = {
     .collective = 0,
     .concurrent_reads = 0, /* gets share the map's streams and staging buffers */
     .agree = NULL,
+    .async_ready = NULL,
     .create = cuda_create,
     .destroy = cuda_destroy,
     .headroom = cuda_headroom,

@@ -4,6 +4,8 @@
 /* -1 until the first call, then 0 or 1: the answer does not change while
  * the process runs (the driver enumerates devices once). */
 static int usable_cache = -1;
+/* What cudaGetDeviceCount said, for the message of a refused CUDA map. */
+static cudaError_t usable_error = cudaSuccess;
 
 extern "C" int fm_cuda_usable(void)
 {
@@ -12,9 +14,17 @@ extern "C" int fm_cuda_usable(void)
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) (void)cudaGetLastError(); /* no driver, no device: not sticky */
+    usable_error = e;
     known = e == cudaSuccess && count > 0;
     __atomic_store_n(&usable_cache, known, __ATOMIC_RELEASE);
     return known;
+}
+
+const char *fm_cuda_unusable_reason(void)
+{
+    if (fm_cuda_usable()) return "a device is usable";
+    if (usable_error == cudaSuccess) return "cudaGetDeviceCount found no device";
+    return cudaGetErrorString(usable_error);
 }
 
 fm_status fm_cuda_fail_at(fm_map *map, cudaError_t e, const char *what, const char *file, int line)

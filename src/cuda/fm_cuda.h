@@ -108,6 +108,9 @@ typedef struct fm_cuda_map {
 static inline fm_cuda_map *fm_cuda_of(fm_map *map) { return (fm_cuda_map *)map->impl; }
 
 /* ---- cuda_device.cu ---------------------------------------------------- */
+/* Why fm_cuda_usable() is 0: the CUDA error of cudaGetDeviceCount or "no
+ * device". */
+const char *fm_cuda_unusable_reason(void);
 /* Makes the map's device current for this thread; *prev is restored by
  * fm_cuda_leave. */
 fm_status fm_cuda_enter(fm_map *map, int *prev);
