@@ -96,8 +96,9 @@ static ptrdiff_t bad_quality(const uint8_t *q, size_t len)
     return -1;
 }
 
-/* At a record start at or past `stop`: done when it is `stop` itself;
- * past it, `stop` was not a record start (kmer_split.h). */
+/* At a record start at or past `stop`, or past `stop` at all: done when
+ * it is `stop` itself; past it, `stop` was not a record start
+ * (kmer_split.h). */
 static int reach_stop(km_parser *p, uint64_t at, km_err *err)
 {
     if (at != p->stop)
@@ -230,6 +231,9 @@ ptrdiff_t km_parser_feed(km_parser *p, const uint8_t *buf, size_t len, uint64_t 
         }
         }
     }
+    /* Past `stop` without meeting a record start there (inside a record
+     * that runs on, maybe to the end of the file). */
+    if (!p->done && offset + i > p->stop && reach_stop(p, offset + i, err) != 0) return -1;
     return (ptrdiff_t)i;
 }
 
