@@ -28,4 +28,13 @@ static int g_failures;
         }                                                                               \
     } while (0)
 
+/* A result that differs from what it must be: prints "MISMATCH: " (a word
+ * the CTest fail patterns look for) and the message, and counts. */
+#define MISMATCH(...)                                                                   \
+    do {                                                                                \
+        fprintf(stderr, "MISMATCH: " __VA_ARGS__);                                      \
+        fprintf(stderr, "\n");                                                          \
+        g_failures++;                                                                   \
+    } while (0)
+
 #endif

@@ -23,16 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_check.h"
 #include "test_util.h"
 
-static int g_failures;
-
-#define FAIL(...)                                                              \
-    do {                                                                       \
-        fprintf(stderr, "MISMATCH: " __VA_ARGS__);                             \
-        fprintf(stderr, "\n");                                                 \
-        g_failures++;                                                          \
-    } while (0)
 
 #define CUDA_OK(expr)                                                          \
     do {                                                                       \
@@ -155,7 +148,7 @@ static size_t pick_n(state *s)
 static void same_status(state *s, const char *op, fm_status a, fm_status b)
 {
     if (a != b)
-        FAIL("batch %d %s: cpu returned %d (%s), cuda %d (%s): %s", s->batch, op, a, fm_status_str(a),
+        MISMATCH("batch %d %s: cpu returned %d (%s), cuda %d (%s): %s", s->batch, op, a, fm_status_str(a),
              b, fm_status_str(b), fm_last_error(s->gpu));
 }
 
@@ -164,7 +157,7 @@ static void same_bytes(state *s, const char *op, const char *what, const uint8_t
 {
     for (size_t i = 0; i < n; i++) {
         if (memcmp(a + i * elem, b + i * elem, elem) != 0) {
-            FAIL("batch %d %s: %s of key #%zu of %zu differ", s->batch, op, what, i, n);
+            MISMATCH("batch %d %s: %s of key #%zu of %zu differ", s->batch, op, what, i, n);
             return;
         }
     }
@@ -261,7 +254,7 @@ static uint8_t *export_sorted(state *s, fm_map *m, size_t *count)
         size_t n = 0;
         fm_status st = fm_export(m, &cursor, kb.p, vs ? vb.p : NULL, page, &n);
         if (st != FM_OK || total + n > size) {
-            FAIL("export: status %d, %zu + %zu entries of %zu: %s", st, total, n, size, fm_last_error(m));
+            MISMATCH("export: status %d, %zu + %zu entries of %zu: %s", st, total, n, size, fm_last_error(m));
             break;
         }
         buf_read(hk, &kb, n * ks);
@@ -288,9 +281,9 @@ static void compare_exports(state *s)
     uint8_t *a = export_sorted(s, s->cpu, &na);
     uint8_t *b = export_sorted(s, s->gpu, &nb);
     if (na != nb)
-        FAIL("batch %d: cpu exported %zu entries, cuda %zu", s->batch, na, nb);
+        MISMATCH("batch %d: cpu exported %zu entries, cuda %zu", s->batch, na, nb);
     else if (memcmp(a, b, na * (s->c.ks + s->c.vs)) != 0)
-        FAIL("batch %d: exports of %zu entries differ", s->batch, na);
+        MISMATCH("batch %d: exports of %zu entries differ", s->batch, na);
     free(a);
     free(b);
 }
@@ -310,7 +303,7 @@ static void run_conf(const conf *c, uint64_t seed, double scale)
     cfg.backend = FM_BACKEND_CUDA;
     if (st == FM_OK) st = fm_create(&cfg, &s.gpu);
     if (st != FM_OK) {
-        FAIL("fm_create: %s", fm_last_error(NULL));
+        MISMATCH("fm_create: %s", fm_last_error(NULL));
         fm_destroy(s.cpu);
         return;
     }
@@ -330,7 +323,7 @@ static void run_conf(const conf *c, uint64_t seed, double scale)
         else if (c->vs == 8) do_add(&s, keys, n);
         else do_insert(&s, keys, n);
         if (fm_size(s.cpu) != fm_size(s.gpu))
-            FAIL("batch %d: fm_size cpu %llu, cuda %llu", s.batch, (unsigned long long)fm_size(s.cpu),
+            MISMATCH("batch %d: fm_size cpu %llu, cuda %llu", s.batch, (unsigned long long)fm_size(s.cpu),
                  (unsigned long long)fm_size(s.gpu));
         if (s.batch % 15 == 14) compare_exports(&s);
     }
@@ -338,7 +331,7 @@ static void run_conf(const conf *c, uint64_t seed, double scale)
     fm_stats st_gpu;
     if (fm_get_stats(s.gpu, &st_gpu) != FM_OK || st_gpu.backend != FM_BACKEND_CUDA ||
         st_gpu.size != fm_size(s.cpu) || st_gpu.longest_probe >= st_gpu.slots)
-        FAIL("fm_get_stats on the CUDA map: %s", fm_last_error(s.gpu));
+        MISMATCH("fm_get_stats on the CUDA map: %s", fm_last_error(s.gpu));
     printf("cross_backend: ks=%u vs=%u %s %s capacity=%llu: %d batches, %llu entries, %s\n", c->ks,
            c->vs, c->hash == FM_HASH_IDENTITY ? "identity" : "murmur3", c->fixed ? "fixed" : "growing",
            (unsigned long long)c->capacity, s.batch, (unsigned long long)fm_size(s.cpu),

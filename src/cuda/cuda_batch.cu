@@ -1,181 +1,82 @@
-/* Bulk operations on a device table, chunk by chunk.
- *
- * Writes first group the chunk's keys in a temporary set (fm_k_dedup): every
- * occurrence learns its key's set slot, and the slot keeps the occurrence
- * that acts (the last one for insert: atomicMax of the position; the first
- * one for remove and add: atomicMin) and, for add_u64, the sum of all the
- * key's deltas. Then one thread per acting occurrence probes the table, so
- * no two threads ever work on the same key (table/fm_probe.h) and the
- * result is the CPU backend's, to the byte, whatever the scheduling. Chunks
- * run in batch order on one stream, so the rule holds across chunks too. */
+/* Bulk operations on a device table, chunk by chunk: one thread per key,
+ * running the per-key steps of cuda/fm_cuda_keys.h. Writes group each
+ * chunk's keys first (fm_k_group), then the acting occurrences write
+ * (fm_k_write), so the result is the CPU backend's to the byte whatever the
+ * scheduling. Chunks run in batch order on one stream, so the rule holds
+ * across chunks too. */
 #include "cuda/fm_cuda.h"
-#include "table/fm_hash.h"
+#include "cuda/fm_cuda_keys.h"
 
-/* Adds each lane's v to *c with one atomic per warp. Every lane of the warp
- * must call it. */
+/* Adds each lane's counts to *c, one atomic per warp and field. Every lane
+ * of the warp must call it. */
 __device__ static void warp_count(unsigned long long *c, unsigned v)
 {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
     if ((threadIdx.x & 31) == 0 && v) atomicAdd(c, (unsigned long long)v);
 }
 
+__device__ static void warp_counts(fm_cuda_counts *c, const fm_key_counts &k)
+{
+    warp_count(&c->counted, k.counted);
+    warp_count(&c->claimed, k.claimed);
+    warp_count(&c->from_tombstones, k.from_tombstones);
+    warp_count(&c->removed, k.removed);
+    warp_count(&c->tombstones_left, k.tombstones_left);
+    warp_count(&c->lost, k.lost);
+}
+
 __device__ static size_t thread_index(void) { return (size_t)blockIdx.x * blockDim.x + threadIdx.x; }
 
-/* Groups the chunk's keys; see the top of the file. */
-__global__ void fm_k_dedup(const uint8_t *keys, size_t n, uint32_t ks, int kind, fm_cuda_dedup d,
+__global__ void fm_k_group(const uint8_t *keys, size_t n, uint32_t ks, int kind, fm_cuda_dedup d,
                            int last, int sum, const unsigned long long *deltas)
 {
     const size_t i = thread_index();
-    if (i >= n) return;
-    const uint8_t *key = keys + i * ks;
-    const uint64_t h = fm_hash_key(kind, key, ks);
-    const unsigned long long mine = (h >> 32 << 32) | (unsigned long long)(i + 1);
-    uint64_t s = fm_fmix64(h) & d.mask;
-    for (;; s = (s + 1) & d.mask) { /* the set has 2 slots a key: never full */
-        unsigned long long seen = *(volatile unsigned long long *)&d.ids[s];
-        if (seen == 0) {
-            seen = atomicCAS(&d.ids[s], 0ull, mine);
-            if (seen == 0) break;
-        }
-        if (seen >> 32 == h >> 32 && fm_key_equal(keys + ((seen & 0xffffffffu) - 1) * ks, key, ks))
-            break;
-    }
-    d.slot_of[i] = (unsigned)s;
-    if (last)
-        atomicMax(&d.winner[s], (unsigned)i);
-    else
-        atomicMin(&d.winner[s], (unsigned)i);
-    if (sum) atomicAdd(&d.sums[s], deltas ? deltas[i] : 1ull);
+    if (i < n) fm_key_group(keys, i, ks, kind, &d, last, sum, deltas);
 }
 
-__device__ static int acts(const fm_cuda_dedup &d, size_t i) { return d.winner[d.slot_of[i]] == i; }
-
-__global__ void fm_k_insert(fm_table_view t, int kind, const uint8_t *keys, const uint8_t *values,
-                            size_t n, fm_cuda_dedup d, fm_cuda_counts *c)
+/* Insert (data = values), add_u64 (the grouped sums) or remove (data =
+ * removed_out, may be NULL): one thread per occurrence, the acting one
+ * works. */
+__global__ void fm_k_write(fm_table_view t, int kind, fm_cuda_write op, const uint8_t *keys,
+                           uint8_t *data, size_t n, fm_cuda_dedup d, fm_cuda_counts *c)
 {
     const size_t i = thread_index();
-    unsigned claimed = 0, reused = 0, lost = 0;
-    if (i < n && acts(d, i)) {
-        const uint8_t *key = keys + i * t.key_size;
-        const uint64_t h = fm_hash_key(kind, key, t.key_size);
-        int fresh = 0, was_tombstone = 0;
-        const uint64_t slot = fm_probe_upsert(&t, key, h, &fresh, &was_tombstone);
-        if (slot == FM_NO_SLOT) {
-            lost = 1;
-        } else {
-            fm_copy_bytes(fm_value_at(&t, slot), values + i * t.value_size, t.value_size);
-            if (fresh) {
-                fm_publish(&t, slot, h);
-                claimed = 1;
-                reused = (unsigned)was_tombstone;
-            }
-        }
-    }
-    warp_count(&c->claimed, claimed);
-    warp_count(&c->from_tombstones, reused);
-    warp_count(&c->lost, lost);
-}
-
-__global__ void fm_k_add(fm_table_view t, int kind, const uint8_t *keys, size_t n, fm_cuda_dedup d,
-                         fm_cuda_counts *c)
-{
-    const size_t i = thread_index();
-    unsigned claimed = 0, reused = 0, lost = 0;
-    if (i < n && acts(d, i)) {
-        const uint8_t *key = keys + i * t.key_size;
-        const uint64_t h = fm_hash_key(kind, key, t.key_size);
-        int fresh = 0, was_tombstone = 0;
-        const uint64_t slot = fm_probe_upsert(&t, key, h, &fresh, &was_tombstone);
-        if (slot == FM_NO_SLOT) {
-            lost = 1;
-        } else {
-            unsigned long long *counter = (unsigned long long *)fm_value_at(&t, slot);
-            *counter = (fresh ? 0ull : *counter) + d.sums[d.slot_of[i]];
-            if (fresh) {
-                fm_publish(&t, slot, h);
-                claimed = 1;
-                reused = (unsigned)was_tombstone;
-            }
-        }
-    }
-    warp_count(&c->claimed, claimed);
-    warp_count(&c->from_tombstones, reused);
-    warp_count(&c->lost, lost);
-}
-
-__global__ void fm_k_remove(fm_table_view t, int kind, const uint8_t *keys, size_t n,
-                            fm_cuda_dedup d, uint8_t *removed_out, fm_cuda_counts *c)
-{
-    const size_t i = thread_index();
-    unsigned hit = 0, tombstone = 0;
+    fm_key_counts k = {0, 0, 0, 0, 0, 0};
     if (i < n) {
-        if (acts(d, i)) {
-            const uint8_t *key = keys + i * t.key_size;
-            int left_tombstone = 0;
-            hit = (unsigned)fm_probe_remove(&t, key, fm_hash_key(kind, key, t.key_size), &left_tombstone);
-            tombstone = hit && left_tombstone;
-        }
-        if (removed_out) removed_out[i] = (uint8_t)hit;
-    }
-    warp_count(&c->removed, hit);
-    warp_count(&c->tombstones_left, tombstone);
-}
-
-/* One thread per key: the value (zeros when missing) and the found flag. */
-__global__ void fm_k_get(fm_table_view t, int kind, const uint8_t *keys, size_t n,
-                         uint8_t *values_out, uint8_t *found_out)
-{
-    const size_t i = thread_index();
-    if (i >= n) return;
-    const uint8_t *key = keys + i * t.key_size;
-    const uint64_t slot = fm_probe_find(&t, key, fm_hash_key(kind, key, t.key_size));
-    if (found_out) found_out[i] = slot != FM_NO_SLOT;
-    if (!values_out || t.value_size == 0) return;
-    uint8_t *out = values_out + i * t.value_size;
-    if (slot != FM_NO_SLOT)
-        fm_copy_bytes(out, fm_value_at(&t, slot), t.value_size);
-    else
-        memset(out, 0, t.value_size);
-}
-
-/* Absent keys, repeats included. */
-__global__ void fm_k_count_absent(fm_table_view t, int kind, const uint8_t *keys, size_t n,
-                                  fm_cuda_counts *c)
-{
-    const size_t i = thread_index();
-    unsigned absent = 0;
-    if (i < n) {
+        const int acts = fm_key_acts(&d, i);
         const uint8_t *key = keys + i * t.key_size;
-        absent = fm_probe_find(&t, key, fm_hash_key(kind, key, t.key_size)) == FM_NO_SLOT;
-    }
-    warp_count(&c->counted, absent);
-}
-
-/* Distinct absent keys: the acting occurrence of each absent key enters the
- * set `seen` (a value-less table, so keys repeated across chunks count
- * once). A key that finds the set full still counts: the count then
- * exceeds the set's slots, which the caller sized above what matters. */
-__global__ void fm_k_count_distinct(fm_table_view t, fm_table_view seen, int kind,
-                                    const uint8_t *keys, size_t n, fm_cuda_dedup d,
-                                    fm_cuda_counts *c)
-{
-    const size_t i = thread_index();
-    unsigned counted = 0;
-    if (i < n && acts(d, i)) {
-        const uint8_t *key = keys + i * t.key_size;
-        const uint64_t h = fm_hash_key(kind, key, t.key_size);
-        if (fm_probe_find(&t, key, h) == FM_NO_SLOT) {
-            int fresh = 0, was_tombstone = 0;
-            const uint64_t slot = fm_probe_upsert(&seen, key, h, &fresh, &was_tombstone);
-            if (slot == FM_NO_SLOT) {
-                counted = 1;
-            } else if (fresh) {
-                fm_publish(&seen, slot, h);
-                counted = 1;
-            }
+        if (op == FM_CUDA_REMOVE) {
+            const unsigned hit = acts ? fm_key_remove(&t, kind, key, &k) : 0;
+            if (data) data[i] = (uint8_t)hit;
+        } else if (acts) {
+            const int add = op == FM_CUDA_ADD;
+            fm_key_write(&t, kind, key, add ? NULL : data + i * t.value_size, add,
+                         add ? d.sums[d.slot_of[i]] : 0, &k);
         }
     }
-    warp_count(&c->counted, counted);
+    warp_counts(c, k);
+}
+
+/* Gets (values_out, found_out; either may be NULL) or, with count, the
+ * absent keys, repeats included. */
+__global__ void fm_k_read(fm_table_view t, int kind, const uint8_t *keys, size_t n, uint8_t *values_out,
+                          uint8_t *found_out, int count, fm_cuda_counts *c)
+{
+    const size_t i = thread_index();
+    fm_key_counts k = {0, 0, 0, 0, 0, 0};
+    if (i < n)
+        fm_key_get(&t, kind, keys + i * t.key_size, values_out ? values_out + i * t.value_size : NULL,
+                   found_out ? found_out + i : NULL, count, &k);
+    if (count) warp_counts(c, k);
+}
+
+__global__ void fm_k_count_distinct(fm_table_view t, fm_table_view seen, int kind, const uint8_t *keys,
+                                    size_t n, fm_cuda_dedup d, fm_cuda_counts *c)
+{
+    const size_t i = thread_index();
+    fm_key_counts k = {0, 0, 0, 0, 0, 0};
+    if (i < n && fm_key_acts(&d, i)) fm_key_count_distinct(&t, &seen, kind, keys + i * t.key_size, &k);
+    warp_counts(c, k);
 }
 
 /* ---- host side ------------------------------------------------------------ */
@@ -194,8 +95,7 @@ void fm_cuda_dedup_release(fm_cuda_dedup *d)
 static fm_status dedup_reserve(fm_map *map, size_t keys, int sums)
 {
     fm_cuda_dedup *d = &fm_cuda_of(map)->dd;
-    uint64_t slots = 64;
-    while (slots < 2 * (uint64_t)keys) slots <<= 1;
+    const uint64_t slots = fm_dedup_slots(keys);
     fm_status st = FM_OK;
     if (slots > d->slots) {
         fm_cuda_dedup bigger;
@@ -243,13 +143,12 @@ static fm_status dedup_chunk(fm_map *map, const uint8_t *keys, size_t n, int las
     fm_cuda_dedup *d = &m->dd;
     fm_status st = dedup_reserve(map, n, sum);
     if (st != FM_OK) return st;
-    uint64_t slots = 64;
-    while (slots < 2 * (uint64_t)n) slots <<= 1;
+    const uint64_t slots = fm_dedup_slots(n);
     d->mask = slots - 1;
     FM_CUDA(cudaMemsetAsync(d->ids, 0, slots * sizeof *d->ids, m->compute), fail);
     FM_CUDA(cudaMemsetAsync(d->winner, last ? 0 : 0xff, slots * sizeof *d->winner, m->compute), fail);
     if (sum) FM_CUDA(cudaMemsetAsync(d->sums, 0, slots * sizeof *d->sums, m->compute), fail);
-    fm_k_dedup<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(
+    fm_k_group<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(
         keys, n, m->t.v.key_size, m->t.hash_kind, *d, last, sum, (const unsigned long long *)deltas);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
@@ -263,21 +162,8 @@ static fm_status write_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t
     const fm_cuda_write kind = ((batch_job *)ctx)->kind;
     fm_status st = dedup_chunk(map, dev[0], n, kind == FM_CUDA_INSERT, kind == FM_CUDA_ADD, dev[1]);
     if (st != FM_OK) return st;
-    const unsigned grid = fm_cuda_grid(n);
-    switch (kind) {
-    case FM_CUDA_INSERT:
-        fm_k_insert<<<grid, FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], dev[1], n,
-                                                             m->dd, m->counts);
-        break;
-    case FM_CUDA_ADD:
-        fm_k_add<<<grid, FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], n, m->dd,
-                                                          m->counts);
-        break;
-    case FM_CUDA_REMOVE:
-        fm_k_remove<<<grid, FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], n, m->dd,
-                                                             dev[1], m->counts);
-        break;
-    }
+    fm_k_write<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, kind, dev[0],
+                                                                  dev[1], n, m->dd, m->counts);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
     return st;
@@ -290,12 +176,9 @@ static fm_status read_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t 
     (void)first;
     fm_cuda_map *m = fm_cuda_of(map);
     fm_status st = FM_OK;
-    if (ctx)
-        fm_k_count_absent<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind,
-                                                                             dev[0], n, m->counts);
-    else
-        fm_k_get<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], n,
-                                                                    dev[1], dev[2]);
+    fm_k_read<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], n,
+                                                                 ctx ? NULL : dev[1], ctx ? NULL : dev[2],
+                                                                 ctx != NULL, m->counts);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
     return st;

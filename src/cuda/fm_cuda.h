@@ -15,6 +15,7 @@
 
 #include "api/fm_map.h"
 #include "cuda/fm_host_copy.h"
+#include "cuda/fm_cuda_keys.h"
 #include "table/fm_probe.h"
 
 /* Turns a failed CUDA call into a status with the CUDA message and
@@ -52,29 +53,6 @@ typedef struct fm_cuda_table {
     uint64_t tombstones;
     int hash_kind;
 } fm_cuda_table;
-
-/* What a batch kernel counts (device memory, summed per warp). */
-typedef struct fm_cuda_counts {
-    unsigned long long counted;         /* count passes: absent keys */
-    unsigned long long claimed;         /* writes: new entries */
-    unsigned long long from_tombstones; /* ... of which reused a tombstone */
-    unsigned long long removed;
-    unsigned long long tombstones_left;
-    unsigned long long lost;            /* keys that found no free slot: a bug */
-} fm_cuda_counts;
-
-/* The set that groups a chunk's keys: slot = fingerprint << 32 | chunk
- * position + 1 (0 = empty), the occurrence that acts for the key, and for
- * add_u64 the sum of the key's deltas. Kept between batches. */
-typedef struct fm_cuda_dedup {
-    unsigned long long *ids;
-    unsigned *winner;
-    unsigned long long *sums; /* NULL until an add_u64 batch needs it */
-    unsigned *slot_of;        /* each key's set slot */
-    uint64_t slots;           /* allocated set slots */
-    size_t keys;              /* allocated slot_of entries */
-    uint64_t mask;            /* set slots of the current chunk - 1 */
-} fm_cuda_dedup;
 
 /* Pinned host and device buffers, two of each per direction, and the two
  * copy streams with their events (cuda_stream.cu). */

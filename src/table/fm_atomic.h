@@ -39,6 +39,59 @@ FM_FN int fm_cas_u32(uint32_t *p, uint32_t expected, uint32_t desired)
 #endif
 }
 
+/* 64-bit compare-and-swap; returns the value *p held (== expected: swapped). */
+FM_FN unsigned long long fm_cas_u64(unsigned long long *p, unsigned long long expected,
+                                    unsigned long long desired)
+{
+#if defined(__CUDA_ARCH__)
+    return atomicCAS(p, expected, desired);
+#else
+    __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    return expected;
+#endif
+}
+
+FM_FN unsigned long long fm_load_u64(const unsigned long long *p)
+{
+#if defined(__CUDA_ARCH__)
+    return *(const volatile unsigned long long *)p;
+#else
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+#endif
+}
+
+FM_FN void fm_add_u64(unsigned long long *p, unsigned long long v)
+{
+#if defined(__CUDA_ARCH__)
+    atomicAdd(p, v);
+#else
+    __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+#endif
+}
+
+/* *p = max(*p, v) or min(*p, v), atomically. */
+FM_FN void fm_max_u32(unsigned *p, unsigned v)
+{
+#if defined(__CUDA_ARCH__)
+    atomicMax(p, v);
+#else
+    unsigned old = __atomic_load_n(p, __ATOMIC_RELAXED);
+    while (old < v && !__atomic_compare_exchange_n(p, &old, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+#endif
+}
+
+FM_FN void fm_min_u32(unsigned *p, unsigned v)
+{
+#if defined(__CUDA_ARCH__)
+    atomicMin(p, v);
+#else
+    unsigned old = __atomic_load_n(p, __ATOMIC_RELAXED);
+    while (old > v && !__atomic_compare_exchange_n(p, &old, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+#endif
+}
+
 FM_FN void fm_prefetch(const void *p)
 {
 #if defined(__CUDA_ARCH__)
