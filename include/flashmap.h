@@ -103,10 +103,12 @@ typedef struct fm_config {
     fm_hash hash;            /* DEFAULT is MURMUR3; IDENTITY = first 8 key bytes (zero-padded),
                                 spread over slots by a Fibonacci multiply */
     fm_backend backend;      /* AUTO: CUDA when a device is usable, else CPU */
-    int device;              /* first CUDA device; -1 = by local rank / round robin */
+    int device;              /* CUDA device; -1 = the current one (MPI maps: node-local rank
+                                mod devices; sharded maps: round robin from device 0) */
     int threads;             /* CPU threads; 0 = OpenMP default */
     int shards;              /* shards in this process; 0 or 1 = one table */
-    const int *devices;      /* shards entries of CUDA device ids, or NULL */
+    const int *devices;      /* sharded CUDA maps: the device of each shard (cfg.shards
+                                entries), or NULL for round robin from cfg.device */
     uint64_t exchange_bytes; /* cap on bytes in flight per exchange round; 0 = default */
     uint32_t flags;          /* FM_FIXED_CAPACITY, ... */
 } fm_config;

@@ -12,9 +12,15 @@
 extern "C" {
 #endif
 
-/* Collective. Every rank passes the same configuration; the map has one or
- * more shards per rank. FM_ERR_INVALID on all ranks if configurations differ.
- * (MPI maps are delivered by the sharding work; FM_ERR_UNSUPPORTED until then.) */
+/* Collective. Every rank passes the same configuration and gets one shard
+ * of the map (cfg.shards must be 0 or 1). The shard is a CPU table, or with
+ * a CUDA backend (AUTO: where the rank sees a device) a table on
+ * cfg.device, or when that is -1 on device (node-local rank mod the
+ * devices the rank sees), node-local rank from MPI_COMM_TYPE_SHARED. Bulk
+ * calls take host buffers. Errors: FM_ERR_INVALID on all ranks if
+ * configurations differ or one is invalid; FM_ERR_UNSUPPORTED (CUDA asked
+ * for and not usable, shards > 1), FM_ERR_NOMEM, FM_ERR_COMM; any rank's
+ * failure is returned on every rank and no rank keeps a map. */
 FM_API fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out);
 
 /* Collective. Restores a checkpoint written by fm_save, on an MPI map of

@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/fm_map.h" /* fm_cuda_usable */
 #include "owner_model.h"
 #include "reference_map.h"
 #include "test_util.h"
@@ -1210,6 +1211,13 @@ static void test_configs(void)
         expect_create("shards 2 on the last rank only", &c, ANY_ERROR);
 
         expect_create("cfg NULL on the last rank", g_rank == last ? NULL : &base, FM_ERR_INVALID);
+    }
+
+    /* CUDA local shards: without a usable device every rank refuses. */
+    if (!fm_cuda_usable()) {
+        c = base;
+        c.backend = FM_BACKEND_CUDA;
+        expect_create("FM_BACKEND_CUDA with no usable device", &c, FM_ERR_UNSUPPORTED);
     }
 
     if (g_nranks > 1) {

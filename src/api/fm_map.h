@@ -70,10 +70,19 @@ extern const fm_backend_ops fm_sharded_backend;
 extern const fm_backend_ops fm_cuda_backend;
 /* 1 when a CUDA device can be used by this process. */
 int fm_cuda_usable(void);
+/* The CUDA devices this process sees (0 without CUDA, driver or device). */
+int fm_cuda_device_count(void);
+/* 1 when the host cannot read p: device memory (0 without CUDA). */
+int fm_cuda_is_device_pointer(const void *p);
 
 /* Makes room on a one-table map for the new keys of this batch, with the
  * three steps above. */
 fm_status fm_reserve_batch(fm_map *map, const void *keys, size_t n);
+
+/* The backend a map asking for `asked` runs on: FLASHMAP_BACKEND=cpu|cuda
+ * in the environment overrides FM_BACKEND_AUTO, and AUTO is CUDA when a
+ * device is usable, else the CPU. Errors go to fm_last_error(NULL). */
+fm_status fm_backend_choose(fm_backend asked, fm_backend *out);
 
 /* Most CPU threads one table runs on. */
 #define FM_CONFIG_MAX_THREADS 1024

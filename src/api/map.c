@@ -7,8 +7,7 @@
 #include "api/fm_shared.h"
 #include "io/fm_checkpoint.h"
 
-/* FLASHMAP_BACKEND=cpu|cuda overrides FM_BACKEND_AUTO. */
-static fm_status choose_backend(fm_backend asked, int shards, fm_backend *out)
+fm_status fm_backend_choose(fm_backend asked, fm_backend *out)
 {
     const char *env = getenv("FLASHMAP_BACKEND");
     if (asked == FM_BACKEND_AUTO && env && *env) {
@@ -17,9 +16,7 @@ static fm_status choose_backend(fm_backend asked, int shards, fm_backend *out)
         else
             return fm_fail(NULL, FM_ERR_INVALID, "FLASHMAP_BACKEND is \"%s\"; use cpu or cuda", env);
     }
-    /* Sharded maps run on CPU shards only in this version: AUTO keeps them there. */
-    if (asked == FM_BACKEND_AUTO)
-        asked = fm_cuda_usable() && shards <= 1 ? FM_BACKEND_CUDA : FM_BACKEND_CPU;
+    if (asked == FM_BACKEND_AUTO) asked = fm_cuda_usable() ? FM_BACKEND_CUDA : FM_BACKEND_CPU;
     *out = asked;
     return FM_OK;
 }
@@ -33,11 +30,7 @@ fm_status fm_create(const fm_config *cfg, fm_map **map_out)
     fm_status st = fm_config_resolve(cfg, &resolved);
     if (st != FM_OK) return st;
     fm_backend backend = FM_BACKEND_CPU;
-    if ((st = choose_backend(resolved.backend, resolved.shards, &backend)) != FM_OK) return st;
-    if (resolved.shards > 1 && backend != FM_BACKEND_CPU)
-        return fm_fail(NULL, FM_ERR_UNSUPPORTED,
-                       "cfg->shards = %d: sharded maps run on CPU shards only in this version",
-                       resolved.shards);
+    if ((st = fm_backend_choose(resolved.backend, &backend)) != FM_OK) return st;
     fm_map *map = fm_calloc(1, sizeof *map);
     if (!map) return fm_fail(NULL, FM_ERR_NOMEM, "no memory for the map handle");
     map->cfg = resolved;

@@ -64,7 +64,8 @@ void fm_shared_drain(fm_map *map)
 
 static int shared_read(const fm_map *map, fm_access access)
 {
-    return access == FM_ACCESS_READ && map->ops->concurrent_reads;
+    /* A sharded map of CUDA shards shares their streams, like a CUDA map. */
+    return access == FM_ACCESS_READ && map->ops->concurrent_reads && map->backend != FM_BACKEND_CUDA;
 }
 
 void fm_access_begin(fm_map *map, fm_access access)

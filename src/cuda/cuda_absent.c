@@ -2,6 +2,12 @@
 #include "api/fm_map.h"
 
 int fm_cuda_usable(void) { return 0; }
+int fm_cuda_device_count(void) { return 0; }
+int fm_cuda_is_device_pointer(const void *p)
+{
+    (void)p;
+    return 0;
+}
 
 static fm_status cuda_create(fm_map *map)
 {

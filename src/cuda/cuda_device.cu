@@ -20,6 +20,27 @@ extern "C" int fm_cuda_usable(void)
     return known;
 }
 
+extern "C" int fm_cuda_device_count(void)
+{
+    int count = 0;
+    if (!fm_cuda_usable() || cudaGetDeviceCount(&count) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return count;
+}
+
+extern "C" int fm_cuda_is_device_pointer(const void *p)
+{
+    if (!p || !fm_cuda_usable()) return 0;
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        (void)cudaGetLastError(); /* plain host memory on old runtimes */
+        return 0;
+    }
+    return a.type == cudaMemoryTypeDevice;
+}
+
 const char *fm_cuda_unusable_reason(void)
 {
     if (fm_cuda_usable()) return "a device is usable";

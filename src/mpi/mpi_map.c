@@ -36,7 +36,7 @@ enum { WS_ROUTE, WS_SEND, WS_RECV, WS_RECV_KEYS, WS_RECV_PAYLOAD, WS_REPLY, WS_C
 typedef struct mpi_map {
     MPI_Comm comm;
     int rank, size;
-    fm_map *local; /* this rank's shard: one CPU table */
+    fm_map *local; /* this rank's shard: one CPU or CUDA table */
     uint64_t exchange_bytes;
     void *ws[WS_COUNT];
     size_t ws_bytes[WS_COUNT];
@@ -401,9 +401,13 @@ static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const voi
     size_t n = n_in;
     uint8_t *combined_keys = NULL;
     uint64_t *combined_deltas = NULL;
-    /* Meets the agreement of a rank whose arguments failed their checks. */
-    fm_status st = agree_map(map, FM_OK);
-    if (st != FM_OK) return st;
+    /* Meets the agreement of a rank whose arguments failed their checks.
+     * The exchange packs batches on the host: device buffers are refused. */
+    fm_status st = FM_OK;
+    if (fm_cuda_is_device_pointer(keys_in) || fm_cuda_is_device_pointer(payload_in) ||
+        fm_cuda_is_device_pointer(values_out) || fm_cuda_is_device_pointer(flags_out))
+        st = fm_fail(map, FM_ERR_UNSUPPORTED, "an MPI map takes host buffers in this version");
+    if ((st = agree_map(map, st)) != FM_OK) return st;
     if (m->size == 1) return single_rank(map, op, keys_in, payload_in, n_in, values_out, flags_out);
     if (op == OP_ADD && n > 0 && has_repeats(keys_in, n_in, (uint32_t)ks, (int)map->cfg.hash)) {
         st = combine_adds(map, keys_in, payload_in, n_in, &combined_keys, &combined_deltas, &n);
@@ -605,22 +609,41 @@ static fm_status check_config(fm_map *report, const fm_config *cfg, fm_config *r
     if (resolved->shards > 1)
         return fm_fail(report, FM_ERR_UNSUPPORTED,
                        "cfg->shards = %d: MPI maps hold one shard per rank in this version", resolved->shards);
-    if (resolved->backend == FM_BACKEND_CUDA)
-        return fm_fail(report, FM_ERR_UNSUPPORTED, "MPI maps run on CPU shards in this version");
     if (resolved->exchange_bytes == 0) resolved->exchange_bytes = FM_DEFAULT_EXCHANGE_BYTES;
     return FM_OK;
 }
 
-/* The local shard, once every rank agreed on the configuration. */
-static fm_status create_local(fm_map *map, mpi_map *m)
+/* This rank's place among the ranks of its node (MPI_COMM_TYPE_SHARED). */
+static int node_local_rank(MPI_Comm comm, int rank)
 {
+    MPI_Comm node = MPI_COMM_NULL;
+    int local = 0;
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return rank; /* no node information: ranks in order */
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_free(&node);
+    return local;
+}
+
+/* The local shard, once every rank agreed on the configuration: a CUDA
+ * table when the backend is CUDA (AUTO: when this rank sees a device), on
+ * cfg.device, or else on device (node-local rank mod devices), so the ranks
+ * of a node spread over its GPUs. Collective (the node split). */
+static fm_status create_local(fm_map *map, mpi_map *m, fm_status so_far)
+{
+    const int local_rank = node_local_rank(m->comm, m->rank);
+    if (so_far != FM_OK) return so_far;
     fm_map *local = fm_calloc(1, sizeof *local);
     if (!local) return fm_fail(map, FM_ERR_NOMEM, "no memory for the local shard");
     m->local = local;
     local->cfg = map->cfg;
     local->cfg.capacity = (map->cfg.capacity + (uint64_t)m->size - 1) / (uint64_t)m->size;
-    local->backend = FM_BACKEND_CPU;
-    local->ops = &fm_cpu_backend;
+    local->backend = map->backend;
+    local->ops = map->backend == FM_BACKEND_CUDA ? &fm_cuda_backend : &fm_cpu_backend;
+    if (map->backend == FM_BACKEND_CUDA && local->cfg.device < 0) {
+        const int devices = fm_cuda_device_count();
+        local->cfg.device = devices > 0 ? local_rank % devices : 0;
+    }
     fm_status st = local->ops->create(local);
     if (st != FM_OK) return fm_fail(map, st, "%s", fm_error_detail(local->error));
     return FM_OK;
@@ -681,7 +704,9 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
         m->rank = rank;
         m->size = size;
         m->exchange_bytes = resolved.exchange_bytes;
-        st = create_local(map, m);
+        st = fm_backend_choose(resolved.backend, &map->backend);
+        if (st != FM_OK) fm_fail(map, st, "%s", fm_error_detail(fm_last_error(NULL)));
+        st = create_local(map, m, st);
         if (st == FM_OK) st = fm_shared_attach(map);
         st = agree(map, dup, rank, size, st);
         if (st != FM_OK) {

@@ -2,7 +2,12 @@
  * routed by hash to the owning shards; each shard runs its own backend's
  * operation on its part; results go back to the caller's order. Writes
  * reserve room on every shard before any shard changes, so a failed batch
- * leaves the whole map as it was. */
+ * leaves the whole map as it was.
+ *
+ * Shards are CPU tables, or CUDA tables on the devices of cfg.devices
+ * (NULL: round robin over the visible devices from cfg.device, or from 0).
+ * Several shards may share a device. Batches are routed on the host, so a
+ * sharded CUDA map takes host buffers; the shards run one after another. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,8 +61,18 @@ static fm_status sharded_create(fm_map *map)
         part->cfg.devices = NULL;
         /* Every shard takes an equal part of the capacity, rounded up. */
         part->cfg.capacity = (cfg->capacity + s->count - 1) / s->count;
-        part->backend = FM_BACKEND_CPU;
-        part->ops = &fm_cpu_backend;
+        part->backend = map->backend;
+        part->ops = map->backend == FM_BACKEND_CUDA ? &fm_cuda_backend : &fm_cpu_backend;
+        if (map->backend == FM_BACKEND_CUDA) {
+            const int devices = fm_cuda_device_count();
+            const int first = cfg->device >= 0 ? cfg->device : 0;
+            part->cfg.device = cfg->devices ? cfg->devices[i] : devices > 0 ? (first + (int)i) % devices : first;
+            if (cfg->devices && (cfg->devices[i] < 0 || cfg->devices[i] >= devices)) {
+                sharded_destroy(map);
+                return fm_fail(map, FM_ERR_INVALID, "cfg->devices[%u] is %d; this process sees %d CUDA device(s)", i,
+                               cfg->devices[i], devices);
+            }
+        }
         fm_status st = part->ops->create(part);
         if (st != FM_OK) {
             fm_fail(map, st, "shard %u: %s", i, fm_error_detail(part->error));
@@ -73,6 +88,18 @@ static size_t part_begin(const fm_route *r, uint32_t i) { return (size_t)r->part
 static size_t part_size(const fm_route *r, uint32_t i)
 {
     return (size_t)(r->part.start[i + 1] - r->part.start[i]);
+}
+
+/* The batch is routed on the host: a sharded CUDA map refuses device
+ * buffers (up to three; NULL ones are fine). */
+static fm_status host_buffers(fm_map *map, const char *call, const void *a, const void *b, const void *c)
+{
+    if (map->backend != FM_BACKEND_CUDA) return FM_OK;
+    if (fm_cuda_is_device_pointer(a) || fm_cuda_is_device_pointer(b) || fm_cuda_is_device_pointer(c))
+        return fm_fail(map, FM_ERR_UNSUPPORTED,
+                       "%s: a sharded CUDA map takes host buffers in this version (a one-shard CUDA map "
+                       "takes device buffers)", call);
+    return FM_OK;
 }
 
 static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_t n)
@@ -92,7 +119,9 @@ static fm_status sharded_write(fm_map *map, const void *keys, const void *values
     const size_t record = adding ? sizeof(uint64_t) : map->cfg.value_size;
     const void *payload = adding ? (const void *)deltas : values;
     fm_route r;
-    fm_status st = route_or_fail(map, &r, keys, n);
+    fm_status st = host_buffers(map, adding ? "fm_bulk_add_u64" : "fm_bulk_insert", keys, payload, NULL);
+    if (st != FM_OK) return st;
+    st = route_or_fail(map, &r, keys, n);
     if (st != FM_OK) return st;
     uint8_t *routed = NULL;
     if (payload && record) {
@@ -153,7 +182,9 @@ static fm_status sharded_get(fm_map *map, const void *keys, size_t n, void *valu
     sharded *s = sharded_of(map);
     const uint32_t ks = map->cfg.key_size, vs = map->cfg.value_size;
     fm_route r;
-    fm_status st = route_or_fail(map, &r, keys, n);
+    fm_status st = host_buffers(map, "fm_bulk_get", keys, values_out, found_out);
+    if (st != FM_OK) return st;
+    st = route_or_fail(map, &r, keys, n);
     if (st != FM_OK) return st;
     uint8_t *values = vs ? fm_alloc(n * vs) : NULL;
     uint8_t *found = fm_alloc(n);
@@ -185,7 +216,9 @@ static fm_status sharded_remove(fm_map *map, const void *keys, size_t n, uint8_t
     sharded *s = sharded_of(map);
     const uint32_t ks = map->cfg.key_size;
     fm_route r;
-    fm_status st = route_or_fail(map, &r, keys, n);
+    fm_status st = host_buffers(map, "fm_bulk_remove", keys, removed_out, NULL);
+    if (st != FM_OK) return st;
+    st = route_or_fail(map, &r, keys, n);
     if (st != FM_OK) return st;
     uint8_t *removed = fm_alloc(n);
     if (!removed) {
