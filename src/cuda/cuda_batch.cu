@@ -236,15 +236,25 @@ fm_status fm_cuda_batch_count_new(fm_map *map, const void *keys, size_t n, uint6
         *new_out = counts.counted;
         return FM_OK;
     }
-    /* Repeats may be what passes headroom: count distinct keys. A fixed
-     * map only needs to know whether they pass its capacity. */
+    /* Repeats may be what passes headroom: count distinct keys in a set of
+     * `cap` keys at most. A fixed map only needs to know whether they pass
+     * its capacity; a growing map's set takes at most half of the free
+     * device memory (a batch of 10^10 occurrences of 10^8 k-mers must not
+     * need a set for 10^10). */
     uint64_t enough = counts.counted;
     if (map->cfg.flags & FM_FIXED_CAPACITY) {
         const uint64_t room = map->cfg.capacity > m->t.live ? map->cfg.capacity - m->t.live : 0;
         if (room + 1 < enough) enough = room + 1;
     }
+    uint64_t cap = enough;
+    size_t free_bytes = 0, total_bytes = 0;
+    if (!(map->cfg.flags & FM_FIXED_CAPACITY) && cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
+        const uint64_t fits = free_bytes / 2 / (2 * (4 + (uint64_t)map->cfg.key_size));
+        if (fits < cap) cap = fits > 1024 ? fits : 1024;
+    }
+    (void)cudaGetLastError();
     uint64_t slots = 16;
-    while (slots < 2 * enough) slots <<= 1;
+    while (slots < 2 * cap) slots <<= 1;
     batch_job job;
     memset(&job, 0, sizeof job);
     job.seen.mask = slots - 1;
@@ -257,7 +267,11 @@ fm_status fm_cuda_batch_count_new(fm_map *map, const void *keys, size_t n, uint6
         goto free_tags;
     FM_CUDA(cudaMemsetAsync(job.seen.tags, 0, slots * sizeof(uint32_t), m->compute), free_keys);
     if ((st = run_batch(map, arrays, 1, n, count_distinct_chunk, &job, &counts)) == FM_OK)
-        *new_out = counts.counted;
+        /* Up to cap the count is exact (the set is at most half full);
+         * beyond it, all that is known is "more than cap": enough stands
+         * for that (a fixed map: more than it has room for; a growing map:
+         * every absent occurrence, a bound that is never too small). */
+        *new_out = counts.counted <= cap || cap == enough ? counts.counted : enough;
 free_keys:
     fm_cuda_free(job.seen.keys);
 free_tags:
