@@ -157,11 +157,13 @@ static fm_status export_via_stage(fm_map *map, uint64_t *cursor, uint8_t *keys_o
 {
     fm_cuda_map *m = fm_cuda_of(map);
     const size_t ks = map->cfg.key_size, vs = values_out ? map->cfg.value_size : 0;
-    fm_status st = fm_cuda_stage_out_buffers(map);
+    const size_t widest = ks > vs ? ks : vs;
+    size_t bytes = 0;
+    fm_status st = fm_cuda_stage_out_buffers(map, max < FM_CUDA_STAGE_BYTES / widest ? max * widest : FM_CUDA_STAGE_BYTES, &bytes);
     if (st != FM_OK) return st;
     uint8_t *dev_keys = m->stage.dev_out[0];
     uint8_t *dev_values = m->stage.dev_out[1];
-    const size_t round_max = FM_CUDA_STAGE_BYTES / (ks > vs ? ks : vs);
+    const size_t round_max = bytes / widest;
     *n_out = 0;
     do {
         size_t want = max - *n_out < round_max ? max - *n_out : round_max, got = 0;

@@ -32,6 +32,12 @@ fm_status fm_cuda_where(fm_map *map, const void *p, int *where)
     return FM_OK;
 }
 
+static void free_pinned(uint8_t **p)
+{
+    if (*p) (void)cudaFreeHost(*p);
+    *p = NULL;
+}
+
 fm_status fm_cuda_stage_init(fm_map *map)
 {
     fm_cuda_stage *s = &fm_cuda_of(map)->stage;
@@ -49,8 +55,8 @@ fail:
 void fm_cuda_stage_release(fm_cuda_stage *s)
 {
     for (int b = 0; b < 2; b++) {
-        if (s->host_in[b]) (void)cudaFreeHost(s->host_in[b]);
-        if (s->host_out[b]) (void)cudaFreeHost(s->host_out[b]);
+        free_pinned(&s->host_in[b]);
+        free_pinned(&s->host_out[b]);
         fm_cuda_free(s->dev_in[b]);
         fm_cuda_free(s->dev_out[b]);
         if (s->copy[b]) (void)cudaStreamDestroy(s->copy[b]);
@@ -61,31 +67,50 @@ void fm_cuda_stage_release(fm_cuda_stage *s)
     memset(s, 0, sizeof *s);
 }
 
-/* The two buffers of one direction, pinned on the host (when some array is
- * pageable) and on the device. Allocated once, kept for later batches. */
-static fm_status stage_buffers(fm_map *map, uint8_t **host, uint8_t **dev, int need_host)
+/* The two buffers of one direction (dir 0: inputs, 1: outputs), at least
+ * `want` bytes each on the device, and as many pinned on the host when some
+ * array is pageable. Kept for later batches and grown (up to
+ * FM_CUDA_STAGE_BYTES) when a batch needs more, before it changes anything:
+ * a small map never pins 64 MiB. */
+static fm_status stage_buffers(fm_map *map, int dir, size_t want, int need_host)
 {
+    fm_cuda_stage *s = &fm_cuda_of(map)->stage;
+    uint8_t **host = dir ? s->host_out : s->host_in, **dev = dir ? s->dev_out : s->dev_in;
     fm_status st = FM_OK;
-    for (int b = 0; b < 2; b++) {
-        if (!dev[b] && (st = fm_cuda_alloc(map, (void **)&dev[b], FM_CUDA_STAGE_BYTES, "staging")) != FM_OK)
-            return st;
-        if (need_host && !host[b]) {
-            cudaError_t e = cudaHostAlloc((void **)&host[b], FM_CUDA_STAGE_BYTES, cudaHostAllocDefault);
+    want = (want + FM_CUDA_STAGE_MIN - 1) / FM_CUDA_STAGE_MIN * FM_CUDA_STAGE_MIN;
+    if (want > FM_CUDA_STAGE_BYTES) want = FM_CUDA_STAGE_BYTES;
+    if (s->dev_bytes[dir] < want) {
+        for (int b = 0; b < 2; b++) {
+            fm_cuda_free(dev[b]);
+            dev[b] = NULL;
+            free_pinned(&host[b]);
+        }
+        s->dev_bytes[dir] = s->host_bytes[dir] = 0;
+        for (int b = 0; b < 2; b++)
+            if ((st = fm_cuda_alloc(map, (void **)&dev[b], want, "staging")) != FM_OK) return st;
+        s->dev_bytes[dir] = want;
+    }
+    if (need_host && s->host_bytes[dir] < s->dev_bytes[dir]) {
+        for (int b = 0; b < 2; b++) {
+            free_pinned(&host[b]);
+            cudaError_t e = cudaHostAlloc((void **)&host[b], s->dev_bytes[dir], cudaHostAllocDefault);
             if (e != cudaSuccess) {
                 host[b] = NULL;
                 (void)fm_cuda_fail_at(map, e, "cudaHostAlloc", __FILE__, __LINE__);
                 return fm_fail(map, FM_ERR_NOMEM, "cannot pin %zu bytes of host memory for staging: %s",
-                               (size_t)FM_CUDA_STAGE_BYTES, cudaGetErrorString(e));
+                               s->dev_bytes[dir], cudaGetErrorString(e));
             }
         }
+        s->host_bytes[dir] = s->dev_bytes[dir];
     }
     return FM_OK;
 }
 
-fm_status fm_cuda_stage_out_buffers(fm_map *map)
+fm_status fm_cuda_stage_out_buffers(fm_map *map, size_t want, size_t *got)
 {
-    fm_cuda_stage *s = &fm_cuda_of(map)->stage;
-    return stage_buffers(map, s->host_out, s->dev_out, 0);
+    fm_status st = stage_buffers(map, 1, want, 0);
+    *got = fm_cuda_of(map)->stage.dev_bytes[1];
+    return st;
 }
 
 /* Arrays are packed in a staging buffer at 256-byte aligned offsets. */
@@ -117,12 +142,12 @@ fm_status fm_cuda_plan_batch(fm_map *map, fm_cuda_plan *p, const fm_cuda_array *
     p->chunk = FM_CUDA_CHUNK_KEYS;
     for (int dir = 0; dir < 2; dir++) {
         if (!staged[dir]) continue;
-        /* Room for each array's alignment padding, then whole keys. */
-        const size_t fit = (FM_CUDA_STAGE_BYTES - 256 * (size_t)staged[dir]) / per_key[dir];
+        /* Each array's alignment padding, then whole keys. */
+        const size_t pad = 256 * (size_t)staged[dir];
+        const size_t want = n < FM_CUDA_STAGE_BYTES / per_key[dir] ? n * per_key[dir] + pad : FM_CUDA_STAGE_BYTES;
+        if ((st = stage_buffers(map, dir, want, pageable[dir])) != FM_OK) return st;
+        const size_t fit = (s->dev_bytes[dir] - pad) / per_key[dir];
         if (fit < p->chunk) p->chunk = fit;
-        st = dir ? stage_buffers(map, s->host_out, s->dev_out, pageable[dir])
-                 : stage_buffers(map, s->host_in, s->dev_in, pageable[dir]);
-        if (st != FM_OK) return st;
     }
     if (p->chunk > n) p->chunk = n;
     if (p->chunk == 0) p->chunk = 1;

@@ -39,8 +39,9 @@ fm_status fm_cuda_fail_at(fm_map *map, cudaError_t e, const char *what, const ch
 #define FM_CUDA_BLOCK 256
 /* Most keys of one chunk (the dedup set is sized for a chunk). */
 #define FM_CUDA_CHUNK_KEYS ((size_t)1 << 25)
-/* Bytes of one pinned staging buffer (two per direction). */
+/* Most and fewest bytes of one staging buffer (two per direction). */
 #define FM_CUDA_STAGE_BYTES ((size_t)16 << 20)
+#define FM_CUDA_STAGE_MIN ((size_t)1 << 20)
 
 static inline unsigned fm_cuda_grid(size_t n)
 {
@@ -58,6 +59,7 @@ typedef struct fm_cuda_table {
  * copy streams with their events (cuda_stream.cu). */
 typedef struct fm_cuda_stage {
     uint8_t *host_in[2], *dev_in[2], *host_out[2], *dev_out[2];
+    size_t dev_bytes[2], host_bytes[2]; /* per buffer, [0] inputs, [1] outputs */
     cudaStream_t copy[2];
     cudaEvent_t ready[2]; /* inputs of the buffer's chunk are on the device */
     cudaEvent_t done[2];  /* the chunk's kernels are done */
@@ -146,8 +148,9 @@ fm_status fm_cuda_plan_batch(fm_map *map, fm_cuda_plan *p, const fm_cuda_array *
 /* Runs fn over the batch chunk by chunk, in order, and waits for the end. */
 fm_status fm_cuda_stream_batch(fm_map *map, const fm_cuda_plan *p, fm_cuda_chunk_fn fn, void *ctx);
 fm_status fm_cuda_stage_init(fm_map *map);
-/* The two device output buffers (FM_CUDA_STAGE_BYTES each) exist. */
-fm_status fm_cuda_stage_out_buffers(fm_map *map);
+/* The two device output buffers hold at least `want` bytes each (at most
+ * FM_CUDA_STAGE_BYTES); *got is their size. */
+fm_status fm_cuda_stage_out_buffers(fm_map *map, size_t want, size_t *got);
 void fm_cuda_stage_release(fm_cuda_stage *s);
 /* Where p lives, for the map's device: FM_CUDA_MEM_*, or FM_ERR_INVALID
  * for memory of another device. */
