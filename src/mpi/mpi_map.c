@@ -31,7 +31,7 @@
 /* Work buffers kept between bulk calls: fresh memory would cost a page
  * fault per page on every call. They grow to the largest call's needs (the
  * exchange buffers to about exchange_bytes) and are freed with the map. */
-enum { WS_ROUTE, WS_SEND, WS_RECV, WS_RECV_KEYS, WS_RECV_PAYLOAD, WS_REPLY, WS_COUNT };
+enum { WS_ROUTE, WS_PACKED, WS_SEND, WS_RECV, WS_RECV_KEYS, WS_RECV_PAYLOAD, WS_REPLY, WS_COUNT };
 
 typedef struct mpi_map {
     MPI_Comm comm;
@@ -133,6 +133,9 @@ typedef struct routed {
     uint32_t rounds;
     uint64_t *cnt;  /* [p * rounds + r]: records to p in round r */
     uint64_t *rcnt; /* [p * rounds + r]: records from p in round r */
+    /* One round: the records (key, payload), packed while sorting. */
+    uint8_t *packed;
+    size_t packed_rec;
 } routed;
 
 static void routed_free(routed *r)
@@ -143,21 +146,31 @@ static void routed_free(routed *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Local part of routing; FM_ERR_NOMEM leaves nothing allocated. */
-static fm_status route_local(fm_map *map, routed *r, const uint8_t *keys, size_t n)
+/* Local part of routing; FM_ERR_NOMEM leaves nothing allocated. With one
+ * round the records (each key and its ps payload bytes) are packed in send
+ * order by the sort itself, and the batch order of every position is kept
+ * only when `need_order` (replies go back through it). */
+static fm_status route_local(fm_map *map, routed *r, const uint8_t *keys, const uint8_t *payload, size_t ps,
+                             size_t n, int need_order)
 {
     mpi_map *m = mpi_of(map);
     const uint32_t ks = map->cfg.key_size, P = (uint32_t)m->size, R = r->rounds;
-    r->scratch = workspace(m, WS_ROUTE, (n ? n : 1) * 3 * sizeof(uint64_t));
+    r->scratch = workspace(m, WS_ROUTE, (n ? n : 1) * 2 * sizeof(uint64_t));
     r->cnt = fm_alloc((size_t)P * R * sizeof(uint64_t));
     r->rcnt = fm_alloc((size_t)P * R * sizeof(uint64_t));
-    if (!r->scratch || !r->cnt || !r->rcnt) return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
+    if (R == 1) {
+        r->packed_rec = ks + ps;
+        r->packed = workspace(m, WS_PACKED, (n ? n : 1) * r->packed_rec);
+    }
+    if (!r->scratch || !r->cnt || !r->rcnt || (R == 1 && !r->packed))
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
     const int kind = (int)map->cfg.hash;
     const int64_t count = (int64_t)n;
 #pragma omp parallel for schedule(static) num_threads(map->cfg.threads) if (n > 4096)
     for (int64_t i = 0; i < count; i++) r->scratch[i] = fm_hash_key(kind, keys + (size_t)i * ks, ks);
-    if (fm_partition_build(&r->part, r->scratch, n, P, R, map->cfg.threads, r->scratch + n,
-                           r->scratch + 2 * n) != FM_OK)
+    const fm_partition_pack pack = {keys, ks, payload, ps, r->packed};
+    if (fm_partition_build(&r->part, r->scratch, n, P, R, map->cfg.threads,
+                           need_order || R > 1 ? r->scratch + n : NULL, r->packed ? &pack : NULL) != FM_OK)
         return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
     for (uint32_t rd = 0; rd < R; rd++)
         for (uint32_t p = 0; p < P; p++)
@@ -181,8 +194,8 @@ static void pack_round(const routed *r, uint32_t P, uint32_t rd, uint8_t *send, 
     }
 }
 
-/* Splits records of size_a + size_b bytes into two packed arrays (or
- * joins them back, with `join`). */
+/* Splits records of size_a + size_b bytes into two packed arrays (b NULL:
+ * drop the second part), or joins them back, with `join`. */
 static void split_records(uint8_t *records, uint8_t *a, size_t size_a, uint8_t *b, size_t size_b,
                           uint64_t count, int join, int threads)
 {
@@ -196,7 +209,7 @@ static void split_records(uint8_t *records, uint8_t *a, size_t size_a, uint8_t *
             memcpy(at + size_a, b + (size_t)j * size_b, size_b);
         } else {
             memcpy(a + (size_t)j * size_a, at, size_a);
-            memcpy(b + (size_t)j * size_b, at + size_a, size_b);
+            if (b) memcpy(b + (size_t)j * size_b, at + size_a, size_b);
         }
     }
 }
@@ -245,7 +258,11 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
     const int replies = op == OP_GET || op == OP_REMOVE;
     const size_t out_rec = ks + ps, back_rec = op == OP_GET ? vs + 1 : 1;
     const size_t widest = out_rec > back_rec ? out_rec : back_rec;
-    uint8_t *sbuf = workspace(m, WS_SEND, big * widest);
+    /* sbuf: records packed round by round (unless the sort packed them
+     * already), keys taken out of packed records (count pass), replies. */
+    const int prepacked = r->packed && r->packed_rec == out_rec;
+    const size_t sbuf_rec = replies ? (prepacked ? back_rec : widest) : prepacked ? 1 : out_rec;
+    uint8_t *sbuf = workspace(m, WS_SEND, big * sbuf_rec);
     uint8_t *rrec = workspace(m, WS_RECV, big * widest);
     uint8_t *rkeys = workspace(m, WS_RECV_KEYS, big * ks);
     uint8_t *rpay = ps ? workspace(m, WS_RECV_PAYLOAD, big * ps) : NULL;
@@ -274,9 +291,15 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
             s += sc[p];
             q += rc[p];
         }
-        pack_round(r, P, rd, sbuf, keys, ks, payload, ps, threads);
+        const uint8_t *out = sbuf;
+        if (prepacked)
+            out = r->packed;
+        else if (r->packed) /* keys only, out of the (key, payload) records */
+            split_records(r->packed, sbuf, ks, NULL, r->packed_rec - ks, s, 0, threads);
+        else
+            pack_round(r, P, rd, sbuf, keys, ks, payload, ps, threads);
         uint8_t *landing = ps ? rrec : rkeys; /* keys alone need no split */
-        if ((st = alltoallv_records(map, sbuf, sc, sd, landing, rc, rdp, out_rec, ibuf)) != FM_OK) goto done;
+        if ((st = alltoallv_records(map, out, sc, sd, landing, rc, rdp, out_rec, ibuf)) != FM_OK) goto done;
         if (ps) split_records(rrec, rkeys, ks, rpay, ps, q, 0, threads);
         /* This rank's part of the round, in rank order then batch order. */
         fm_status mine = FM_OK;
@@ -433,7 +456,8 @@ static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const voi
     memset(&r, 0, sizeof r);
     const uint64_t rounds = most / m->exchange_bytes + 1;
     r.rounds = rounds > (1u << 20) ? (1u << 20) : (uint32_t)rounds;
-    if (st == FM_OK) st = route_local(map, &r, keys, n);
+    const size_t ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
+    if (st == FM_OK) st = route_local(map, &r, keys, payload, ps, n, op == OP_GET || op == OP_REMOVE);
     if ((st = agree_map(map, st)) != FM_OK) goto free_routed;
     rc = MPI_Alltoall(r.cnt, (int)r.rounds, MPI_UINT64_T, r.rcnt, (int)r.rounds, MPI_UINT64_T, m->comm);
     if (rc != MPI_SUCCESS) {

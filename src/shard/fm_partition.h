@@ -10,10 +10,20 @@
 
 typedef struct fm_partition {
     uint32_t buckets;      /* rounds * owners; bucket = round * owners + owner */
-    uint64_t *start;       /* buckets + 1 offsets into order/hash */
-    uint64_t *order;       /* original batch index of each position (caller's) */
-    uint64_t *hash;        /* hash of each position (caller's) */
+    uint64_t *start;       /* buckets + 1 offsets into order */
+    uint64_t *order;       /* original batch index of each position (caller's; may be NULL) */
 } fm_partition;
+
+/* Records to copy into partition order while sorting (instead of a later
+ * gather through order): record j = the a bytes of its entry, then its b
+ * bytes (b may be NULL with size_b 0). */
+typedef struct fm_partition_pack {
+    const uint8_t *a;
+    size_t size_a;
+    const uint8_t *b;
+    size_t size_b;
+    uint8_t *dst; /* n records of size_a + size_b bytes */
+} fm_partition_pack;
 
 /* The owner shard of a hash among `owners`: a remix of the whole hash, so
  * it is independent of the high bits that pick home slots and the low bits
@@ -34,11 +44,12 @@ static inline uint32_t fm_round_of(uint64_t hash, uint32_t rounds)
 }
 
 /* Sorts positions 0..n-1 by (round, owner), keeping batch order inside a
- * bucket. hashes[i] is the hash of batch entry i. order and hash are the
- * caller's arrays of n entries; the offsets are allocated here.
+ * bucket. hashes[i] is the hash of batch entry i. order (the caller's n
+ * entries, or NULL) gets each position's batch index; pack (or NULL) gets
+ * the records themselves. The offsets are allocated here.
  * FM_ERR_NOMEM leaves nothing allocated. */
 fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, uint32_t owners,
-                             uint32_t rounds, int threads, uint64_t *order, uint64_t *hash);
+                             uint32_t rounds, int threads, uint64_t *order, const fm_partition_pack *pack);
 void fm_partition_free(fm_partition *p);
 
 #endif

@@ -15,17 +15,19 @@ static inline uint32_t bucket_of(uint64_t hash, uint32_t owners, uint32_t rounds
 }
 
 fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, uint32_t owners,
-                             uint32_t rounds, int threads, uint64_t *order, uint64_t *hash)
+                             uint32_t rounds, int threads, uint64_t *order, const fm_partition_pack *pack)
 {
     memset(p, 0, sizeof *p);
     if (threads < 1) threads = 1;
     if ((size_t)threads > n / 4096 + 1) threads = (int)(n / 4096 + 1);
     const uint32_t buckets = owners * rounds;
     const size_t nt = (size_t)threads;
-    uint64_t *counts = fm_alloc(nt * buckets * sizeof(uint64_t));
+    /* Per thread and bucket: counts, then write cursors; a second copy of
+     * the cursors when both order and records are written. */
+    const size_t copies = order && pack ? 2 : 1;
+    uint64_t *counts = fm_alloc(copies * nt * buckets * sizeof(uint64_t));
     p->start = fm_alloc(((size_t)buckets + 1) * sizeof(uint64_t));
     p->order = order;
-    p->hash = hash;
     if (!counts || !p->start) {
         fm_free(counts);
         fm_partition_free(p);
@@ -59,11 +61,21 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
             }
             p->start[buckets] = at;
         }
-        for (size_t i = lo; i < hi; i++) {
-            uint64_t h = hashes[i];
-            uint64_t to = mine[bucket_of(h, owners, rounds)]++;
-            p->order[to] = i;
-            p->hash[to] = h;
+        if (order) {
+            uint64_t *cursor = mine;
+            if (pack) { /* keep `mine` for the records' pass */
+                cursor = counts + (nt + t) * buckets;
+                memcpy(cursor, mine, buckets * sizeof(uint64_t));
+            }
+            for (size_t i = lo; i < hi; i++) order[cursor[bucket_of(hashes[i], owners, rounds)]++] = i;
+        }
+        if (pack) {
+            const size_t sa = pack->size_a, sb = pack->size_b, rec = sa + sb;
+            for (size_t i = lo; i < hi; i++) {
+                uint8_t *to = pack->dst + mine[bucket_of(hashes[i], owners, rounds)]++ * rec;
+                memcpy(to, pack->a + i * sa, sa);
+                if (sb) memcpy(to + sa, pack->b + i * sb, sb);
+            }
         }
     }
     fm_free(counts);

@@ -11,7 +11,7 @@ fm_status fm_route_build(fm_route *r, const void *keys, size_t n, uint32_t key_s
     memset(r, 0, sizeof *r);
     int overflow = 0;
     const size_t key_bytes = fm_mul_size(n, key_size, &overflow);
-    r->scratch = fm_alloc(fm_mul_size(n, 3 * sizeof(uint64_t), &overflow));
+    r->scratch = fm_alloc(fm_mul_size(n, 2 * sizeof(uint64_t), &overflow));
     r->keys = fm_alloc(key_bytes);
     if (overflow || !r->scratch || !r->keys) {
         fm_route_free(r);
@@ -22,11 +22,11 @@ fm_status fm_route_build(fm_route *r, const void *keys, size_t n, uint32_t key_s
     const int64_t count = (int64_t)n;
 #pragma omp parallel for schedule(static) num_threads(threads) if (n > 4096)
     for (int64_t i = 0; i < count; i++) hashes[i] = fm_hash_key(hash_kind, in + (size_t)i * key_size, key_size);
-    if (fm_partition_build(&r->part, hashes, n, shards, 1, threads, hashes + n, hashes + 2 * n) != FM_OK) {
+    const fm_partition_pack keys_in_order = {in, key_size, NULL, 0, r->keys};
+    if (fm_partition_build(&r->part, hashes, n, shards, 1, threads, hashes + n, &keys_in_order) != FM_OK) {
         fm_route_free(r);
         return FM_ERR_NOMEM;
     }
-    fm_route_gather(r, r->keys, in, key_size, threads);
     return FM_OK;
 }
 
