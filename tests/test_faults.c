@@ -8,6 +8,10 @@
  * A fault the library absorbs (the call succeeds anyway) must still give
  * the right result. Under ASan the sweep also proves no failure path leaks.
  *
+ * With --backend cuda the maps are CUDA maps and device allocations
+ * (cudaMalloc, pinned staging) fail in turn as well; exits 77 without a
+ * usable device.
+ *
  * Needs a library built with FLASHMAP_FAULT_INJECTION (src/api/fm_fault.h);
  * exits 77 (skipped) otherwise.
  */
@@ -36,6 +40,8 @@ int main(void)
 static int g_failures;
 static uint64_t g_faults, g_absorbed, g_runs;
 static char g_dir[256];
+static fm_backend g_backend = FM_BACKEND_CPU;
+static const char *const g_kind_names[FM_FAULT_KINDS] = {"allocation", "write", "device allocation"};
 
 #define FAIL(...)                                                                       \
     do {                                                                                \
@@ -65,7 +71,7 @@ static const variant g_variants[] = {
 static fm_config config_of(const variant *v)
 {
     fm_config cfg = fm_config_default(v->ks, v->vs, v->capacity);
-    cfg.backend = FM_BACKEND_CPU;
+    cfg.backend = g_backend;
     cfg.hash = v->hash;
     cfg.threads = v->threads;
     cfg.shards = v->shards;
@@ -341,14 +347,20 @@ static void free_ctx(op_ctx *c)
     ref_destroy(c->before);
 }
 
+/* The kinds of allocation this run fails: host, and device on CUDA maps. */
+static int allocation_kind(int kind)
+{
+    return kind == FM_FAULT_ALLOC || (kind == FM_FAULT_DEVICE && g_backend == FM_BACKEND_CUDA);
+}
+
 /* ---- the sweep ------------------------------------------------------------------ */
 
-/* Runs o with the nth allocation failing on a fresh base map. Returns 1
- * while there are more faults to try (the armed one fired). */
-static int one_fault(const variant *v, const op *o, uint64_t nth)
+/* Runs o with the nth allocation of this kind failing on a fresh base map.
+ * Returns 1 while there are more faults to try (the armed one fired). */
+static int one_fault(const variant *v, const op *o, fm_fault_kind kind, uint64_t nth)
 {
     char what[200];
-    snprintf(what, sizeof what, "%s / %s / allocation %llu", v->name, o->name, (unsigned long long)nth);
+    snprintf(what, sizeof what, "%s / %s / %s %llu", v->name, o->name, g_kind_names[kind], (unsigned long long)nth);
     ref_map *ref = NULL;
     fm_map *m = build_base(v, &ref);
     op_ctx c;
@@ -356,10 +368,10 @@ static int one_fault(const variant *v, const op *o, uint64_t nth)
 
     fm_stats before;
     if (fm_get_stats(m, &before) != FM_OK) exit(1);
-    fm_fault_arm(FM_FAULT_ALLOC, nth);
+    fm_fault_arm(kind, nth);
     fm_status st = o->run(m, v, &c);
-    const int fired = fm_fault_fired(FM_FAULT_ALLOC);
-    fm_fault_arm(FM_FAULT_ALLOC, 0);
+    const int fired = fm_fault_fired(kind);
+    fm_fault_arm(kind, 0);
     g_runs++;
 
     if (fired && st != FM_OK) {
@@ -401,11 +413,15 @@ static void sweep_ops(void)
         for (size_t oi = 0; oi < sizeof g_ops / sizeof *g_ops; oi++) {
             const op *o = &g_ops[oi];
             if (o->needs_u64 && v->vs != 8) continue;
-            uint64_t nth = 1;
-            while (one_fault(v, o, nth) && nth < 100000)
-                nth++;
-            if (nth >= 100000) FAIL("%s / %s: the sweep does not end", v->name, o->name);
-            printf("  %-32s %-8s %4llu allocation sites\n", v->name, o->name, (unsigned long long)nth - 1);
+            for (int kind = FM_FAULT_ALLOC; kind < FM_FAULT_KINDS; kind++) {
+                if (!allocation_kind(kind)) continue;
+                uint64_t nth = 1;
+                while (one_fault(v, o, (fm_fault_kind)kind, nth) && nth < 100000)
+                    nth++;
+                if (nth >= 100000) FAIL("%s / %s: the sweep does not end", v->name, o->name);
+                printf("  %-32s %-8s %4llu %s sites\n", v->name, o->name, (unsigned long long)nth - 1,
+                       g_kind_names[kind]);
+            }
         }
     }
 }
@@ -416,26 +432,30 @@ static void sweep_create(void)
     for (size_t vi = 0; vi < sizeof g_variants / sizeof *g_variants; vi++) {
         const variant *v = &g_variants[vi];
         fm_config cfg = config_of(v);
-        uint64_t nth = 1;
-        for (;; nth++) {
-            fm_map *m = (fm_map *)&cfg; /* must become NULL on failure */
-            fm_fault_arm(FM_FAULT_ALLOC, nth);
-            fm_status st = fm_create(&cfg, &m);
-            const int fired = fm_fault_fired(FM_FAULT_ALLOC);
-            fm_fault_arm(FM_FAULT_ALLOC, 0);
-            g_runs++;
-            if (fired && st != FM_OK) {
-                g_faults++;
-                if (st != FM_ERR_NOMEM || m != NULL)
-                    FAIL("%s / create / allocation %llu: %s, map %p: %s", v->name, (unsigned long long)nth,
-                         fm_status_str(st), (void *)m, fm_last_error(NULL));
-            } else if (st != FM_OK) {
-                FAIL("%s / create: fails with no fault: %s", v->name, fm_last_error(NULL));
+        for (int kind = 0; kind < FM_FAULT_KINDS; kind++) {
+            if (!allocation_kind(kind)) continue;
+            uint64_t nth = 1;
+            for (;; nth++) {
+                fm_map *m = (fm_map *)&cfg; /* must become NULL on failure */
+                fm_fault_arm((fm_fault_kind)kind, nth);
+                fm_status st = fm_create(&cfg, &m);
+                const int fired = fm_fault_fired((fm_fault_kind)kind);
+                fm_fault_arm((fm_fault_kind)kind, 0);
+                g_runs++;
+                if (fired && st != FM_OK) {
+                    g_faults++;
+                    if (st != FM_ERR_NOMEM || m != NULL)
+                        FAIL("%s / create / %s %llu: %s, map %p: %s", v->name, g_kind_names[kind],
+                             (unsigned long long)nth, fm_status_str(st), (void *)m, fm_last_error(NULL));
+                } else if (st != FM_OK) {
+                    FAIL("%s / create: fails with no fault: %s", v->name, fm_last_error(NULL));
+                }
+                if (st == FM_OK) fm_destroy(m);
+                if (!fired) break;
             }
-            if (st == FM_OK) fm_destroy(m);
-            if (!fired) break;
+            printf("  %-32s %-8s %4llu %s sites\n", v->name, "create", (unsigned long long)nth - 1,
+                   g_kind_names[kind]);
         }
-        printf("  %-32s %-8s %4llu allocation sites\n", v->name, "create", (unsigned long long)nth - 1);
     }
 }
 
@@ -444,7 +464,7 @@ static void sweep_create(void)
 static fm_map *load_or_null(const char *path, const variant *v)
 {
     fm_config ov = fm_config_default(0, 0, 0);
-    ov.backend = FM_BACKEND_CPU;
+    ov.backend = g_backend;
     ov.threads = v->threads;
     fm_map *m = NULL;
     if (fm_load(path, &ov, &m) != FM_OK) return NULL;
@@ -458,8 +478,7 @@ static fm_map *load_or_null(const char *path, const variant *v)
 static int one_save_fault(const variant *v, fm_fault_kind kind, uint64_t nth, const char *path)
 {
     char what[200];
-    snprintf(what, sizeof what, "%s / save / %s %llu", v->name, kind == FM_FAULT_ALLOC ? "allocation" : "write",
-             (unsigned long long)nth);
+    snprintf(what, sizeof what, "%s / save / %s %llu", v->name, g_kind_names[kind], (unsigned long long)nth);
     ref_map *old_ref = NULL, *ref = NULL;
     fm_map *old = build_base(v, &old_ref);
     fm_map *m = build_base(v, &ref);
@@ -477,7 +496,7 @@ static int one_save_fault(const variant *v, fm_fault_kind kind, uint64_t nth, co
     const int fired = fm_fault_fired(kind);
     fm_fault_arm(kind, 0);
     g_runs++;
-    const fm_status want = kind == FM_FAULT_ALLOC ? FM_ERR_NOMEM : FM_ERR_IO;
+    const fm_status want = kind == FM_FAULT_WRITE ? FM_ERR_IO : FM_ERR_NOMEM;
     if (fired && st != FM_OK) {
         g_faults++;
         if (st != want) FAIL("%s: returned %s: %s", what, fm_status_str(st), fm_last_error(m));
@@ -510,21 +529,22 @@ static int one_save_fault(const variant *v, fm_fault_kind kind, uint64_t nth, co
 }
 
 /* fm_load with the nth allocation failing: FM_ERR_NOMEM and no map. */
-static int one_load_fault(const variant *v, uint64_t nth, const char *path, const ref_map *ref)
+static int one_load_fault(const variant *v, fm_fault_kind kind, uint64_t nth, const char *path,
+                          const ref_map *ref)
 {
     fm_config ov = fm_config_default(0, 0, 0);
-    ov.backend = FM_BACKEND_CPU;
+    ov.backend = g_backend;
     ov.threads = v->threads;
     fm_map *m = (fm_map *)&ov;
-    fm_fault_arm(FM_FAULT_ALLOC, nth);
+    fm_fault_arm(kind, nth);
     fm_status st = fm_load(path, &ov, &m);
-    const int fired = fm_fault_fired(FM_FAULT_ALLOC);
-    fm_fault_arm(FM_FAULT_ALLOC, 0);
+    const int fired = fm_fault_fired(kind);
+    fm_fault_arm(kind, 0);
     g_runs++;
     if (fired && st != FM_OK) {
         g_faults++;
         if (st != FM_ERR_NOMEM || m != NULL)
-            FAIL("%s / load / allocation %llu: %s, map %p: %s", v->name, (unsigned long long)nth,
+            FAIL("%s / load / %s %llu: %s, map %p: %s", v->name, g_kind_names[kind], (unsigned long long)nth,
                  fm_status_str(st), (void *)m, fm_last_error(NULL));
     } else if (st != FM_OK) {
         FAIL("%s / load: fails with no fault: %s", v->name, fm_last_error(NULL));
@@ -542,28 +562,47 @@ static void sweep_checkpoints(void)
     snprintf(path, sizeof path, "%s/map.fmck", g_dir);
     for (size_t vi = 0; vi < sizeof g_variants / sizeof *g_variants; vi++) {
         const variant *v = &g_variants[vi];
-        for (int kind = FM_FAULT_ALLOC; kind <= FM_FAULT_WRITE; kind++) {
+        for (int kind = 0; kind < FM_FAULT_KINDS; kind++) {
+            if (kind != FM_FAULT_WRITE && !allocation_kind(kind)) continue;
             uint64_t nth = 1;
             while (one_save_fault(v, (fm_fault_kind)kind, nth, path) && nth < 100000)
                 nth++;
             printf("  %-32s %-8s %4llu %s sites\n", v->name, "save", (unsigned long long)nth - 1,
-                   kind == FM_FAULT_ALLOC ? "allocation" : "write");
+                   g_kind_names[kind]);
         }
         ref_map *ref = NULL;
         fm_map *m = build_base(v, &ref);
         if (fm_save(m, path) != FM_OK) exit(1);
-        uint64_t nth = 1;
-        while (one_load_fault(v, nth, path, ref) && nth < 100000)
-            nth++;
-        printf("  %-32s %-8s %4llu allocation sites\n", v->name, "load", (unsigned long long)nth - 1);
+        for (int kind = 0; kind < FM_FAULT_KINDS; kind++) {
+            if (!allocation_kind(kind)) continue;
+            uint64_t nth = 1;
+            while (one_load_fault(v, (fm_fault_kind)kind, nth, path, ref) && nth < 100000)
+                nth++;
+            printf("  %-32s %-8s %4llu %s sites\n", v->name, "load", (unsigned long long)nth - 1,
+                   g_kind_names[kind]);
+        }
         fm_destroy(m);
         ref_destroy(ref);
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 3 && strcmp(argv[1], "--backend") == 0 && strcmp(argv[2], "cuda") == 0) {
+        g_backend = FM_BACKEND_CUDA;
+        fm_config probe = fm_config_default(8, 8, 16);
+        probe.backend = FM_BACKEND_CUDA;
+        fm_map *m = NULL;
+        if (fm_create(&probe, &m) != FM_OK) {
+            printf("test_faults: no usable CUDA device (%s); skipped\n", fm_last_error(NULL));
+            return 77;
+        }
+        fm_destroy(m);
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: test_faults [--backend cuda]\n");
+        return 2;
+    }
     snprintf(g_dir, sizeof g_dir, "/tmp/flashmap-faults-XXXXXX");
     if (!mkdtemp(g_dir)) {
         perror("mkdtemp");

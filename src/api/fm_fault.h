@@ -18,6 +18,7 @@ extern "C" {
 typedef enum fm_fault_kind {
     FM_FAULT_ALLOC = 0, /* fm_alloc, fm_alloc_zero, fm_calloc, fm_strdup */
     FM_FAULT_WRITE,     /* checkpoint file create, write, flush/sync, rename */
+    FM_FAULT_DEVICE,    /* CUDA backend: cudaMalloc and pinned cudaHostAlloc */
     FM_FAULT_KINDS
 } fm_fault_kind;
 

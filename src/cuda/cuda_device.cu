@@ -1,6 +1,8 @@
 /* Devices, errors and device memory of the CUDA backend. */
 #include "cuda/fm_cuda.h"
 
+#include "api/fm_fault.h"
+
 /* -1 until the first call, then 0 or 1: the answer does not change while
  * the process runs (the driver enumerates devices once). */
 static int usable_cache = -1;
@@ -78,6 +80,9 @@ fm_status fm_cuda_alloc(fm_map *map, void **p, size_t bytes, const char *what)
 {
     fm_status st = FM_OK;
     *p = NULL;
+    if (fm_fault_fire(FM_FAULT_DEVICE))
+        return fm_fail(map, FM_ERR_NOMEM, "cannot allocate %zu bytes of device memory for %s (injected fault)",
+                       bytes, what);
     cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
     if (e == cudaSuccess) return FM_OK;
     *p = NULL;

@@ -9,6 +9,8 @@
  * chunking changes no result; a batch of any size needs only the buffers. */
 #include "cuda/fm_cuda.h"
 
+#include "api/fm_fault.h"
+
 fm_status fm_cuda_where(fm_map *map, const void *p, int *where)
 {
     cudaPointerAttributes attr;
@@ -93,7 +95,9 @@ static fm_status stage_buffers(fm_map *map, int dir, size_t want, int need_host)
     if (need_host && s->host_bytes[dir] < s->dev_bytes[dir]) {
         for (int b = 0; b < 2; b++) {
             free_pinned(&host[b]);
-            cudaError_t e = cudaHostAlloc((void **)&host[b], s->dev_bytes[dir], cudaHostAllocDefault);
+            cudaError_t e = fm_fault_fire(FM_FAULT_DEVICE)
+                                ? cudaErrorMemoryAllocation
+                                : cudaHostAlloc((void **)&host[b], s->dev_bytes[dir], cudaHostAllocDefault);
             if (e != cudaSuccess) {
                 host[b] = NULL;
                 (void)fm_cuda_fail_at(map, e, "cudaHostAlloc", __FILE__, __LINE__);
