@@ -9,13 +9,15 @@
 #   configure  Release, sm_90 (FM_GPU_ARCH), MPI only if found, checkpoints
 #              only if libxxhash is found (else FLASHMAP_WITH_CHECKPOINTS=OFF);
 #              without a CMake >= 3.25, a direct nvcc + cc build instead
-#   build      the library, the tests, flashmap-bench-gpu, flashmap-bench
+#   build      the library, the CUDA tests, flashmap-bench-gpu
+# then, most important first:
 #   tests      the tests of `ctest -L cuda` (differential on CUDA maps,
-#              cross-backend), then semantics / bad_args / checkpoint /
-#              threads, whose AUTO maps are CUDA maps on this machine
+#              cross-backend)
+#   gpu bench  flashmap-bench-gpu (device- and host-resident, see gpu_bench.cu)
 #   sanitizer  compute-sanitizer memcheck and racecheck on a small
 #              differential run
-#   gpu bench  flashmap-bench-gpu (device- and host-resident, see gpu_bench.cu)
+#   more       semantics / bad_args / checkpoint / threads, whose AUTO maps
+#              are CUDA maps on this machine
 #   cpu bench  flashmap-bench, flashmap only, 1..16 threads (8x8, 2^23 keys)
 #   table      a short summary, printed last
 #
@@ -165,8 +167,6 @@ if [ $CMAKE_OK = 1 ]; then
         -DFLASHMAP_INSTALL=OFF -DFLASHMAP_WARNINGS_AS_ERRORS=OFF
     step build 200 cmake --build "$BUILD" -j "$JOBS" --target flashmap_static test_differential \
         test_cross_backend flashmap-bench-gpu
-    step build_more 90 cmake --build "$BUILD" -j "$JOBS" --target flashmap-bench test_semantics \
-        test_bad_args test_checkpoint test_threads
     DIFF="$BUILD/tests/test_differential"
     CROSS="$BUILD/tests/test_cross_backend"
     GPUBENCH="$BUILD/bench/gpu/flashmap-bench-gpu"
@@ -179,33 +179,33 @@ else
     CPUBENCH="$BUILD/direct/flashmap-bench"
 fi
 
-# ---- tests -----------------------------------------------------------------------
+# ---- tests and benchmarks, most important first -------------------------------------
 # The CUDA tests of `ctest -L cuda`, run directly (the same arguments).
 export OMP_WAIT_POLICY=passive
 step differential_cuda 150 "$DIFF" --backend cuda --scale 0.2
 step cross_backend 120 "$CROSS"
 unset OMP_WAIT_POLICY
+step gpu_bench 150 "$GPUBENCH" --reps 5
+if [ -n "$SANITIZER" ]; then
+    # Seeds 0..27 cover every key size with every value size.
+    step memcheck 75 "$SANITIZER" --tool memcheck --error-exitcode 1 --leak-check no \
+        "$DIFF" --backend cuda --seeds 28 --scale 0.02
+    step racecheck 45 "$SANITIZER" --tool racecheck --error-exitcode 1 \
+        "$DIFF" --backend cuda --seeds 7 --first 7 --scale 0.02
+else
+    STEPS+=("memcheck|skipped (no compute-sanitizer)|0" "racecheck|skipped (no compute-sanitizer)|0")
+fi
 if [ $CMAKE_OK = 1 ]; then
+    step build_more 90 cmake --build "$BUILD" -j "$JOBS" --target flashmap-bench test_semantics \
+        test_bad_args test_checkpoint test_threads
     if [ $WITH_CK = ON ]; then
-        step auto_tests 90 ctest --test-dir "$BUILD" -R '^(semantics|bad_args|checkpoint|threads)$' -j 4 \
+        step auto_tests 60 ctest --test-dir "$BUILD" -R '^(semantics|bad_args|checkpoint|threads)$' -j 4 \
             --output-on-failure
     else
         step auto_tests 60 ctest --test-dir "$BUILD" -R '^(semantics|threads)$' -j 2 --output-on-failure
     fi
 fi
-if [ -n "$SANITIZER" ]; then
-    # Seeds 0..27 cover every key size with every value size.
-    step memcheck 90 "$SANITIZER" --tool memcheck --error-exitcode 1 --leak-check no \
-        "$DIFF" --backend cuda --seeds 28 --scale 0.02
-    step racecheck 60 "$SANITIZER" --tool racecheck --error-exitcode 1 \
-        "$DIFF" --backend cuda --seeds 7 --first 7 --scale 0.02
-else
-    STEPS+=("memcheck|skipped (no compute-sanitizer)|0" "racecheck|skipped (no compute-sanitizer)|0")
-fi
-
-# ---- benchmarks -------------------------------------------------------------------
-step gpu_bench 150 "$GPUBENCH" --reps 5
-step cpu_bench 90 "$CPUBENCH" --contenders flashmap --shapes 8x8 --ops insert,get \
+step cpu_bench 60 "$CPUBENCH" --contenders flashmap --shapes 8x8 --ops insert,get \
     --threads 1,2,4,8,16 --keys 2^23 --reps 3 --no-limit --retry-busy 0
 
 # ---- table ------------------------------------------------------------------------
