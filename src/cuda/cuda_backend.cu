@@ -158,8 +158,9 @@ static fm_status export_via_stage(fm_map *map, uint64_t *cursor, uint8_t *keys_o
     fm_cuda_map *m = fm_cuda_of(map);
     const size_t ks = map->cfg.key_size, vs = values_out ? map->cfg.value_size : 0;
     const size_t widest = ks > vs ? ks : vs;
+    const size_t want = max < FM_CUDA_STAGE_BYTES / widest ? max * widest : FM_CUDA_STAGE_BYTES;
     size_t bytes = 0;
-    fm_status st = fm_cuda_stage_out_buffers(map, max < FM_CUDA_STAGE_BYTES / widest ? max * widest : FM_CUDA_STAGE_BYTES, &bytes);
+    fm_status st = fm_cuda_stage_out_buffers(map, want, &bytes);
     if (st != FM_OK) return st;
     uint8_t *dev_keys = m->stage.dev_out[0];
     uint8_t *dev_values = m->stage.dev_out[1];
