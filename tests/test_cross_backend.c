@@ -235,18 +235,19 @@ static void do_remove(state *s, const uint8_t *keys, size_t n)
     free(gr);
 }
 
-/* Every entry, exported in pages of random size into memory of a random
- * kind, as sorted key || value records. */
+/* Every entry, exported in pages of random size (for the CUDA map into
+ * memory of a random kind), as sorted key || value records. */
 static size_t g_record;
 static int cmp_record(const void *a, const void *b) { return memcmp(a, b, g_record); }
 
-static uint8_t *export_sorted(state *s, fm_map *m, size_t *count)
+static uint8_t *export_sorted(state *s, fm_map *m, int cuda, size_t *count)
 {
     const size_t ks = s->c.ks, vs = s->c.vs, rec = ks + vs;
     const size_t size = (size_t)fm_size(m);
     uint8_t *out = (uint8_t *)xmalloc((size + 1) * rec);
     const size_t page = (size_t)tu_range(&s->rng, 1, 70000);
-    buf kb = buf_alloc(page * ks, pick_kind(s)), vb = buf_alloc(page * vs, pick_kind(s));
+    buf kb = buf_alloc(page * ks, cuda ? pick_kind(s) : MEM_PAGEABLE);
+    buf vb = buf_alloc(page * vs, cuda ? pick_kind(s) : MEM_PAGEABLE);
     uint8_t *hk = (uint8_t *)xmalloc(page * ks), *hv = (uint8_t *)xmalloc(page * vs);
     uint64_t cursor = 0;
     size_t total = 0;
@@ -278,8 +279,8 @@ static uint8_t *export_sorted(state *s, fm_map *m, size_t *count)
 static void compare_exports(state *s)
 {
     size_t na = 0, nb = 0;
-    uint8_t *a = export_sorted(s, s->cpu, &na);
-    uint8_t *b = export_sorted(s, s->gpu, &nb);
+    uint8_t *a = export_sorted(s, s->cpu, 0, &na);
+    uint8_t *b = export_sorted(s, s->gpu, 1, &nb);
     if (na != nb)
         MISMATCH("batch %d: cpu exported %zu entries, cuda %zu", s->batch, na, nb);
     else if (memcmp(a, b, na * (s->c.ks + s->c.vs)) != 0)
