@@ -37,6 +37,8 @@ typedef struct mpi_map {
     MPI_Comm comm;
     int rank, size;
     fm_map *local; /* this rank's shard: one CPU or CUDA table */
+    fm_map *sums;  /* combine_adds' table, kept (cleared) between calls */
+    size_t sums_for; /* the largest batch it has taken */
     uint64_t exchange_bytes;
     void *ws[WS_COUNT];
     size_t ws_bytes[WS_COUNT];
@@ -343,12 +345,22 @@ done:
 static fm_status combine_adds(fm_map *map, const void *keys, const uint64_t *deltas, size_t n,
                               uint8_t **keys_out, uint64_t **deltas_out, size_t *n_out)
 {
-    fm_config c = fm_config_default(map->cfg.key_size, 8, n);
-    c.hash = map->cfg.hash;
-    c.threads = map->cfg.threads;
-    c.backend = FM_BACKEND_CPU;
-    fm_map *sums = NULL;
-    fm_status st = fm_create(&c, &sums);
+    mpi_map *m = mpi_of(map);
+    fm_status st = FM_OK;
+    if (m->sums && n * 8 < m->sums_for) { /* much too big: clearing it would cost more than a new one */
+        fm_destroy(m->sums);
+        m->sums = NULL;
+    }
+    if (!m->sums) { /* kept between calls: its pages are faulted once */
+        m->sums_for = 0;
+        fm_config c = fm_config_default(map->cfg.key_size, 8, n);
+        c.hash = map->cfg.hash;
+        c.threads = map->cfg.threads;
+        c.backend = FM_BACKEND_CPU;
+        st = fm_create(&c, &m->sums);
+    }
+    fm_map *sums = m->sums;
+    if (n > m->sums_for) m->sums_for = n;
     if (st == FM_OK) st = fm_bulk_add_u64(sums, keys, deltas, n);
     const size_t distinct = st == FM_OK ? (size_t)fm_size(sums) : 0;
     *keys_out = fm_alloc((distinct ? distinct : 1) * map->cfg.key_size);
@@ -357,7 +369,10 @@ static fm_status combine_adds(fm_map *map, const void *keys, const uint64_t *del
     uint64_t cursor = 0;
     size_t got = 0;
     if (st == FM_OK && distinct) st = fm_export(sums, &cursor, *keys_out, *deltas_out, distinct, &got);
-    fm_destroy(sums);
+    if (sums && fm_clear(sums) != FM_OK) { /* cannot happen on a CPU map; start afresh next time */
+        fm_destroy(sums);
+        m->sums = NULL;
+    }
     if (st != FM_OK) {
         fm_free(*keys_out);
         fm_free(*deltas_out);
@@ -573,6 +588,7 @@ static void mpi_destroy(fm_map *map)
         if (m->local->impl) m->local->ops->destroy(m->local);
         free(m->local);
     }
+    fm_destroy(m->sums);
     if (m->comm != MPI_COMM_NULL) MPI_Comm_free(&m->comm);
     for (int i = 0; i < WS_COUNT; i++) fm_free(m->ws[i]);
     free(m);
