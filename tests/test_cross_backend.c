@@ -11,7 +11,9 @@
  * the same batches and leaves both maps unchanged.
  *
  * Exits 77 (CTest: skipped) when no CUDA device is usable.
- * Usage: test_cross_backend [--seed S] [--scale X]
+ * Usage: test_cross_backend [--seed S] [--scale X] [--both-cpu]
+ *   --both-cpu  checks this test itself where there is no GPU: the second
+ *               map is a CPU map too and every buffer is pageable host memory
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -25,6 +27,8 @@
 
 #include "test_check.h"
 #include "test_util.h"
+
+static int g_both_cpu; /* --both-cpu: no CUDA call at all */
 
 
 #define CUDA_OK(expr)                                                          \
@@ -60,6 +64,7 @@ typedef struct buf {
 
 static buf buf_alloc(size_t bytes, int kind)
 {
+    if (g_both_cpu) kind = MEM_PAGEABLE;
     buf b = {NULL, kind, bytes};
     if (kind == MEM_PINNED) CUDA_OK(cudaMallocHost(&b.p, bytes ? bytes : 1));
     else if (kind == MEM_DEVICE) CUDA_OK(cudaMalloc(&b.p, bytes ? bytes : 1));
@@ -79,7 +84,8 @@ static void buf_free(buf *b)
 static buf buf_from(const void *host, size_t bytes, int kind)
 {
     buf b = buf_alloc(bytes, kind);
-    CUDA_OK(cudaMemcpy(b.p, host, bytes, cudaMemcpyDefault));
+    if (b.kind == MEM_PAGEABLE) memcpy(b.p, host, bytes);
+    else CUDA_OK(cudaMemcpy(b.p, host, bytes, cudaMemcpyDefault));
     return b;
 }
 
@@ -87,13 +93,15 @@ static buf buf_from(const void *host, size_t bytes, int kind)
 static buf buf_poisoned(size_t bytes, int kind)
 {
     buf b = buf_alloc(bytes, kind);
-    CUDA_OK(cudaMemset(b.p, 0xA5, bytes ? bytes : 1));
+    if (b.kind == MEM_PAGEABLE) memset(b.p, 0xA5, bytes ? bytes : 1);
+    else CUDA_OK(cudaMemset(b.p, 0xA5, bytes ? bytes : 1));
     return b;
 }
 
 static void buf_read(void *host, const buf *b, size_t bytes)
 {
-    CUDA_OK(cudaMemcpy(host, b->p, bytes, cudaMemcpyDefault));
+    if (b->kind == MEM_PAGEABLE) memcpy(host, b->p, bytes);
+    else CUDA_OK(cudaMemcpy(host, b->p, bytes, cudaMemcpyDefault));
 }
 
 /* ---- one configuration --------------------------------------------------- */
@@ -301,7 +309,7 @@ static void run_conf(const conf *c, uint64_t seed, double scale)
     cfg.flags = c->fixed ? FM_FIXED_CAPACITY : 0;
     cfg.backend = FM_BACKEND_CPU;
     fm_status st = fm_create(&cfg, &s.cpu);
-    cfg.backend = FM_BACKEND_CUDA;
+    cfg.backend = g_both_cpu ? FM_BACKEND_CPU : FM_BACKEND_CUDA;
     if (st == FM_OK) st = fm_create(&cfg, &s.gpu);
     if (st != FM_OK) {
         MISMATCH("fm_create: %s", fm_last_error(NULL));
@@ -330,7 +338,7 @@ static void run_conf(const conf *c, uint64_t seed, double scale)
     }
     compare_exports(&s);
     fm_stats st_gpu;
-    if (fm_get_stats(s.gpu, &st_gpu) != FM_OK || st_gpu.backend != FM_BACKEND_CUDA ||
+    if (fm_get_stats(s.gpu, &st_gpu) != FM_OK || st_gpu.backend != cfg.backend ||
         st_gpu.size != fm_size(s.cpu) || st_gpu.longest_probe >= st_gpu.slots)
         MISMATCH("fm_get_stats on the CUDA map: %s", fm_last_error(s.gpu));
     printf("cross_backend: ks=%u vs=%u %s %s capacity=%llu: %d batches, %llu entries, %s\n", c->ks,
@@ -347,14 +355,19 @@ int main(int argc, char **argv)
 {
     uint64_t seed = 1;
     double scale = 1.0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--seed") == 0) seed = strtoull(argv[i + 1], NULL, 0);
-        else if (strcmp(argv[i], "--scale") == 0) scale = strtod(argv[i + 1], NULL);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc) scale = strtod(argv[++i], NULL);
+        else if (strcmp(argv[i], "--both-cpu") == 0) g_both_cpu = 1;
+        else {
+            fprintf(stderr, "usage: test_cross_backend [--seed S] [--scale X] [--both-cpu]\n");
+            return 2;
+        }
     }
     fm_config probe = fm_config_default(8, 8, 16);
     probe.backend = FM_BACKEND_CUDA;
     fm_map *m = NULL;
-    if (fm_create(&probe, &m) == FM_ERR_UNSUPPORTED) {
+    if (!g_both_cpu && fm_create(&probe, &m) == FM_ERR_UNSUPPORTED) {
         printf("cross_backend: no usable CUDA device (%s): skipped\n", fm_last_error(NULL));
         return 77;
     }

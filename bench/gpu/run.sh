@@ -16,8 +16,8 @@
 #   gpu bench  flashmap-bench-gpu (device- and host-resident, see gpu_bench.cu)
 #   sanitizer  compute-sanitizer memcheck and racecheck on a small
 #              differential run
-#   more       semantics / bad_args / checkpoint / threads, whose AUTO maps
-#              are CUDA maps on this machine
+#   more       the rest of `ctest -L cuda`, then semantics / bad_args /
+#              checkpoint / threads, whose AUTO maps are CUDA maps here
 #   cpu bench  flashmap-bench, flashmap only, 1..16 threads (8x8, 2^23 keys)
 #   table      a short summary, printed last
 #
@@ -196,8 +196,10 @@ else
     STEPS+=("memcheck|skipped (no compute-sanitizer)|0" "racecheck|skipped (no compute-sanitizer)|0")
 fi
 if [ $CMAKE_OK = 1 ]; then
-    step build_more 90 cmake --build "$BUILD" -j "$JOBS" --target flashmap-bench test_semantics \
-        test_bad_args test_checkpoint test_threads
+    step build_more 120 cmake --build "$BUILD" -j "$JOBS"
+    # The rest of `ctest -L cuda` (CUDA shards, checkpoints onto CUDA maps, ...).
+    step more_cuda_tests 90 ctest --test-dir "$BUILD" -L cuda -E '^(differential_cuda|cross_backend)$' \
+        -j 2 --output-on-failure
     if [ $WITH_CK = ON ]; then
         step auto_tests 60 ctest --test-dir "$BUILD" -R '^(semantics|bad_args|checkpoint|threads)$' -j 4 \
             --output-on-failure
