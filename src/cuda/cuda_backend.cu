@@ -167,8 +167,8 @@ static fm_status export_via_stage(fm_map *map, uint64_t *cursor, uint8_t *keys_o
     const size_t round_max = bytes / widest;
     *n_out = 0;
     do {
-        size_t want = max - *n_out < round_max ? max - *n_out : round_max, got = 0;
-        if ((st = fm_cuda_table_export(map, cursor, dev_keys, vs ? dev_values : NULL, want, &got)) != FM_OK)
+        size_t take = max - *n_out < round_max ? max - *n_out : round_max, got = 0;
+        if ((st = fm_cuda_table_export(map, cursor, dev_keys, vs ? dev_values : NULL, take, &got)) != FM_OK)
             return st;
         FM_CUDA(cudaMemcpy(keys_out + *n_out * ks, dev_keys, got * ks, cudaMemcpyDefault), fail);
         if (vs) FM_CUDA(cudaMemcpy(values_out + *n_out * vs, dev_values, got * vs, cudaMemcpyDefault), fail);
