@@ -6,8 +6,10 @@
  * a temporary device set ("dedup") so that exactly one thread acts for each
  * distinct key, which is the probing header's concurrency contract and
  * gives the CPU backend's results to the byte: the last insert wins, adds
- * sum up, the first remove reports the removal. Host batches stream through
- * pinned staging buffers on two copy streams (cuda_stream.cu). */
+ * sum up, the first remove reports the removal (the per-key steps are in
+ * cuda/fm_cuda_keys.h, tested on CPU threads by tests/test_cuda_logic.c).
+ * Host batches stream through pinned staging buffers on two copy streams
+ * (cuda_stream.cu). */
 #ifndef FM_CUDA_H
 #define FM_CUDA_H
 
