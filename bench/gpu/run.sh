@@ -164,7 +164,7 @@ if [ $CMAKE_OK = 1 ]; then
     step configure 120 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
         -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DFLASHMAP_WITH_CUDA=ON -DFLASHMAP_WITH_MPI=$WITH_MPI \
         -DFLASHMAP_WITH_CHECKPOINTS=$WITH_CK -DFLASHMAP_BUILD_EXAMPLES=OFF -DFLASHMAP_BUILD_TOOLS=OFF \
-        -DFLASHMAP_INSTALL=OFF -DFLASHMAP_WARNINGS_AS_ERRORS=OFF
+        -DFLASHMAP_INSTALL=OFF -DFLASHMAP_WARNINGS_AS_ERRORS=OFF -DFLASHMAP_FAULT_INJECTION=ON
     step build 200 cmake --build "$BUILD" -j "$JOBS" --target flashmap_static test_differential \
         test_cross_backend flashmap-bench-gpu
     DIFF="$BUILD/tests/test_differential"
@@ -197,8 +197,9 @@ else
 fi
 if [ $CMAKE_OK = 1 ]; then
     step build_more 120 cmake --build "$BUILD" -j "$JOBS"
-    # The rest of `ctest -L cuda` (CUDA shards, checkpoints onto CUDA maps, ...).
-    step more_cuda_tests 90 ctest --test-dir "$BUILD" -L cuda -E '^(differential_cuda|cross_backend)$' \
+    # The rest of `ctest -L cuda`: CUDA shards, checkpoints onto CUDA maps and
+    # back, the fault sweep with host and device allocations failing.
+    step more_cuda_tests 150 ctest --test-dir "$BUILD" -L cuda -E '^(differential_cuda|cross_backend)$' \
         -j 2 --output-on-failure
     if [ $WITH_CK = ON ]; then
         step auto_tests 60 ctest --test-dir "$BUILD" -R '^(semantics|bad_args|checkpoint|threads)$' -j 4 \
