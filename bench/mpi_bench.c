@@ -189,8 +189,9 @@ int main(int argc, char **argv)
                 fprintf(json,
                         "{\"bench\":\"mpi\",\"op\":\"%s\",\"ranks\":%d,\"keys_per_rank\":%zu,\"threads\":%d,"
                         "\"distributed_s\":%.6f,\"exchange_s\":%.6f,\"local_s\":%.6f,\"mkeys_per_s\":%.3f,"
-                        "\"efficiency\":%.3f}\n",
-                        OP_NAMES[o], ranks, n, opt.threads, d, x, l, rate, eff);
+                        "\"efficiency\":%.3f,\"scaling\":\"%s\",\"total_keys\":%zu}\n",
+                        OP_NAMES[o], ranks, n, opt.threads, d, x, l, rate, eff, opt.total ? "strong" : "weak",
+                        n * (size_t)ranks);
         }
     }
     if (json) fclose(json);
