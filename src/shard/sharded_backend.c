@@ -7,7 +7,9 @@
  * Shards are CPU tables, or CUDA tables on the devices of cfg.devices
  * (NULL: round robin over the visible devices from cfg.device, or from 0).
  * Several shards may share a device. Batches are routed on the host, so a
- * sharded CUDA map takes host buffers; the shards run one after another. */
+ * sharded CUDA map takes host buffers. CPU shards run one after another
+ * (each uses every thread); CUDA shards run side by side, one host thread
+ * each, every shard on its own streams. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,12 +112,71 @@ static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_
     return FM_OK;
 }
 
+/* One step of a bulk call on one shard's part of a routed batch. */
+typedef enum shard_step { STEP_RESERVE, STEP_INSERT, STEP_ADD, STEP_GET, STEP_REMOVE } shard_step;
+typedef struct step_args {
+    const fm_route *r;
+    const uint8_t *payload; /* insert values or add deltas, routed order */
+    size_t record;          /* bytes of payload per key */
+    uint8_t *values, *flags; /* get / remove results, routed order */
+} step_args;
+
+static fm_status step_one(fm_map *map, uint32_t i, shard_step step, const step_args *a)
+{
+    fm_map *shard = sharded_of(map)->shard[i];
+    const size_t at = part_begin(a->r, i), len = part_size(a->r, i);
+    const uint8_t *k = a->r->keys + at * map->cfg.key_size;
+    const uint8_t *p = a->payload ? a->payload + at * a->record : NULL;
+    const uint32_t vs = map->cfg.value_size;
+    switch (step) {
+    case STEP_RESERVE: return fm_reserve_batch(shard, k, len);
+    case STEP_INSERT: return shard->ops->insert(shard, k, p, len, FM_WRITE_ROOM_MADE);
+    case STEP_ADD: return shard->ops->add_u64(shard, k, (const uint64_t *)p, len, FM_WRITE_ROOM_MADE);
+    case STEP_GET: return shard->ops->get(shard, k, len, vs ? a->values + at * vs : NULL, a->flags + at);
+    case STEP_REMOVE: return shard->ops->remove(shard, k, len, a->flags + at);
+    }
+    return FM_ERR_INVALID;
+}
+
+/* CUDA shards run side by side. FLASHMAP_TEST_SHARDS_SIDE_BY_SIDE=1 makes
+ * CPU shards do the same (each then on one thread), so that CPU-only test
+ * machines run this path too. */
+static int side_by_side(const fm_map *map)
+{
+    if (sharded_of((fm_map *)map)->count < 2) return 0;
+    if (map->backend == FM_BACKEND_CUDA) return 1;
+    const char *test = getenv("FLASHMAP_TEST_SHARDS_SIDE_BY_SIDE");
+    return test && *test == '1';
+}
+
+/* Runs a step on every shard that has keys in the batch. On failure the
+ * lowest failing shard's status and message are the map's. (CPU shards
+ * stop at the first failure; CUDA shards all finish their step.) */
+static fm_status each_shard(fm_map *map, shard_step step, const step_args *a)
+{
+    sharded *s = sharded_of(map);
+    fm_status *st = NULL;
+    if (side_by_side(map)) st = fm_calloc(s->count, sizeof *st);
+    if (st) {
+        const int count = (int)s->count;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(count < 64 ? count : 64)
+        for (int i = 0; i < count; i++)
+            if (part_size(a->r, (uint32_t)i) > 0) st[i] = step_one(map, (uint32_t)i, step, a);
+    }
+    fm_status first = FM_OK;
+    for (uint32_t i = 0; i < s->count && first == FM_OK; i++) {
+        if (part_size(a->r, i) == 0) continue;
+        first = st ? st[i] : step_one(map, i, step, a);
+        if (first != FM_OK) fm_fail(map, first, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
+    }
+    fm_free(st);
+    return first;
+}
+
 /* Insert or add: route, reserve on every shard, then write every shard. */
 static fm_status sharded_write(fm_map *map, const void *keys, const void *values,
                                const uint64_t *deltas, size_t n, int adding)
 {
-    sharded *s = sharded_of(map);
-    const uint32_t ks = map->cfg.key_size;
     const size_t record = adding ? sizeof(uint64_t) : map->cfg.value_size;
     const void *payload = adding ? (const void *)deltas : values;
     fm_route r;
@@ -132,30 +193,11 @@ static fm_status sharded_write(fm_map *map, const void *keys, const void *values
         }
         fm_route_gather(&r, routed, payload, record, map->cfg.threads);
     }
-    for (uint32_t i = 0; i < s->count; i++) {
-        if (part_size(&r, i) == 0) continue;
-        st = fm_reserve_batch(s->shard[i], r.keys + part_begin(&r, i) * ks, part_size(&r, i));
-        if (st != FM_OK) {
-            fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
-            goto free_routed;
-        }
-    }
-    for (uint32_t i = 0; i < s->count; i++) {
-        const size_t at = part_begin(&r, i), len = part_size(&r, i);
-        if (len == 0) continue;
-        const uint8_t *k = r.keys + at * ks;
-        const uint8_t *p = routed ? routed + at * record : NULL;
-        /* With room reserved these cannot fail. */
-        if (adding)
-            st = s->shard[i]->ops->add_u64(s->shard[i], k, (const uint64_t *)p, len, FM_WRITE_ROOM_MADE);
-        else
-            st = s->shard[i]->ops->insert(s->shard[i], k, p, len, FM_WRITE_ROOM_MADE);
-        if (st != FM_OK) {
-            fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
-            goto free_routed;
-        }
-    }
-free_routed:
+    const step_args a = {.r = &r, .payload = routed, .record = record};
+    /* Room on every shard first; with room made the writes cannot fail
+     * (except on a device error). */
+    st = each_shard(map, STEP_RESERVE, &a);
+    if (st == FM_OK) st = each_shard(map, adding ? STEP_ADD : STEP_INSERT, &a);
     fm_free(routed);
 free_route:
     fm_route_free(&r);
@@ -179,8 +221,7 @@ static fm_status sharded_add_u64(fm_map *map, const void *keys, const uint64_t *
 static fm_status sharded_get(fm_map *map, const void *keys, size_t n, void *values_out,
                              uint8_t *found_out)
 {
-    sharded *s = sharded_of(map);
-    const uint32_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    const uint32_t vs = map->cfg.value_size;
     fm_route r;
     fm_status st = host_buffers(map, "fm_bulk_get", keys, values_out, found_out);
     if (st != FM_OK) return st;
@@ -192,16 +233,8 @@ static fm_status sharded_get(fm_map *map, const void *keys, size_t n, void *valu
         st = fm_fail(map, FM_ERR_NOMEM, "no memory for the results of %zu lookups", n);
         goto free_all;
     }
-    for (uint32_t i = 0; i < s->count; i++) {
-        const size_t at = part_begin(&r, i), len = part_size(&r, i);
-        if (len == 0) continue;
-        st = s->shard[i]->ops->get(s->shard[i], r.keys + at * ks, len, vs ? values + at * vs : NULL,
-                                   found + at);
-        if (st != FM_OK) {
-            fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
-            goto free_all;
-        }
-    }
+    const step_args a = {.r = &r, .values = values, .flags = found};
+    if ((st = each_shard(map, STEP_GET, &a)) != FM_OK) goto free_all;
     if (vs) fm_route_scatter(&r, values_out, values, vs, map->cfg.threads);
     if (found_out) fm_route_scatter(&r, found_out, found, 1, map->cfg.threads);
 free_all:
@@ -213,8 +246,6 @@ free_all:
 
 static fm_status sharded_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
 {
-    sharded *s = sharded_of(map);
-    const uint32_t ks = map->cfg.key_size;
     fm_route r;
     fm_status st = host_buffers(map, "fm_bulk_remove", keys, removed_out, NULL);
     if (st != FM_OK) return st;
@@ -225,16 +256,10 @@ static fm_status sharded_remove(fm_map *map, const void *keys, size_t n, uint8_t
         st = fm_fail(map, FM_ERR_NOMEM, "no memory for the results of %zu removals", n);
         goto free_route;
     }
-    for (uint32_t i = 0; i < s->count; i++) {
-        const size_t at = part_begin(&r, i), len = part_size(&r, i);
-        if (len == 0) continue;
-        /* Removal cannot fail once routed: no shard is left half done. */
-        st = s->shard[i]->ops->remove(s->shard[i], r.keys + at * ks, len, removed + at);
-        if (st != FM_OK) {
-            fm_fail(map, st, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
-            goto free_removed;
-        }
-    }
+    /* Removal cannot fail once routed (but for a device error): no shard is
+     * left half done. */
+    const step_args a = {.r = &r, .flags = removed};
+    if ((st = each_shard(map, STEP_REMOVE, &a)) != FM_OK) goto free_removed;
     if (removed_out) fm_route_scatter(&r, removed_out, removed, 1, map->cfg.threads);
 free_removed:
     fm_free(removed);
