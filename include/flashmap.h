@@ -17,6 +17,8 @@
  *     (fm_map_backend() == FM_BACKEND_CUDA) each may also be device or
  *     managed memory of the map's device (found with
  *     cudaPointerGetAttributes; memory of another device is FM_ERR_INVALID).
+ *     Sharded and MPI maps of CUDA shards route batches on the host and
+ *     stage device buffers through host memory.
  *   - Errors: a failing call returns a negative fm_status, leaves the map
  *     exactly as it was before the call, and records a detail message that
  *     fm_last_error(map) returns.

@@ -17,7 +17,8 @@ extern "C" {
  * a CUDA backend (AUTO: where the rank sees a device) a table on
  * cfg.device, or when that is -1 on device (node-local rank mod the
  * devices the rank sees), node-local rank from MPI_COMM_TYPE_SHARED. Bulk
- * calls take host buffers. Errors: FM_ERR_INVALID on all ranks if
+ * calls take host buffers, or device buffers on a CUDA map (staged through
+ * host memory: the exchange packs batches on the host). Errors: FM_ERR_INVALID on all ranks if
  * configurations differ or one is invalid; FM_ERR_UNSUPPORTED (CUDA asked
  * for and not usable, shards > 1), FM_ERR_NOMEM, FM_ERR_COMM; any rank's
  * failure is returned on every rank and no rank keeps a map. */

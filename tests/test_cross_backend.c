@@ -112,6 +112,7 @@ typedef struct conf {
     int fixed;
     uint64_t capacity;
     double max_load;
+    int shards; /* 0 or 1: one table; more: CUDA shards, device buffers staged */
 } conf;
 
 typedef struct state {
@@ -307,6 +308,7 @@ static void run_conf(const conf *c, uint64_t seed, double scale)
     cfg.hash = c->hash;
     cfg.max_load = c->max_load;
     cfg.flags = c->fixed ? FM_FIXED_CAPACITY : 0;
+    cfg.shards = c->shards;
     cfg.backend = FM_BACKEND_CPU;
     fm_status st = fm_create(&cfg, &s.cpu);
     cfg.backend = g_both_cpu ? FM_BACKEND_CPU : FM_BACKEND_CUDA;
@@ -341,9 +343,9 @@ static void run_conf(const conf *c, uint64_t seed, double scale)
     if (fm_get_stats(s.gpu, &st_gpu) != FM_OK || st_gpu.backend != cfg.backend ||
         st_gpu.size != fm_size(s.cpu) || st_gpu.longest_probe >= st_gpu.slots)
         MISMATCH("fm_get_stats on the CUDA map: %s", fm_last_error(s.gpu));
-    printf("cross_backend: ks=%u vs=%u %s %s capacity=%llu: %d batches, %llu entries, %s\n", c->ks,
+    printf("cross_backend: ks=%u vs=%u %s %s capacity=%llu shards=%d: %d batches, %llu entries, %s\n", c->ks,
            c->vs, c->hash == FM_HASH_IDENTITY ? "identity" : "murmur3", c->fixed ? "fixed" : "growing",
-           (unsigned long long)c->capacity, s.batch, (unsigned long long)fm_size(s.cpu),
+           (unsigned long long)c->capacity, c->shards > 1 ? c->shards : 1, s.batch, (unsigned long long)fm_size(s.cpu),
            g_failures ? "MISMATCH" : "same");
     free(keys);
     free(s.pool);
@@ -373,12 +375,14 @@ int main(int argc, char **argv)
     }
     fm_destroy(m);
     const conf confs[] = {
-        {8, 8, FM_HASH_MURMUR3, 0, 0, 0.5},
-        {32, 128, FM_HASH_MURMUR3, 0, 1000, 0.5},
-        {3, 0, FM_HASH_IDENTITY, 0, 10, 0.75},
-        {16, 8, FM_HASH_IDENTITY, 1, 5000, 0.9},
-        {64, 4096, FM_HASH_MURMUR3, 1, 300, 0.5},
-        {13, 24, FM_HASH_MURMUR3, 0, 1, 0.25},
+        {8, 8, FM_HASH_MURMUR3, 0, 0, 0.5, 1},
+        {32, 128, FM_HASH_MURMUR3, 0, 1000, 0.5, 1},
+        {3, 0, FM_HASH_IDENTITY, 0, 10, 0.75, 1},
+        {16, 8, FM_HASH_IDENTITY, 1, 5000, 0.9, 1},
+        {64, 4096, FM_HASH_MURMUR3, 1, 300, 0.5, 1},
+        {13, 24, FM_HASH_MURMUR3, 0, 1, 0.25, 1},
+        {16, 8, FM_HASH_MURMUR3, 0, 0, 0.5, 3},
+        {32, 128, FM_HASH_IDENTITY, 1, 5000, 0.5, 2},
     };
     for (size_t i = 0; i < sizeof confs / sizeof confs[0] && g_failures == 0; i++)
         run_conf(&confs[i], seed + i, scale);

@@ -9,6 +9,14 @@ int fm_cuda_is_device_pointer(const void *p)
     return 0;
 }
 
+fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, size_t bytes)
+{
+    (void)dst;
+    (void)src;
+    (void)bytes;
+    return fm_fail(report, FM_ERR_UNSUPPORTED, "flashmap was built without CUDA");
+}
+
 static fm_status cuda_create(fm_map *map)
 {
     return fm_fail(map, FM_ERR_UNSUPPORTED,

@@ -32,6 +32,17 @@ extern "C" int fm_cuda_device_count(void)
     return count;
 }
 
+extern "C" fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, size_t bytes)
+{
+    if (bytes == 0) return FM_OK;
+    const cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyDefault);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return fm_fail(report, FM_ERR_DEVICE, "cudaMemcpy of %zu bytes: %s", bytes, cudaGetErrorString(e));
+    }
+    return FM_OK;
+}
+
 extern "C" int fm_cuda_is_device_pointer(const void *p)
 {
     if (!p || !fm_cuda_usable()) return 0;

@@ -23,6 +23,7 @@
 #include "api/fm_map.h"
 #include "api/fm_shared.h"
 #include "shard/fm_partition.h"
+#include "shard/fm_stage.h"
 #include "table/fm_hash.h"
 
 /* In-flight bytes per exchange round when cfg.exchange_bytes is 0. */
@@ -430,8 +431,9 @@ static fm_status single_rank(fm_map *map, mpi_op op, const void *keys, const voi
     return st;
 }
 
-static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const void *payload_in, size_t n_in,
-                          void *values_out, uint8_t *flags_out)
+/* A bulk call with host buffers, once every rank has agreed to run it. */
+static fm_status mpi_bulk_host(fm_map *map, mpi_op op, const void *keys_in, const void *payload_in,
+                               size_t n_in, void *values_out, uint8_t *flags_out)
 {
     mpi_map *m = mpi_of(map);
     const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
@@ -439,13 +441,7 @@ static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys_in, const voi
     size_t n = n_in;
     uint8_t *combined_keys = NULL;
     uint64_t *combined_deltas = NULL;
-    /* Meets the agreement of a rank whose arguments failed their checks.
-     * The exchange packs batches on the host: device buffers are refused. */
     fm_status st = FM_OK;
-    if (fm_cuda_is_device_pointer(keys_in) || fm_cuda_is_device_pointer(payload_in) ||
-        fm_cuda_is_device_pointer(values_out) || fm_cuda_is_device_pointer(flags_out))
-        st = fm_fail(map, FM_ERR_UNSUPPORTED, "an MPI map takes host buffers in this version");
-    if ((st = agree_map(map, st)) != FM_OK) return st;
     if (m->size == 1) return single_rank(map, op, keys_in, payload_in, n_in, values_out, flags_out);
     if (op == OP_ADD && n > 0 && has_repeats(keys_in, n_in, (uint32_t)ks, (int)map->cfg.hash)) {
         st = combine_adds(map, keys_in, payload_in, n_in, &combined_keys, &combined_deltas, &n);
@@ -507,6 +503,30 @@ free_routed:
 free_combined:
     fm_free(combined_keys);
     fm_free(combined_deltas);
+    return st;
+}
+
+/* Every bulk call: device buffers are staged through host memory (the
+ * exchange packs batches on the host), then the ranks agree to go on; this
+ * is the agreement a rank whose arguments failed their checks meets. */
+static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys, const void *payload, size_t n,
+                          void *values_out, uint8_t *flags_out)
+{
+    const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    const size_t payload_bytes = !payload ? 0 : op == OP_INSERT ? n * vs : op == OP_ADD ? n * 8 : 0;
+    fm_stage sg;
+    fm_status st = fm_stage_in(map, &sg, keys, n * ks, payload, payload_bytes, values_out,
+                               values_out && op == OP_GET ? n * vs : 0, flags_out, flags_out ? n : 0);
+    if ((st = agree_map(map, st)) != FM_OK) {
+        fm_stage_free(&sg);
+        return st;
+    }
+    st = mpi_bulk_host(map, op, sg.keys, sg.payload, n, sg.values_out, sg.flags_out);
+    if (op == OP_GET || op == OP_REMOVE) { /* results copied back: a device error there is agreed too */
+        if (st == FM_OK) st = fm_stage_out(map, &sg);
+        st = agree_map(map, st);
+    }
+    fm_stage_free(&sg);
     return st;
 }
 

@@ -6,8 +6,8 @@
  *
  * Shards are CPU tables, or CUDA tables on the devices of cfg.devices
  * (NULL: round robin over the visible devices from cfg.device, or from 0).
- * Several shards may share a device. Batches are routed on the host, so a
- * sharded CUDA map takes host buffers. CPU shards run one after another
+ * Several shards may share a device. Batches are routed on the host:
+ * device buffers are staged through host memory. CPU shards run one after another
  * (each uses every thread); CUDA shards run side by side, one host thread
  * each, every shard on its own streams. */
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
 #include "shard/fm_route.h"
+#include "shard/fm_stage.h"
 
 typedef struct sharded {
     uint32_t count;
@@ -92,18 +93,6 @@ static size_t part_size(const fm_route *r, uint32_t i)
     return (size_t)(r->part.start[i + 1] - r->part.start[i]);
 }
 
-/* The batch is routed on the host: a sharded CUDA map refuses device
- * buffers (up to three; NULL ones are fine). */
-static fm_status host_buffers(fm_map *map, const char *call, const void *a, const void *b, const void *c)
-{
-    if (map->backend != FM_BACKEND_CUDA) return FM_OK;
-    if (fm_cuda_is_device_pointer(a) || fm_cuda_is_device_pointer(b) || fm_cuda_is_device_pointer(c))
-        return fm_fail(map, FM_ERR_UNSUPPORTED,
-                       "%s: a sharded CUDA map takes host buffers in this version (a one-shard CUDA map "
-                       "takes device buffers)", call);
-    return FM_OK;
-}
-
 static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_t n)
 {
     if (fm_route_build(r, keys, n, map->cfg.key_size, (int)map->cfg.hash, sharded_of(map)->count,
@@ -174,15 +163,11 @@ static fm_status each_shard(fm_map *map, shard_step step, const step_args *a)
 }
 
 /* Insert or add: route, reserve on every shard, then write every shard. */
-static fm_status sharded_write(fm_map *map, const void *keys, const void *values,
-                               const uint64_t *deltas, size_t n, int adding)
+static fm_status sharded_write_host(fm_map *map, const void *keys, const void *payload, size_t n, int adding)
 {
     const size_t record = adding ? sizeof(uint64_t) : map->cfg.value_size;
-    const void *payload = adding ? (const void *)deltas : values;
     fm_route r;
-    fm_status st = host_buffers(map, adding ? "fm_bulk_add_u64" : "fm_bulk_insert", keys, payload, NULL);
-    if (st != FM_OK) return st;
-    st = route_or_fail(map, &r, keys, n);
+    fm_status st = route_or_fail(map, &r, keys, n);
     if (st != FM_OK) return st;
     uint8_t *routed = NULL;
     if (payload && record) {
@@ -204,6 +189,19 @@ free_route:
     return st;
 }
 
+static fm_status sharded_write(fm_map *map, const void *keys, const void *values,
+                               const uint64_t *deltas, size_t n, int adding)
+{
+    const size_t record = adding ? sizeof(uint64_t) : map->cfg.value_size;
+    const void *payload = adding ? (const void *)deltas : values;
+    fm_stage sg;
+    fm_status st = fm_stage_in(map, &sg, keys, n * map->cfg.key_size, payload, payload ? n * record : 0, NULL, 0,
+                               NULL, 0);
+    if (st == FM_OK) st = sharded_write_host(map, sg.keys, sg.payload, n, adding);
+    fm_stage_free(&sg);
+    return st;
+}
+
 static fm_status sharded_insert(fm_map *map, const void *keys, const void *values, size_t n,
                                 unsigned flags)
 {
@@ -218,14 +216,12 @@ static fm_status sharded_add_u64(fm_map *map, const void *keys, const uint64_t *
     return sharded_write(map, keys, NULL, deltas, n, 1);
 }
 
-static fm_status sharded_get(fm_map *map, const void *keys, size_t n, void *values_out,
-                             uint8_t *found_out)
+static fm_status sharded_get_host(fm_map *map, const void *keys, size_t n, void *values_out,
+                                  uint8_t *found_out)
 {
     const uint32_t vs = map->cfg.value_size;
     fm_route r;
-    fm_status st = host_buffers(map, "fm_bulk_get", keys, values_out, found_out);
-    if (st != FM_OK) return st;
-    st = route_or_fail(map, &r, keys, n);
+    fm_status st = route_or_fail(map, &r, keys, n);
     if (st != FM_OK) return st;
     uint8_t *values = vs ? fm_alloc(n * vs) : NULL;
     uint8_t *found = fm_alloc(n);
@@ -244,12 +240,23 @@ free_all:
     return st;
 }
 
-static fm_status sharded_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
+static fm_status sharded_get(fm_map *map, const void *keys, size_t n, void *values_out,
+                             uint8_t *found_out)
+{
+    const size_t vs = map->cfg.value_size;
+    fm_stage sg;
+    fm_status st = fm_stage_in(map, &sg, keys, n * map->cfg.key_size, NULL, 0, values_out, values_out ? n * vs : 0,
+                               found_out, n);
+    if (st == FM_OK) st = sharded_get_host(map, sg.keys, n, sg.values_out, sg.flags_out);
+    if (st == FM_OK) st = fm_stage_out(map, &sg);
+    fm_stage_free(&sg);
+    return st;
+}
+
+static fm_status sharded_remove_host(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
 {
     fm_route r;
-    fm_status st = host_buffers(map, "fm_bulk_remove", keys, removed_out, NULL);
-    if (st != FM_OK) return st;
-    st = route_or_fail(map, &r, keys, n);
+    fm_status st = route_or_fail(map, &r, keys, n);
     if (st != FM_OK) return st;
     uint8_t *removed = fm_alloc(n);
     if (!removed) {
@@ -265,6 +272,16 @@ free_removed:
     fm_free(removed);
 free_route:
     fm_route_free(&r);
+    return st;
+}
+
+static fm_status sharded_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
+{
+    fm_stage sg;
+    fm_status st = fm_stage_in(map, &sg, keys, n * map->cfg.key_size, NULL, 0, NULL, 0, removed_out, n);
+    if (st == FM_OK) st = sharded_remove_host(map, sg.keys, n, sg.flags_out);
+    if (st == FM_OK) st = fm_stage_out(map, &sg);
+    fm_stage_free(&sg);
     return st;
 }
 
