@@ -64,7 +64,8 @@ FM_FN uint64_t fm_murmur3_64(const uint8_t *data, uint32_t len)
         k2 *= c2; k2 = fm_rotl64(k2, 33); k2 *= c1; h2 ^= k2;
     }
     if (rest > 0) {
-        uint64_t k1 = fm_load_partial_le64(tail, rest);
+        /* 8-, 24-, 40-byte ... keys end in a whole word: one load. */
+        uint64_t k1 = rest >= 8 ? fm_load_le64(tail) : fm_load_partial_le64(tail, rest);
         k1 *= c1; k1 = fm_rotl64(k1, 31); k1 *= c2; h1 ^= k1;
     }
     h1 ^= len; h2 ^= len;
