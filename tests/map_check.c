@@ -10,22 +10,12 @@
 
 #include "test_util.h"
 
-void *mc_xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "test: out of memory (%zu bytes)\n", n);
-        exit(2);
-    }
-    return p;
-}
-
 /* Every exported entry is in the reference with the same value, once, and
  * as many as the reference holds. Returns the number of problems. */
 static int export_matches(fm_map *m, const ref_map *ref, uint32_t ks, uint32_t vs, const char *what)
 {
     const size_t chunk = 997, want = ref_size(ref);
-    uint8_t *keys = mc_xmalloc(chunk * ks), *values = mc_xmalloc(chunk * (vs ? vs : 1));
+    uint8_t *keys = tu_xmalloc(chunk * ks), *values = tu_xmalloc(chunk * (vs ? vs : 1));
     uint8_t *seen = calloc(ref_id_limit(ref) + 1, 1);
     uint64_t cursor = 0, total = 0, calls = 0;
     int bad = 0;
@@ -74,7 +64,7 @@ static int export_matches(fm_map *m, const ref_map *ref, uint32_t ks, uint32_t v
 static int gets_match(fm_map *m, const ref_map *ref, uint32_t ks, uint32_t vs, const char *what)
 {
     const size_t chunk = 997, lim = ref_id_limit(ref);
-    uint8_t *keys = mc_xmalloc(chunk * ks), *values = mc_xmalloc(chunk * (vs ? vs : 1));
+    uint8_t *keys = tu_xmalloc(chunk * ks), *values = tu_xmalloc(chunk * (vs ? vs : 1));
     uint8_t found[997];
     size_t n = 0;
     int bad = 0;

@@ -22,7 +22,4 @@ int mc_count_temp_files(const char *dir);
 /* rm -rf dir (no links followed). */
 void mc_remove_tree(const char *dir);
 
-/* malloc that exits the test when out of memory. */
-void *mc_xmalloc(size_t n);
-
 #endif

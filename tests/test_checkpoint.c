@@ -54,7 +54,7 @@ static int g_verbose;
 static char *path_in_dir(const char *name)
 {
     const size_t len = strlen(g_dir) + strlen(name) + 2;
-    char *p = mc_xmalloc(len);
+    char *p = tu_xmalloc(len);
     snprintf(p, len, "%s/%s", g_dir, name);
     return p;
 }
@@ -69,7 +69,7 @@ static uint8_t *read_file(const char *path, size_t *len)
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fseek(f, 0, SEEK_SET);
-    uint8_t *buf = mc_xmalloc((size_t)size);
+    uint8_t *buf = tu_xmalloc((size_t)size);
     if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
         fprintf(stderr, "cannot read %s\n", path);
         exit(2);
@@ -122,9 +122,9 @@ static void fill_and_churn(tu_rng *rng, fm_map *m, ref_map *ref, const rt_config
 {
     const uint32_t ks = c->ks, vs = c->vs;
     const size_t batch = 512;
-    uint8_t *keys = mc_xmalloc(batch * ks), *values = mc_xmalloc(batch * (vs ? vs : 1));
-    uint64_t *deltas = mc_xmalloc(batch * sizeof *deltas);
-    uint8_t *removed = mc_xmalloc(batch);
+    uint8_t *keys = tu_xmalloc(batch * ks), *values = tu_xmalloc(batch * (vs ? vs : 1));
+    uint64_t *deltas = tu_xmalloc(batch * sizeof *deltas);
+    uint8_t *removed = tu_xmalloc(batch);
     const int rounds = 3 + (int)tu_below(rng, 4);
     for (int round = 0; round < rounds; round++) {
         /* Inserts: fresh keys and updates of present ones. */
@@ -339,7 +339,7 @@ static fm_map *small_map(uint32_t ks, uint32_t vs, uint64_t n, uint32_t flags, u
     }
     tu_rng rng;
     tu_rng_seed(&rng, seed);
-    uint8_t *keys = mc_xmalloc(n * ks), *values = mc_xmalloc(n * (vs ? vs : 1));
+    uint8_t *keys = tu_xmalloc(n * ks), *values = tu_xmalloc(n * (vs ? vs : 1));
     tu_fill(&rng, keys, n * ks);
     tu_fill(&rng, values, n * vs);
     CHECK_OK(m, fm_bulk_insert(m, keys, values, n));
@@ -474,7 +474,7 @@ static void test_truncation_and_flips(void)
     fm_ck_block_bytes = saved;
     size_t len = 0;
     uint8_t *good = read_file(good_path, &len);
-    uint8_t *copy = mc_xmalloc(len);
+    uint8_t *copy = tu_xmalloc(len);
     const size_t block = FM_CK_BLOCK_HEADER_SIZE + 64 * 16;
     CHECK(len == FM_CK_HEADER_SIZE + FM_CK_FOOTER_SIZE + 40 * FM_CK_BLOCK_HEADER_SIZE + 2500 * 16);
     fm_map *l = load_or_report(good_path, NULL, "the good file");
@@ -498,7 +498,7 @@ static void test_truncation_and_flips(void)
     }
     /* Bytes appended: junk, or a second footer. */
     memcpy(copy, good, len);
-    uint8_t *longer = mc_xmalloc(len + FM_CK_FOOTER_SIZE);
+    uint8_t *longer = tu_xmalloc(len + FM_CK_FOOTER_SIZE);
     memcpy(longer, good, len);
     memset(longer + len, 0, 10);
     expect_rejected(bad_path, longer, len + 10, FM_ERR_CORRUPT, "footer", "10 zero bytes appended");
@@ -839,7 +839,7 @@ static int readonly_case(const char *ro)
     CHECK_OK(NULL, fm_create(&cfg, &m));
     if (!m) return 1;
     CHECK_OK(m, fm_bulk_insert(m, keys, keys, 100));
-    char *inside = mc_xmalloc(strlen(ro) + 16);
+    char *inside = tu_xmalloc(strlen(ro) + 16);
     sprintf(inside, "%s/x.fmcp", ro);
     expect_save_fails(m, inside, "Permission denied", "a read-only directory");
     CHECK(mc_count_temp_files(ro) == 0);

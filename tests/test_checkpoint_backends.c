@@ -38,7 +38,7 @@ static const conf CONFS[] = {
 /* Random inserts and removes on map and ref alike. */
 static void churn(tu_rng *r, fm_map *m, ref_map *ref, const conf *c, size_t n, uint64_t span)
 {
-    uint8_t *keys = mc_xmalloc(n * c->ks), *values = mc_xmalloc(n * (c->vs ? c->vs : 1));
+    uint8_t *keys = tu_xmalloc(n * c->ks), *values = tu_xmalloc(n * (c->vs ? c->vs : 1));
     for (size_t i = 0; i < n; i++) {
         uint64_t k = tu_below(r, span);
         memset(keys + i * c->ks, 0, c->ks);

@@ -79,16 +79,6 @@ static uint64_t expected_size(void)
     return n;
 }
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        MPI_Abort(MPI_COMM_WORLD, 2);
-    }
-    return p;
-}
-
 /* Collective on comm: every rank inserts entries i = rank (mod size), updates
  * some, removes some. */
 static fm_map *build(MPI_Comm comm, const shape *s)
@@ -106,7 +96,7 @@ static fm_map *build(MPI_Comm comm, const shape *s)
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     const uint64_t mine = g_entries / (uint64_t)n + 1;
-    uint8_t *keys = xmalloc(mine * s->ks), *values = xmalloc(mine * (s->vs ? s->vs : 1));
+    uint8_t *keys = tu_xmalloc(mine * s->ks), *values = tu_xmalloc(mine * (s->vs ? s->vs : 1));
     for (int pass = 0; pass < 3; pass++) {
         size_t k = 0;
         for (uint64_t i = (uint64_t)r; i < g_entries; i += (uint64_t)n) {
@@ -132,8 +122,8 @@ static fm_map *build(MPI_Comm comm, const shape *s)
 static uint64_t check_keys(fm_map *m, const shape *s, uint64_t first, uint64_t step, const char *what)
 {
     const uint64_t count = first < g_entries ? (g_entries - first + step - 1) / step : 0;
-    uint8_t *keys = xmalloc(count * s->ks), *values = xmalloc(count * (s->vs ? s->vs : 1));
-    uint8_t *found = xmalloc(count), want[4096];
+    uint8_t *keys = tu_xmalloc(count * s->ks), *values = tu_xmalloc(count * (s->vs ? s->vs : 1));
+    uint8_t *found = tu_xmalloc(count), want[4096];
     size_t k = 0;
     for (uint64_t i = first; i < g_entries; i += step) key_of(s, i, keys + k++ * s->ks);
     uint64_t bad = 0;

@@ -41,16 +41,6 @@ static int g_both_cpu; /* --both-cpu: no CUDA call at all */
         }                                                                      \
     } while (0)
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "test_cross_backend: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 /* ---- buffers in one of three kinds of memory ----------------------------- */
 
 enum { MEM_PAGEABLE, MEM_PINNED, MEM_DEVICE };
@@ -68,7 +58,7 @@ static buf buf_alloc(size_t bytes, int kind)
     buf b = {NULL, kind, bytes};
     if (kind == MEM_PINNED) CUDA_OK(cudaMallocHost(&b.p, bytes ? bytes : 1));
     else if (kind == MEM_DEVICE) CUDA_OK(cudaMalloc(&b.p, bytes ? bytes : 1));
-    else b.p = xmalloc(bytes);
+    else b.p = tu_xmalloc(bytes);
     return b;
 }
 
@@ -177,8 +167,8 @@ static void do_get(state *s, const uint8_t *keys, size_t n)
     const size_t ks = s->c.ks, vs = s->c.vs;
     const int kk = pick_kind(s), vk = pick_kind(s), fk = pick_kind(s);
     buf k = buf_from(keys, n * ks, kk), v = buf_poisoned(n * vs, vk), f = buf_poisoned(n, fk);
-    uint8_t *cv = (uint8_t *)xmalloc(n * vs), *cf = (uint8_t *)xmalloc(n);
-    uint8_t *gv = (uint8_t *)xmalloc(n * vs), *gf = (uint8_t *)xmalloc(n);
+    uint8_t *cv = (uint8_t *)tu_xmalloc(n * vs), *cf = (uint8_t *)tu_xmalloc(n);
+    uint8_t *gv = (uint8_t *)tu_xmalloc(n * vs), *gf = (uint8_t *)tu_xmalloc(n);
     fm_status a = fm_bulk_get(s->cpu, keys, n, cv, cf);
     fm_status b = fm_bulk_get(s->gpu, k.p, n, vs ? v.p : NULL, f.p);
     same_status(s, "get", a, b);
@@ -200,7 +190,7 @@ static void do_get(state *s, const uint8_t *keys, size_t n)
 static void do_insert(state *s, const uint8_t *keys, size_t n)
 {
     const size_t ks = s->c.ks, vs = s->c.vs;
-    uint8_t *vals = (uint8_t *)xmalloc(n * vs);
+    uint8_t *vals = (uint8_t *)tu_xmalloc(n * vs);
     tu_fill(&s->rng, vals, n * vs);
     buf k = buf_from(keys, n * ks, pick_kind(s)), v = buf_from(vals, n * vs, pick_kind(s));
     fm_status a = fm_bulk_insert(s->cpu, keys, vals, n);
@@ -213,7 +203,7 @@ static void do_insert(state *s, const uint8_t *keys, size_t n)
 
 static void do_add(state *s, const uint8_t *keys, size_t n)
 {
-    uint64_t *d = (uint64_t *)xmalloc(n * 8);
+    uint64_t *d = (uint64_t *)tu_xmalloc(n * 8);
     for (size_t i = 0; i < n; i++) d[i] = tu_chance(&s->rng, 20) ? UINT64_MAX - tu_below(&s->rng, 3) : tu_below(&s->rng, 10);
     const int with_deltas = !tu_chance(&s->rng, 25);
     buf k = buf_from(keys, n * s->c.ks, pick_kind(s)), v = buf_from(d, n * 8, pick_kind(s));
@@ -229,7 +219,7 @@ static void do_remove(state *s, const uint8_t *keys, size_t n)
 {
     const int rk = pick_kind(s);
     buf k = buf_from(keys, n * s->c.ks, pick_kind(s)), r = buf_poisoned(n, rk);
-    uint8_t *cr = (uint8_t *)xmalloc(n), *gr = (uint8_t *)xmalloc(n);
+    uint8_t *cr = (uint8_t *)tu_xmalloc(n), *gr = (uint8_t *)tu_xmalloc(n);
     const int with_flags = !tu_chance(&s->rng, 20);
     fm_status a = fm_bulk_remove(s->cpu, keys, n, cr);
     fm_status b = fm_bulk_remove(s->gpu, k.p, n, with_flags ? (uint8_t *)r.p : NULL);
@@ -253,11 +243,11 @@ static uint8_t *export_sorted(state *s, fm_map *m, int cuda, size_t *count)
 {
     const size_t ks = s->c.ks, vs = s->c.vs, rec = ks + vs;
     const size_t size = (size_t)fm_size(m);
-    uint8_t *out = (uint8_t *)xmalloc((size + 1) * rec);
+    uint8_t *out = (uint8_t *)tu_xmalloc((size + 1) * rec);
     const size_t page = (size_t)tu_range(&s->rng, 1, 70000);
     buf kb = buf_alloc(page * ks, cuda ? pick_kind(s) : MEM_PAGEABLE);
     buf vb = buf_alloc(page * vs, cuda ? pick_kind(s) : MEM_PAGEABLE);
-    uint8_t *hk = (uint8_t *)xmalloc(page * ks), *hv = (uint8_t *)xmalloc(page * vs);
+    uint8_t *hk = (uint8_t *)tu_xmalloc(page * ks), *hv = (uint8_t *)tu_xmalloc(page * vs);
     uint64_t cursor = 0;
     size_t total = 0;
     do {
@@ -319,10 +309,10 @@ static void run_conf(const conf *c, uint64_t seed, double scale)
         return;
     }
     s.pool_n = c->fixed ? (size_t)(2 * c->capacity + 64) : 400000;
-    s.pool = (uint8_t *)xmalloc(s.pool_n * c->ks);
+    s.pool = (uint8_t *)tu_xmalloc(s.pool_n * c->ks);
     tu_fill(&s.rng, s.pool, s.pool_n * c->ks);
     const int batches = (int)(60 * scale) + 1;
-    uint8_t *keys = (uint8_t *)xmalloc(MAX_BATCH * c->ks);
+    uint8_t *keys = (uint8_t *)tu_xmalloc(MAX_BATCH * c->ks);
     for (s.batch = 0; s.batch < batches && g_failures == 0; s.batch++) {
         const size_t n = pick_n(&s);
         pick_keys(&s, keys, n);

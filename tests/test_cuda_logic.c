@@ -27,16 +27,6 @@
 #include "test_util.h"
 
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "test_cuda_logic: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 typedef struct emu {
     fm_table_view t;
     uint64_t live, tombstones;
@@ -52,9 +42,9 @@ static fm_table_view table_new(uint64_t slots, uint32_t ks, uint32_t vs)
 {
     fm_table_view t;
     memset(&t, 0, sizeof t);
-    t.tags = xcalloc(slots, sizeof *t.tags);
-    t.keys = xcalloc(slots, ks);
-    t.values = vs ? xcalloc(slots, vs) : NULL;
+    t.tags = tu_xcalloc(slots, sizeof *t.tags);
+    t.keys = tu_xcalloc(slots, ks);
+    t.values = vs ? tu_xcalloc(slots, vs) : NULL;
     t.mask = slots - 1;
     while (((uint64_t)1 << t.log2_slots) < slots) t.log2_slots++;
     t.key_size = ks;
@@ -211,16 +201,16 @@ static void run_conf(uint32_t ks, uint32_t vs, fm_hash hash, uint64_t seed, doub
     while (slots < 2 * pool_n) slots <<= 1;
     e.t = table_new(slots, ks, vs);
     const size_t max_batch = 20000;
-    e.d.ids = xcalloc(fm_dedup_slots(max_batch), sizeof *e.d.ids);
-    e.d.winner = xcalloc(fm_dedup_slots(max_batch), sizeof *e.d.winner);
-    e.d.sums = xcalloc(fm_dedup_slots(max_batch), sizeof *e.d.sums);
-    e.d.slot_of = xcalloc(max_batch, sizeof *e.d.slot_of);
-    e.perm = xcalloc(max_batch, sizeof *e.perm);
-    uint8_t *pool = xcalloc(pool_n, ks), *keys = xcalloc(max_batch, ks);
-    uint8_t *values = xcalloc(max_batch, vs), *out = xcalloc(max_batch, vs);
-    uint8_t *flags = xcalloc(max_batch, 1);
-    unsigned long long *deltas = xcalloc(max_batch, sizeof *deltas);
-    uint8_t *zeros = xcalloc(1, vs);
+    e.d.ids = tu_xcalloc(fm_dedup_slots(max_batch), sizeof *e.d.ids);
+    e.d.winner = tu_xcalloc(fm_dedup_slots(max_batch), sizeof *e.d.winner);
+    e.d.sums = tu_xcalloc(fm_dedup_slots(max_batch), sizeof *e.d.sums);
+    e.d.slot_of = tu_xcalloc(max_batch, sizeof *e.d.slot_of);
+    e.perm = tu_xcalloc(max_batch, sizeof *e.perm);
+    uint8_t *pool = tu_xcalloc(pool_n, ks), *keys = tu_xcalloc(max_batch, ks);
+    uint8_t *values = tu_xcalloc(max_batch, vs), *out = tu_xcalloc(max_batch, vs);
+    uint8_t *flags = tu_xcalloc(max_batch, 1);
+    unsigned long long *deltas = tu_xcalloc(max_batch, sizeof *deltas);
+    uint8_t *zeros = tu_xcalloc(1, vs);
     for (size_t i = 0; i < pool_n; i++) { /* distinct pool keys (1-byte keys: 200 of 256) */
         do tu_fill(&e.rng, pool + i * ks, ks);
         while (ks == 1 && memchr(pool, pool[i], i) != NULL);

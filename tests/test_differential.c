@@ -160,16 +160,6 @@ static int is_zero(const uint8_t *p, size_t n)
     return 1;
 }
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        fprintf(stderr, "test_differential: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 /* ---- configuration ------------------------------------------------------ */
 
 static config make_config(uint64_t seed, double scale, tu_rng *rng)
@@ -388,7 +378,7 @@ static int check_export(run *r)
     if (limit > r->seen_cap) {
         free(r->seen);
         r->seen_cap = limit * 2;
-        r->seen = xmalloc(r->seen_cap);
+        r->seen = tu_xmalloc(r->seen_cap);
     }
     memset(r->seen, 0, limit);
     const char *saved_op = r->op;
@@ -682,26 +672,26 @@ static int run_seed(uint64_t seed, double scale)
         printf("\n");
     }
 
-    r.pool = xmalloc(c->pool_n * ks);
-    r.keys = xmalloc(mb * ks);
-    r.values = xmalloc(mb * vs);
-    r.out = xmalloc(mb * vs);
-    r.flags = xmalloc(mb);
-    r.exp_flags = xmalloc(mb);
-    r.deltas = xmalloc(mb * sizeof *r.deltas);
-    r.s_keys = xmalloc(SAMPLE_MAX * ks);
-    r.s_out = xmalloc(SAMPLE_MAX * vs);
-    r.s_flags = xmalloc(SAMPLE_MAX);
+    r.pool = tu_xmalloc(c->pool_n * ks);
+    r.keys = tu_xmalloc(mb * ks);
+    r.values = tu_xmalloc(mb * vs);
+    r.out = tu_xmalloc(mb * vs);
+    r.flags = tu_xmalloc(mb);
+    r.exp_flags = tu_xmalloc(mb);
+    r.deltas = tu_xmalloc(mb * sizeof *r.deltas);
+    r.s_keys = tu_xmalloc(SAMPLE_MAX * ks);
+    r.s_out = tu_xmalloc(SAMPLE_MAX * vs);
+    r.s_flags = tu_xmalloc(SAMPLE_MAX);
     r.e_max = vs == 4096 ? 256 : 4096;
-    r.e_keys = xmalloc(r.e_max * ks);
-    r.e_values = xmalloc(r.e_max * vs);
+    r.e_keys = tu_xmalloc(r.e_max * ks);
+    r.e_values = tu_xmalloc(r.e_max * vs);
     r.seen_cap = 1024;
-    r.seen = xmalloc(r.seen_cap);
+    r.seen = tu_xmalloc(r.seen_cap);
     r.ref = ref_create(ks, vs);
     r.scratch = ref_create(ks, 0);
     if (c->fixed) {
-        r.shard_live = xmalloc((size_t)c->shards * sizeof *r.shard_live);
-        r.shard_new = xmalloc((size_t)c->shards * sizeof *r.shard_new);
+        r.shard_live = tu_xmalloc((size_t)c->shards * sizeof *r.shard_live);
+        r.shard_new = tu_xmalloc((size_t)c->shards * sizeof *r.shard_new);
         memset(r.shard_live, 0, (size_t)c->shards * sizeof *r.shard_live);
     }
     if (!r.ref || !r.scratch) {

@@ -105,7 +105,7 @@ typedef struct batch {
 
 static batch make_batch(const variant *v, uint64_t seed, size_t n, uint64_t span, uint64_t round)
 {
-    batch b = {n, mc_xmalloc(n * v->ks), mc_xmalloc(n * (v->vs ? v->vs : 1)), mc_xmalloc(n * 8)};
+    batch b = {n, tu_xmalloc(n * v->ks), tu_xmalloc(n * (v->vs ? v->vs : 1)), tu_xmalloc(n * 8)};
     tu_rng r;
     tu_rng_seed(&r, seed);
     for (size_t i = 0; i < n; i++) {
@@ -334,8 +334,8 @@ static void make_ctx(op_ctx *c, const variant *v, const op *o)
     memset(c, 0, sizeof *c);
     c->b = o->fixed_growth ? make_batch(v, 3, 2500, 6000, 7) : make_batch(v, 4, 800, 3000, 9);
     if (c->b.n < 100) exit(2);
-    c->out = mc_xmalloc(c->b.n * (v->vs > sizeof(fm_stats) ? v->vs : sizeof(fm_stats)));
-    c->found = mc_xmalloc(c->b.n);
+    c->out = tu_xmalloc(c->b.n * (v->vs > sizeof(fm_stats) ? v->vs : sizeof(fm_stats)));
+    c->found = tu_xmalloc(c->b.n);
     c->before = ref_create(v->ks, v->vs);
 }
 

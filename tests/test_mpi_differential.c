@@ -118,16 +118,6 @@ typedef struct run {
     int bad;     /* this rank saw a mismatch in this step */
 } run;
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        fprintf(stderr, "test_mpi_differential: out of memory (%zu bytes)\n", bytes);
-        MPI_Abort(MPI_COMM_WORLD, 2);
-    }
-    return p;
-}
-
 static const char *exchange_name(const config *c, char *buf, size_t len)
 {
     if (c->exchange_bytes == 0)
@@ -651,16 +641,16 @@ static void check_export(run *r)
 
     /* Gather counts (and whether values came along), then the records. */
     const int P = g_nranks;
-    long long mine[2] = {(long long)have, want_values}, *all = xmalloc(2 * (size_t)P * sizeof *all);
+    long long mine[2] = {(long long)have, want_values}, *all = tu_xmalloc(2 * (size_t)P * sizeof *all);
     MPI_Allgather(mine, 2, MPI_LONG_LONG, all, 2, MPI_LONG_LONG, MPI_COMM_WORLD);
-    int *counts = xmalloc((size_t)P * sizeof *counts), *displs = xmalloc((size_t)P * sizeof *displs);
+    int *counts = tu_xmalloc((size_t)P * sizeof *counts), *displs = tu_xmalloc((size_t)P * sizeof *displs);
     size_t total = 0;
     for (int p = 0; p < P; p++) {
         counts[p] = (int)((size_t)all[2 * p] * rec);
         displs[p] = (int)(total * rec);
         total += (size_t)all[2 * p];
     }
-    uint8_t *gathered = xmalloc(total * rec);
+    uint8_t *gathered = tu_xmalloc(total * rec);
     MPI_Allgatherv(r->e_pack, (int)(have * rec), MPI_BYTE, gathered, counts, displs, MPI_BYTE,
                    MPI_COMM_WORLD);
 
@@ -668,7 +658,7 @@ static void check_export(run *r)
     if (limit > r->seen_cap) {
         free(r->seen);
         r->seen_cap = 2 * limit;
-        r->seen = xmalloc(r->seen_cap);
+        r->seen = tu_xmalloc(r->seen_cap);
     }
     memset(r->seen, 0, limit);
     size_t at = 0;
@@ -960,26 +950,26 @@ static int run_seed(uint64_t seed, double scale)
         printf("\n");
         fflush(stdout);
     }
-    r.pool = xmalloc(c->pool_n * ks);
-    r.cnt = xmalloc(P * sizeof *r.cnt);
-    r.off = xmalloc(P * sizeof *r.off);
-    r.opt = xmalloc(P);
-    r.keys = xmalloc(mb * ks);
-    r.values = xmalloc(mb * vs);
-    r.exp_flags = xmalloc(mb);
-    r.out = xmalloc(mb * vs);
-    r.flags = xmalloc(mb);
-    r.deltas = xmalloc(mb * sizeof *r.deltas);
-    r.s_keys = xmalloc(SAMPLE_MAX * ks);
-    r.s_out = xmalloc(SAMPLE_MAX * vs);
-    r.s_flags = xmalloc(SAMPLE_MAX);
+    r.pool = tu_xmalloc(c->pool_n * ks);
+    r.cnt = tu_xmalloc(P * sizeof *r.cnt);
+    r.off = tu_xmalloc(P * sizeof *r.off);
+    r.opt = tu_xmalloc(P);
+    r.keys = tu_xmalloc(mb * ks);
+    r.values = tu_xmalloc(mb * vs);
+    r.exp_flags = tu_xmalloc(mb);
+    r.out = tu_xmalloc(mb * vs);
+    r.flags = tu_xmalloc(mb);
+    r.deltas = tu_xmalloc(mb * sizeof *r.deltas);
+    r.s_keys = tu_xmalloc(SAMPLE_MAX * ks);
+    r.s_out = tu_xmalloc(SAMPLE_MAX * vs);
+    r.s_flags = tu_xmalloc(SAMPLE_MAX);
     r.e_max = 2048;
-    r.e_keys = xmalloc(r.e_max * ks);
-    r.e_values = xmalloc(r.e_max * vs);
+    r.e_keys = tu_xmalloc(r.e_max * ks);
+    r.e_values = tu_xmalloc(r.e_max * vs);
     r.e_pack_cap = 4096;
-    r.e_pack = xmalloc(r.e_pack_cap);
+    r.e_pack = tu_xmalloc(r.e_pack_cap);
     r.seen_cap = 1024;
-    r.seen = xmalloc(r.seen_cap);
+    r.seen = tu_xmalloc(r.seen_cap);
     r.ref = ref_create(ks, vs);
     r.scratch = ref_create(ks, 0);
     if (!r.ref || !r.scratch) {
@@ -987,8 +977,8 @@ static int run_seed(uint64_t seed, double scale)
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     if (c->fixed) {
-        r.rank_live = xmalloc(P * sizeof *r.rank_live);
-        r.rank_new = xmalloc(P * sizeof *r.rank_new);
+        r.rank_live = tu_xmalloc(P * sizeof *r.rank_live);
+        r.rank_new = tu_xmalloc(P * sizeof *r.rank_new);
         memset(r.rank_live, 0, P * sizeof *r.rank_live);
     }
     make_pool(&r);

@@ -21,16 +21,6 @@
 #include "test_util.h"
 
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "test_semantics: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 static fm_map *create(fm_config cfg)
 {
     fm_map *m = NULL;
@@ -58,7 +48,7 @@ static size_t export_all(fm_map *m, size_t key_size, uint8_t *keys, uint64_t *va
 {
     uint64_t cursor = 0;
     size_t total = 0;
-    uint8_t *kbuf = xcalloc(7, key_size);
+    uint8_t *kbuf = tu_xcalloc(7, key_size);
     uint64_t vbuf[7];
     do {
         size_t n = 0;
@@ -177,8 +167,8 @@ static void test_last_wins(int threads, fm_hash hash)
     cfg.threads = threads;
     fm_map *m = create(cfg);
 
-    uint64_t *keys = xcalloc(n, 8), *vals = xcalloc(n, 8), *out = xcalloc(nkeys, 8);
-    uint8_t *flags = xcalloc(n, 1), *occ = xcalloc(nkeys, 1);
+    uint64_t *keys = tu_xcalloc(n, 8), *vals = tu_xcalloc(n, 8), *out = tu_xcalloc(nkeys, 8);
+    uint8_t *flags = tu_xcalloc(n, 1), *occ = tu_xcalloc(nkeys, 1);
     tu_rng rng;
     tu_rng_seed(&rng, 42u + (unsigned)threads);
     for (size_t i = 0; i < n; i++)
@@ -203,7 +193,7 @@ static void test_last_wins(int threads, fm_hash hash)
                 vals[i] += 0x10;
         CHECK_OK(m, fm_bulk_insert(m, keys, vals, n));
         CHECK(fm_size(m) == nkeys);
-        uint64_t *probe = xcalloc(nkeys, 8);
+        uint64_t *probe = tu_xcalloc(nkeys, 8);
         for (size_t i = 0; i < nkeys; i++)
             probe[i] = key_of(i);
         memset(flags, 0, nkeys);
@@ -387,10 +377,10 @@ static void test_fixed_high_load(uint64_t cap, double max_load, fm_hash hash, in
     fm_map *m = create(cfg);
     const uint64_t slots = slots_of(m);
 
-    uint8_t *keys = xcalloc(pool, ks), *batch = xcalloc(2 * pool, ks);
-    uint64_t *model = xcalloc(pool, 8), *vals = xcalloc(2 * pool, 8), *out = xcalloc(pool, 8);
-    uint8_t *present = xcalloc(pool, 1), *found = xcalloc(pool, 1), *seen = xcalloc(pool, 1);
-    size_t *idx = xcalloc(2 * pool, sizeof(size_t));
+    uint8_t *keys = tu_xcalloc(pool, ks), *batch = tu_xcalloc(2 * pool, ks);
+    uint64_t *model = tu_xcalloc(pool, 8), *vals = tu_xcalloc(2 * pool, 8), *out = tu_xcalloc(pool, 8);
+    uint8_t *present = tu_xcalloc(pool, 1), *found = tu_xcalloc(pool, 1), *seen = tu_xcalloc(pool, 1);
+    size_t *idx = tu_xcalloc(2 * pool, sizeof(size_t));
     for (size_t i = 0; i < pool; i++) {
         uint64_t group = key_of(i / 4), member = key_of(i);
         memcpy(keys + i * ks, &group, 8);
@@ -488,8 +478,8 @@ static void test_growth(int threads)
     fm_config cfg = fm_config_default(8, 8, 16);
     cfg.threads = threads;
     fm_map *m = create(cfg);
-    uint64_t *keys = xcalloc(total, 8), *vals = xcalloc(total, 8), *out = xcalloc(total, 8);
-    uint8_t *found = xcalloc(total, 1);
+    uint64_t *keys = tu_xcalloc(total, 8), *vals = tu_xcalloc(total, 8), *out = tu_xcalloc(total, 8);
+    uint8_t *found = tu_xcalloc(total, 1);
     for (size_t i = 0; i < total; i++) {
         keys[i] = key_of(i);
         vals[i] = ~(uint64_t)i;
@@ -533,8 +523,8 @@ static void test_add_u64(int threads)
     size_t n = 0;
     for (size_t j = 0; j < nkeys; j++)
         n += j % 7 + 1;
-    uint64_t *batch = xcalloc(n, 8), *keys = xcalloc(nkeys, 8), *out = xcalloc(nkeys, 8);
-    uint8_t *found = xcalloc(nkeys, 1);
+    uint64_t *batch = tu_xcalloc(n, 8), *keys = tu_xcalloc(nkeys, 8), *out = tu_xcalloc(nkeys, 8);
+    uint8_t *found = tu_xcalloc(nkeys, 1);
     size_t pos = 0;
     for (size_t j = 0; j < nkeys; j++) {
         keys[j] = key_of(j);

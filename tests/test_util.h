@@ -5,7 +5,22 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* malloc / calloc that end the test (exit 2) when memory runs out. An MPI
+ * test's other ranks then fail too, as mpiexec ends the job. */
+static inline void *tu_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "test: out of memory (%zu x %zu bytes)\n", n, size);
+        exit(2);
+    }
+    return p;
+}
+
+static inline void *tu_xmalloc(size_t bytes) { return tu_xcalloc(1, bytes); }
 
 /* splitmix64: turns one seed into well-mixed state words. */
 static inline uint64_t tu_splitmix64(uint64_t *state)
