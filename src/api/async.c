@@ -92,66 +92,45 @@ static fm_status submit(struct fm_request *r, fm_request **req_out)
     return FM_OK;
 }
 
-static fm_status new_request(fm_map *map, fm_request **req_out, request_kind kind, const char *func,
-                             struct fm_request **r_out)
+/* Makes a request of one of the calls below and queues it. */
+static fm_status queue(fm_map *map, fm_request **req_out, const char *func, struct fm_request proto)
 {
     if (req_out) *req_out = NULL;
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "%s: map is NULL", func);
     if (!req_out) return fm_fail(map, FM_ERR_INVALID, "%s: req_out is NULL", func);
     struct fm_request *r = fm_calloc(1, sizeof *r);
     if (!r) return fm_fail(map, FM_ERR_NOMEM, "%s: no memory for the request", func);
+    *r = proto;
     r->map = map;
-    r->kind = kind;
-    *r_out = r;
-    return FM_OK;
+    return submit(r, req_out);
 }
 
 fm_status fm_bulk_insert_async(fm_map *map, const void *keys, const void *values, size_t n, fm_request **req_out)
 {
-    struct fm_request *r = NULL;
-    fm_status st = new_request(map, req_out, REQ_INSERT, "fm_bulk_insert_async", &r);
-    if (st != FM_OK) return st;
-    r->keys = keys;
-    r->values = values;
-    r->n = n;
-    return submit(r, req_out);
+    return queue(map, req_out, "fm_bulk_insert_async",
+                 (struct fm_request){.kind = REQ_INSERT, .keys = keys, .values = values, .n = n});
 }
 
 fm_status fm_bulk_get_async(fm_map *map, const void *keys, size_t n, void *values_out, uint8_t *found_out,
                             fm_request **req_out)
 {
-    struct fm_request *r = NULL;
-    fm_status st = new_request(map, req_out, REQ_GET, "fm_bulk_get_async", &r);
-    if (st != FM_OK) return st;
-    r->keys = keys;
-    r->n = n;
-    r->values_out = values_out;
-    r->flags_out = found_out;
-    return submit(r, req_out);
+    return queue(map, req_out, "fm_bulk_get_async",
+                 (struct fm_request){.kind = REQ_GET, .keys = keys, .n = n, .values_out = values_out,
+                                     .flags_out = found_out});
 }
 
 fm_status fm_bulk_remove_async(fm_map *map, const void *keys, size_t n, uint8_t *removed_out,
                                fm_request **req_out)
 {
-    struct fm_request *r = NULL;
-    fm_status st = new_request(map, req_out, REQ_REMOVE, "fm_bulk_remove_async", &r);
-    if (st != FM_OK) return st;
-    r->keys = keys;
-    r->n = n;
-    r->flags_out = removed_out;
-    return submit(r, req_out);
+    return queue(map, req_out, "fm_bulk_remove_async",
+                 (struct fm_request){.kind = REQ_REMOVE, .keys = keys, .n = n, .flags_out = removed_out});
 }
 
 fm_status fm_bulk_add_u64_async(fm_map *map, const void *keys, const uint64_t *deltas, size_t n,
                                 fm_request **req_out)
 {
-    struct fm_request *r = NULL;
-    fm_status st = new_request(map, req_out, REQ_ADD, "fm_bulk_add_u64_async", &r);
-    if (st != FM_OK) return st;
-    r->keys = keys;
-    r->deltas = deltas;
-    r->n = n;
-    return submit(r, req_out);
+    return queue(map, req_out, "fm_bulk_add_u64_async",
+                 (struct fm_request){.kind = REQ_ADD, .keys = keys, .deltas = deltas, .n = n});
 }
 
 fm_status fm_wait(fm_request *req)
