@@ -3,7 +3,7 @@
  * the local table operation alone. Efficiency = (exchange + local) /
  * distributed; 1.0 means routing, rounds and agreement cost nothing.
  *
- *   mpirun -np P flashmap-bench-mpi [--keys N] [--reps R] [--threads T] [--json FILE]
+ *   mpirun -np P flashmap-bench-mpi [--keys N] [--reps R] [--threads T] [--op OP] [--json FILE]
  *
  * --keys is per rank (weak scaling); --total N divides N keys over the
  * ranks instead (strong scaling). Times are the slowest rank's, medians of
@@ -19,6 +19,7 @@ typedef struct options {
     size_t keys;  /* per rank */
     size_t total; /* if set: keys over all ranks */
     int reps, threads;
+    int only; /* one operation (--op), or -1 for all */
     const char *json;
 } options;
 
@@ -95,10 +96,11 @@ static double time_map_op(op o, int mpi, const options *opt, size_t n, size_t ca
 }
 
 /* The same bytes as the distributed call, spread evenly over the peers:
- * keys and values out (insert, add), keys out and values + flags back (get). */
+ * keys and values out (insert, add), keys out and values + flags back (get):
+ * 16 bytes a key out for insert and add, 8 out and 9 back for get. */
 static double time_exchange(op o, size_t n, int ranks, uint8_t *send, uint8_t *recv)
 {
-    const size_t out_bytes = n * 16, back_bytes = o == OP_GET ? n * 9 : 0;
+    const size_t out_bytes = n * (o == OP_GET ? 8 : 16), back_bytes = o == OP_GET ? n * 9 : 0;
     int *counts = malloc(4 * sizeof(int) * (size_t)ranks);
     int *displs = counts + ranks, *back = counts + 2 * ranks, *back_displs = counts + 3 * ranks;
     for (int p = 0; p < ranks; p++) {
@@ -131,6 +133,7 @@ static void parse(int argc, char **argv, options *opt)
     opt->reps = 3;
     opt->threads = 1;
     opt->json = NULL;
+    opt->only = -1;
     for (int i = 1; i < argc; i++) {
         const int more = i + 1 < argc;
         if (!strcmp(argv[i], "--keys") && more) opt->keys = strtoull(argv[++i], NULL, 0);
@@ -138,8 +141,16 @@ static void parse(int argc, char **argv, options *opt)
         else if (!strcmp(argv[i], "--reps") && more) opt->reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && more) opt->threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && more) opt->json = argv[++i];
-        else {
-            fprintf(stderr, "usage: flashmap-bench-mpi [--keys N | --total N] [--reps R] [--threads T] [--json FILE]\n");
+        else if (!strcmp(argv[i], "--op") && more) {
+            const char *name = argv[++i];
+            for (int o = OP_INSERT; o <= OP_ADD; o++)
+                if (!strcmp(name, OP_NAMES[o])) opt->only = o;
+            if (opt->only < 0) {
+                fprintf(stderr, "flashmap-bench-mpi: --op takes insert, get or add_u64, not %s\n", name);
+                MPI_Abort(MPI_COMM_WORLD, 2);
+            }
+        } else {
+            fprintf(stderr, "usage: flashmap-bench-mpi [--keys N | --total N] [--reps R] [--threads T] [--op insert|get|add_u64] [--json FILE]\n");
             MPI_Abort(MPI_COMM_WORLD, 2);
         }
     }
@@ -175,6 +186,7 @@ int main(int argc, char **argv)
                "efficiency");
     }
     for (int o = OP_INSERT; o <= OP_ADD; o++) {
+        if (opt.only >= 0 && o != opt.only) continue;
         double dist[15], xchg[15], local[15];
         for (int r = 0; r < opt.reps; r++) {
             dist[r] = slowest(time_map_op((op)o, 1, &opt, n, n * (size_t)ranks, keys, values, out, found));

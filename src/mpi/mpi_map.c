@@ -24,6 +24,7 @@
 #include "api/fm_shared.h"
 #include "shard/fm_partition.h"
 #include "shard/fm_stage.h"
+#include "table/fm_copy.h"
 #include "table/fm_hash.h"
 
 /* In-flight bytes per exchange round when cfg.exchange_bytes is 0. */
@@ -192,8 +193,8 @@ static void pack_round(const routed *r, uint32_t P, uint32_t rd, uint8_t *send, 
 #pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
     for (int64_t j = 0; j < len; j++) {
         const uint64_t i = r->part.order[base + (uint64_t)j];
-        memcpy(send + (size_t)j * rec, src_a + i * size_a, size_a);
-        if (size_b) memcpy(send + (size_t)j * rec + size_a, src_b + i * size_b, size_b);
+        fm_copy_bytes(send + (size_t)j * rec, src_a + i * size_a, (uint32_t)size_a);
+        if (size_b) fm_copy_bytes(send + (size_t)j * rec + size_a, src_b + i * size_b, (uint32_t)size_b);
     }
 }
 
@@ -208,11 +209,11 @@ static void split_records(uint8_t *records, uint8_t *a, size_t size_a, uint8_t *
     for (int64_t j = 0; j < len; j++) {
         uint8_t *at = records + (size_t)j * rec;
         if (join) {
-            memcpy(at, a + (size_t)j * size_a, size_a);
-            memcpy(at + size_a, b + (size_t)j * size_b, size_b);
+            fm_copy_bytes(at, a + (size_t)j * size_a, (uint32_t)size_a);
+            fm_copy_bytes(at + size_a, b + (size_t)j * size_b, (uint32_t)size_b);
         } else {
-            memcpy(a + (size_t)j * size_a, at, size_a);
-            if (b) memcpy(b + (size_t)j * size_b, at + size_a, size_b);
+            fm_copy_bytes(a + (size_t)j * size_a, at, (uint32_t)size_a);
+            if (b) fm_copy_bytes(b + (size_t)j * size_b, at + size_a, (uint32_t)size_b);
         }
     }
 }
@@ -228,8 +229,8 @@ static void unpack_round(const routed *r, uint32_t P, uint32_t rd, const uint8_t
 #pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
     for (int64_t j = 0; j < len; j++) {
         const uint64_t i = r->part.order[base + (uint64_t)j];
-        if (dst_a && size_a) memcpy(dst_a + i * size_a, recv + (size_t)j * rec, size_a);
-        if (dst_b && size_b) memcpy(dst_b + i * size_b, recv + (size_t)j * rec + size_a, size_b);
+        if (dst_a && size_a) fm_copy_bytes(dst_a + i * size_a, recv + (size_t)j * rec, (uint32_t)size_a);
+        if (dst_b && size_b) fm_copy_bytes(dst_b + i * size_b, recv + (size_t)j * rec + size_a, (uint32_t)size_b);
     }
 }
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/fm_alloc.h"
+#include "table/fm_copy.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -22,10 +23,8 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
     if ((size_t)threads > n / 4096 + 1) threads = (int)(n / 4096 + 1);
     const uint32_t buckets = owners * rounds;
     const size_t nt = (size_t)threads;
-    /* Per thread and bucket: counts, then write cursors; a second copy of
-     * the cursors when both order and records are written. */
-    const size_t copies = order && pack ? 2 : 1;
-    uint64_t *counts = fm_alloc(copies * nt * buckets * sizeof(uint64_t));
+    /* Per thread and bucket: counts, then write cursors. */
+    uint64_t *counts = fm_alloc(nt * buckets * sizeof(uint64_t));
     p->start = fm_alloc(((size_t)buckets + 1) * sizeof(uint64_t));
     p->order = order;
     if (!counts || !p->start) {
@@ -61,20 +60,15 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
             }
             p->start[buckets] = at;
         }
-        if (order) {
-            uint64_t *cursor = mine;
-            if (pack) { /* keep `mine` for the records' pass */
-                cursor = counts + (nt + t) * buckets;
-                memcpy(cursor, mine, buckets * sizeof(uint64_t));
-            }
-            for (size_t i = lo; i < hi; i++) order[cursor[bucket_of(hashes[i], owners, rounds)]++] = i;
-        }
-        if (pack) {
-            const size_t sa = pack->size_a, sb = pack->size_b, rec = sa + sb;
-            for (size_t i = lo; i < hi; i++) {
-                uint8_t *to = pack->dst + mine[bucket_of(hashes[i], owners, rounds)]++ * rec;
-                memcpy(to, pack->a + i * sa, sa);
-                if (sb) memcpy(to + sa, pack->b + i * sb, sb);
+        /* One pass writes both: record and batch index share a position. */
+        const size_t sa = pack ? pack->size_a : 0, sb = pack ? pack->size_b : 0, rec = sa + sb;
+        for (size_t i = lo; i < hi; i++) {
+            const uint64_t at = mine[bucket_of(hashes[i], owners, rounds)]++;
+            if (order) order[at] = i;
+            if (pack) {
+                uint8_t *to = pack->dst + at * rec;
+                fm_copy_bytes(to, pack->a + i * sa, (uint32_t)sa);
+                if (sb) fm_copy_bytes(to + sa, pack->b + i * sb, (uint32_t)sb);
             }
         }
     }

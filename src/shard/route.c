@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/fm_alloc.h"
+#include "table/fm_copy.h"
 #include "table/fm_hash.h"
 
 fm_status fm_route_build(fm_route *r, const void *keys, size_t n, uint32_t key_size,
@@ -44,7 +45,7 @@ void fm_route_gather(const fm_route *r, uint8_t *dst, const uint8_t *src, size_t
     const uint64_t *order = r->part.order;
     (void)threads; /* without OpenMP */
 #pragma omp parallel for schedule(static) num_threads(threads) if (n > 4096)
-    for (int64_t j = 0; j < n; j++) memcpy(dst + (size_t)j * size, src + order[j] * size, size);
+    for (int64_t j = 0; j < n; j++) fm_copy_bytes(dst + (size_t)j * size, src + order[j] * size, (uint32_t)size);
 }
 
 void fm_route_scatter(const fm_route *r, uint8_t *dst, const uint8_t *src, size_t size, int threads)
@@ -53,5 +54,5 @@ void fm_route_scatter(const fm_route *r, uint8_t *dst, const uint8_t *src, size_
     const uint64_t *order = r->part.order;
     (void)threads; /* without OpenMP */
 #pragma omp parallel for schedule(static) num_threads(threads) if (n > 4096)
-    for (int64_t j = 0; j < n; j++) memcpy(dst + order[j] * size, src + (size_t)j * size, size);
+    for (int64_t j = 0; j < n; j++) fm_copy_bytes(dst + order[j] * size, src + (size_t)j * size, (uint32_t)size);
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "table/fm_atomic.h"
+#include "table/fm_copy.h"
 #include "table/fm_portable.h"
 
 #define FM_STATE_EMPTY 0u
@@ -91,32 +92,6 @@ FM_FN int fm_key_equal(const uint8_t *a, const uint8_t *b, uint32_t key_size)
         if (a[i] != b[i]) return 0;
     return 1;
 #endif
-}
-
-/* memcpy with the common small sizes inlined (a variable-size memcpy is a
- * library call per key). */
-FM_FN void fm_copy_bytes(uint8_t *dst, const uint8_t *src, uint32_t size)
-{
-#if defined(__CUDA_ARCH__)
-    /* A GPU copies aligned data in 16- or 8-byte words; memcpy of unknown
-     * alignment would move single bytes. */
-    if ((((uintptr_t)dst | (uintptr_t)src | size) & 15) == 0) {
-        for (uint32_t w = 0; w < size / 16; w++) ((uint4 *)dst)[w] = ((const uint4 *)src)[w];
-        return;
-    }
-    if ((((uintptr_t)dst | (uintptr_t)src | size) & 7) == 0) {
-        for (uint32_t w = 0; w < size / 8; w++) ((uint64_t *)dst)[w] = ((const uint64_t *)src)[w];
-        return;
-    }
-#endif
-    switch (size) {
-    case 0: return;
-    case 4: memcpy(dst, src, 4); return;
-    case 8: memcpy(dst, src, 8); return;
-    case 16: memcpy(dst, src, 16); return;
-    case 32: memcpy(dst, src, 32); return;
-    default: memcpy(dst, src, size); return;
-    }
 }
 
 /* Prefetch what a lookup of this hash reads: its home tag, key and value. */
