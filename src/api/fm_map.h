@@ -33,6 +33,9 @@ typedef struct fm_backend_ops {
      * (they then share the map's lock; see api/fm_shared.h). */
     int concurrent_reads;
     fm_status (*agree)(fm_map *map, fm_status mine);
+    /* The same for a bulk call, whose first collective also carries sizes
+     * (NULL: agree). */
+    fm_status (*agree_bulk)(fm_map *map, fm_status mine);
     /* FM_OK when non-blocking requests may run on a worker thread (NULL:
      * always); an MPI map needs MPI_THREAD_MULTIPLE. */
     fm_status (*async_ready)(fm_map *map);

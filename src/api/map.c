@@ -77,13 +77,18 @@ static fm_status check_batch(fm_map *map, size_t n, const void *keys, const char
     return FM_OK;
 }
 
+static fm_status agree_bulk_failure(fm_map *map, fm_status st)
+{
+    return map->ops->agree_bulk ? map->ops->agree_bulk(map, st) : map->ops->agree(map, st);
+}
+
 /* After the local checks of a bulk call. On a collective map a failure is
  * agreed with the other ranks, which are entering the same call, and n == 0
  * still takes part (the other ranks may have keys). */
 #define FM_AFTER_CHECKS(map, st, n)                                            \
     do {                                                                       \
         if ((st) != FM_OK)                                                     \
-            return (map)->ops->collective ? (map)->ops->agree((map), (st)) : (st); \
+            return (map)->ops->collective ? agree_bulk_failure((map), (st)) : (st); \
         if ((n) == 0 && !(map)->ops->collective) return FM_OK;                 \
     } while (0)
 

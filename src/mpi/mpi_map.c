@@ -33,7 +33,7 @@
 /* Work buffers kept between bulk calls: fresh memory would cost a page
  * fault per page on every call. They grow to the largest call's needs (the
  * exchange buffers to about exchange_bytes) and are freed with the map. */
-enum { WS_ROUTE, WS_PACKED, WS_SEND, WS_RECV, WS_RECV_KEYS, WS_RECV_PAYLOAD, WS_REPLY, WS_COUNT };
+enum { WS_ROUTE, WS_PACKED, WS_SEND, WS_RECV, WS_RECV_KEYS, WS_RECV_PAYLOAD, WS_REPLY, WS_DISP, WS_IBUF, WS_COUNT };
 
 typedef struct mpi_map {
     MPI_Comm comm;
@@ -74,29 +74,49 @@ static fm_status mpi_failed(fm_map *map, int rc, const char *what)
         if (fm_rc_ != MPI_SUCCESS) return mpi_failed((map), fm_rc_, #call);    \
     } while (0)
 
-/* Every rank returns the most negative status any rank had; ranks that did
- * not fail get the message of the lowest rank that did. */
-static fm_status agree(fm_map *map, MPI_Comm comm, int rank, int size, fm_status mine)
+/* Once every rank knows `worst`, the most negative status any rank had:
+ * ranks that did not fail get the message of the lowest rank that did. */
+static fm_status settle(fm_map *map, MPI_Comm comm, int rank, int size, fm_status mine, fm_status worst)
 {
-    int local = (int)mine, worst = 0;
-    FM_MPI(map, MPI_Allreduce(&local, &worst, 1, MPI_INT, MPI_MIN, comm));
     if (worst == FM_OK) return FM_OK;
-    int me = local == worst ? rank : size, first = size;
+    int me = mine == worst ? rank : size, first = size;
     FM_MPI(map, MPI_Allreduce(&me, &first, 1, MPI_INT, MPI_MIN, comm));
     char msg[FM_ERROR_LEN];
     if (rank == first) memcpy(msg, map->error, sizeof msg);
     FM_MPI(map, MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm));
     if (rank != first) {
         msg[sizeof msg - 1] = '\0';
-        fm_fail(map, (fm_status)worst, "on rank %d: %s", first, fm_error_detail(msg));
+        fm_fail(map, worst, "on rank %d: %s", first, fm_error_detail(msg));
     }
-    return (fm_status)worst;
+    return worst;
+}
+
+/* Every rank returns the most negative status any rank had, with the
+ * message of the lowest rank that had it. */
+static fm_status agree(fm_map *map, MPI_Comm comm, int rank, int size, fm_status mine)
+{
+    int local = (int)mine, worst = 0;
+    FM_MPI(map, MPI_Allreduce(&local, &worst, 1, MPI_INT, MPI_MIN, comm));
+    return settle(map, comm, rank, size, mine, (fm_status)worst);
 }
 
 static fm_status agree_map(fm_map *map, fm_status mine)
 {
     mpi_map *m = mpi_of(map);
     return agree(map, m->comm, m->rank, m->size, mine);
+}
+
+/* agree_map, and in the same collective the largest of each of `count`
+ * (at most 3) values over the ranks: a bulk call's agreements ride along
+ * with the sizes it must agree on anyway. */
+static fm_status agree_max(fm_map *map, fm_status mine, uint64_t *values, int count)
+{
+    mpi_map *m = mpi_of(map);
+    uint64_t in[4] = {(uint64_t)-(int64_t)mine, 0, 0, 0}, out[4] = {0, 0, 0, 0};
+    memcpy(in + 1, values, (size_t)count * sizeof *values);
+    FM_MPI(map, MPI_Allreduce(in, out, count + 1, MPI_UINT64_T, MPI_MAX, m->comm));
+    memcpy(values, out + 1, (size_t)count * sizeof *values);
+    return settle(map, m->comm, m->rank, m->size, mine, (fm_status)-(int64_t)out[0]);
 }
 
 /* An int count for MPI, or failure: MPI 3.1 counts are int. */
@@ -234,19 +254,50 @@ static void unpack_round(const routed *r, uint32_t P, uint32_t rd, const uint8_t
     }
 }
 
-/* Runs one pass of `op` over every round. payload: values (insert) or
- * deltas (add) in batch order. For OP_COUNT_NEW, *fresh gets this rank's
- * new keys. */
-static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *keys,
-                            const uint8_t *payload, void *values_out, uint8_t *flags_out, uint64_t *fresh)
+/* Record sizes of one pass of `op`: one record per key each way, key and
+ * payload out, value and flag back. */
+typedef struct record_sizes {
+    size_t ps;       /* payload bytes out: values (insert), deltas (add) */
+    size_t out_rec;  /* key + payload */
+    size_t back_rec; /* value + flag (get), flag (remove) */
+    size_t widest;
+    size_t sbuf_rec; /* what the send buffer holds per record */
+    int replies, prepacked;
+} record_sizes;
+
+static record_sizes sizes_of(const fm_map *map, const routed *r, mpi_op op)
+{
+    const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    record_sizes z;
+    z.ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
+    z.replies = op == OP_GET || op == OP_REMOVE;
+    z.out_rec = ks + z.ps;
+    z.back_rec = op == OP_GET ? vs + 1 : 1;
+    z.widest = z.out_rec > z.back_rec ? z.out_rec : z.back_rec;
+    /* The send buffer: records packed round by round (unless the sort
+     * packed them already), keys taken out of packed records (count pass),
+     * replies. */
+    z.prepacked = r->packed && r->packed_rec == z.out_rec;
+    z.sbuf_rec = z.replies ? (z.prepacked ? z.back_rec : z.widest) : z.prepacked ? 1 : z.out_rec;
+    return z;
+}
+
+/* The buffers of a pass over the rounds, from the map's work buffers. */
+typedef struct exchange_plan {
+    size_t big; /* records of the largest round, sent or received, + 1 */
+    uint8_t *sbuf, *rrec, *rkeys, *rpay, *reply;
+    uint64_t *disp; /* 4 per peer: send and receive counts and offsets */
+    int *ibuf;      /* the same as MPI's int byte counts */
+} exchange_plan;
+
+/* Sizes and takes the buffers of op's pass (and of the counting pass that
+ * an insert or add may need first). Local: the caller agrees on the status
+ * before the first round. */
+static fm_status plan_exchange(fm_map *map, const routed *r, mpi_op op, exchange_plan *x)
 {
     mpi_map *m = mpi_of(map);
-    fm_map *local = m->local;
     const uint32_t P = (uint32_t)m->size, R = r->rounds;
-    const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
-    const size_t ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
-    const int threads = map->cfg.threads;
-    /* The largest round, sent and received, sizes the buffers once. */
+    memset(x, 0, sizeof *x);
     uint64_t max_send = 0, max_recv = 0;
     for (uint32_t rd = 0; rd < R; rd++) {
         uint64_t s = 0, q = 0;
@@ -257,34 +308,50 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
         if (s > max_send) max_send = s;
         if (q > max_recv) max_recv = q;
     }
-    const size_t big = (size_t)(max_send > max_recv ? max_send : max_recv) + 1;
-    /* One record per key each way: key + payload out, value + flag back. */
-    const int replies = op == OP_GET || op == OP_REMOVE;
-    const size_t out_rec = ks + ps, back_rec = op == OP_GET ? vs + 1 : 1;
-    const size_t widest = out_rec > back_rec ? out_rec : back_rec;
-    /* sbuf: records packed round by round (unless the sort packed them
-     * already), keys taken out of packed records (count pass), replies. */
-    const int prepacked = r->packed && r->packed_rec == out_rec;
-    const size_t sbuf_rec = replies ? (prepacked ? back_rec : widest) : prepacked ? 1 : out_rec;
-    uint8_t *sbuf = workspace(m, WS_SEND, big * sbuf_rec);
-    uint8_t *rrec = workspace(m, WS_RECV, big * widest);
-    uint8_t *rkeys = workspace(m, WS_RECV_KEYS, big * ks);
-    uint8_t *rpay = ps ? workspace(m, WS_RECV_PAYLOAD, big * ps) : NULL;
-    uint8_t *reply = replies ? workspace(m, WS_REPLY, big * (vs + 1)) : NULL;
-    uint64_t *disp = fm_alloc(4 * (size_t)P * sizeof(uint64_t));
-    int *ibuf = fm_alloc(4 * (size_t)P * sizeof(int));
+    const uint64_t most = max_send > max_recv ? max_send : max_recv;
+    record_sizes z = sizes_of(map, r, op);
+    if (op == OP_INSERT || op == OP_ADD) {
+        const record_sizes c = sizes_of(map, r, OP_COUNT_NEW);
+        if (c.sbuf_rec > z.sbuf_rec) z.sbuf_rec = c.sbuf_rec;
+        if (c.widest > z.widest) z.widest = c.widest;
+    }
+    /* MPI 3.1 counts and displacements are int: every round must fit. */
+    if (!fits_int(most * z.widest))
+        return fm_fail(map, FM_ERR_COMM,
+                       "an exchange round of %llu records exceeds MPI's int counts; lower cfg.exchange_bytes",
+                       (unsigned long long)most);
+    const size_t big = (size_t)most + 1, ks = map->cfg.key_size, vs = map->cfg.value_size;
+    x->big = big;
+    x->sbuf = workspace(m, WS_SEND, big * z.sbuf_rec);
+    x->rrec = workspace(m, WS_RECV, big * z.widest);
+    x->rkeys = workspace(m, WS_RECV_KEYS, big * ks);
+    x->rpay = z.ps ? workspace(m, WS_RECV_PAYLOAD, big * z.ps) : NULL;
+    x->reply = z.replies ? workspace(m, WS_REPLY, big * (vs + 1)) : NULL;
+    x->disp = workspace(m, WS_DISP, 4 * (size_t)P * sizeof(uint64_t));
+    x->ibuf = workspace(m, WS_IBUF, 4 * (size_t)P * sizeof(int));
+    if (!x->sbuf || !x->rrec || !x->rkeys || (z.ps && !x->rpay) || (z.replies && !x->reply) || !x->disp ||
+        !x->ibuf)
+        return fm_fail(map, FM_ERR_NOMEM, "no memory for exchange buffers of %zu records", big);
+    return FM_OK;
+}
+
+/* Runs one pass of `op` over every round, in the buffers of a plan made
+ * for it (or, for OP_COUNT_NEW, for the insert or add it precedes).
+ * payload: values (insert) or deltas (add) in batch order. For
+ * OP_COUNT_NEW, *fresh gets this rank's new keys. */
+static fm_status run_rounds(fm_map *map, routed *r, const exchange_plan *x, mpi_op op, const uint8_t *keys,
+                            const uint8_t *payload, void *values_out, uint8_t *flags_out, uint64_t *fresh)
+{
+    mpi_map *m = mpi_of(map);
+    fm_map *local = m->local;
+    const uint32_t P = (uint32_t)m->size, R = r->rounds;
+    const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    const record_sizes z = sizes_of(map, r, op);
+    const size_t ps = z.ps;
+    const int threads = map->cfg.threads;
+    uint8_t *sbuf = x->sbuf, *rrec = x->rrec, *rkeys = x->rkeys, *rpay = x->rpay, *reply = x->reply;
+    uint64_t *sc = x->disp, *sd = x->disp + P, *rc = x->disp + 2 * P, *rdp = x->disp + 3 * P;
     fm_status st = FM_OK;
-    /* MPI 3.1 counts and displacements are int: every round must fit, on
-     * every rank, before the first round starts. */
-    if (!fits_int(max_send * widest) || !fits_int(max_recv * widest))
-        st = fm_fail(map, FM_ERR_COMM,
-                     "an exchange round of %llu records exceeds MPI's int counts; lower cfg.exchange_bytes",
-                     (unsigned long long)(max_send > max_recv ? max_send : max_recv));
-    else if (!sbuf || !rrec || !rkeys || (ps && !rpay) || (replies && !reply) || !disp || !ibuf)
-        st = fm_fail(map, FM_ERR_NOMEM, "no memory for exchange buffers of %zu records", big);
-    /* Both checks are local: agree before the first collective of a round. */
-    if ((st = agree_map(map, st)) != FM_OK) goto done;
-    uint64_t *sc = disp, *sd = disp + P, *rc = disp + 2 * P, *rdp = disp + 3 * P;
     for (uint32_t rd = 0; rd < R; rd++) {
         uint64_t s = 0, q = 0;
         for (uint32_t p = 0; p < P; p++) {
@@ -296,14 +363,14 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
             q += rc[p];
         }
         const uint8_t *out = sbuf;
-        if (prepacked)
+        if (z.prepacked)
             out = r->packed;
         else if (r->packed) /* keys only, out of the (key, payload) records */
             split_records(r->packed, sbuf, ks, NULL, r->packed_rec - ks, s, 0, threads);
         else
             pack_round(r, P, rd, sbuf, keys, ks, payload, ps, threads);
         uint8_t *landing = ps ? rrec : rkeys; /* keys alone need no split */
-        if ((st = alltoallv_records(map, out, sc, sd, landing, rc, rdp, out_rec, ibuf)) != FM_OK) goto done;
+        if ((st = alltoallv_records(map, out, sc, sd, landing, rc, rdp, z.out_rec, x->ibuf)) != FM_OK) return st;
         if (ps) split_records(rrec, rkeys, ks, rpay, ps, q, 0, threads);
         /* This rank's part of the round, in rank order then batch order. */
         fm_status mine = FM_OK;
@@ -323,24 +390,21 @@ static fm_status run_rounds(fm_map *map, routed *r, mpi_op op, const uint8_t *ke
             }
             if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(local->error));
         }
-        if ((st = agree_map(map, mine)) != FM_OK) goto done;
+        if ((st = agree_map(map, mine)) != FM_OK) return st;
         /* Replies go back the reverse way, value and flag in one record. */
-        if (replies) {
+        if (z.replies) {
             const size_t value_part = op == OP_GET ? vs : 0;
             uint8_t *records = reply;
             if (value_part) {
                 split_records(rrec, reply, value_part, reply + q * value_part, 1, q, 1, threads);
                 records = rrec;
             }
-            if ((st = alltoallv_records(map, records, rc, rdp, sbuf, sc, sd, back_rec, ibuf)) != FM_OK)
-                goto done;
+            if ((st = alltoallv_records(map, records, rc, rdp, sbuf, sc, sd, z.back_rec, x->ibuf)) != FM_OK)
+                return st;
             unpack_round(r, P, rd, sbuf, values_out, value_part, flags_out, 1, threads);
         }
     }
-done:
-    fm_free(disp);
-    fm_free(ibuf);
-    return st;
+    return FM_OK;
 }
 
 /* Adds of one key from this rank, summed: heavy hitters cost one record. */
@@ -432,23 +496,41 @@ static fm_status single_rank(fm_map *map, mpi_op op, const void *keys, const voi
     return st;
 }
 
-/* A bulk call with host buffers, once every rank has agreed to run it. */
-static fm_status mpi_bulk_host(fm_map *map, mpi_op op, const void *keys_in, const void *payload_in,
-                               size_t n_in, void *values_out, uint8_t *flags_out)
+/* What a bulk call's first agreement finds the largest of: this rank's
+ * exchange bytes, and whether it has outputs staged from a device. */
+#define BULK_SIZES 2
+
+/* The first agreement of a bulk call, for a rank that failed its checks. */
+static fm_status agree_bulk(fm_map *map, fm_status mine)
+{
+    uint64_t none[BULK_SIZES] = {0, 0};
+    return agree_max(map, mine, none, BULK_SIZES);
+}
+
+/* A bulk call, its buffers on the host in sg (staged there from a device
+ * if need be); `st` is this rank's status so far, agreed on first.
+ * *outputs_staged tells whether any rank has outputs to copy back to a
+ * device (set once the first agreement has passed). */
+static fm_status mpi_bulk_host(fm_map *map, mpi_op op, const fm_stage *sg, size_t n_in, fm_status st,
+                               int *outputs_staged)
 {
     mpi_map *m = mpi_of(map);
     const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
-    const uint8_t *keys = keys_in, *payload = payload_in;
+    const uint8_t *keys = sg->keys, *payload = sg->payload;
     size_t n = n_in;
     uint8_t *combined_keys = NULL;
     uint64_t *combined_deltas = NULL;
-    fm_status st = FM_OK;
-    if (m->size == 1) return single_rank(map, op, keys_in, payload_in, n_in, values_out, flags_out);
-    if (op == OP_ADD && n > 0 && has_repeats(keys_in, n_in, (uint32_t)ks, (int)map->cfg.hash)) {
-        st = combine_adds(map, keys_in, payload_in, n_in, &combined_keys, &combined_deltas, &n);
+    const int staged_here = sg->user_values || sg->user_flags;
+    *outputs_staged = 0;
+    if (m->size == 1) {
+        *outputs_staged = staged_here;
+        return st != FM_OK ? st : single_rank(map, op, keys, payload, n, sg->values_out, sg->flags_out);
+    }
+    if (st == FM_OK && op == OP_ADD && n > 0 && has_repeats(keys, n, (uint32_t)ks, (int)map->cfg.hash)) {
+        st = combine_adds(map, sg->keys, sg->payload, n_in, &combined_keys, &combined_deltas, &n);
         keys = combined_keys;
         payload = (const uint8_t *)combined_deltas;
-    } else if (op == OP_ADD && !payload_in) {
+    } else if (st == FM_OK && op == OP_ADD && !payload) {
         /* Every rank sends deltas, so a rank without them sends ones. */
         combined_deltas = fm_alloc((n ? n : 1) * sizeof(uint64_t));
         if (!combined_deltas) st = fm_fail(map, FM_ERR_NOMEM, "no memory for %zu deltas", n);
@@ -456,60 +538,58 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, const void *keys_in, cons
             for (size_t i = 0; i < n; i++) combined_deltas[i] = 1;
         payload = (const uint8_t *)combined_deltas;
     }
-    /* Rounds: enough that the largest rank's records fit exchange_bytes. */
+    /* One collective agrees to go on, finds the largest rank's bytes (they
+     * set the rounds: each must fit exchange_bytes) and whether results
+     * go back to a device anywhere. */
     const uint64_t per_key = ks + (op == OP_INSERT ? vs : op == OP_GET ? vs + 1 : 8);
-    uint64_t bytes = (uint64_t)n * per_key, most = 0;
-    int rc = MPI_Allreduce(&bytes, &most, 1, MPI_UINT64_T, MPI_MAX, m->comm);
-    if (rc != MPI_SUCCESS) {
-        st = mpi_failed(map, rc, "MPI_Allreduce");
-        goto free_combined;
-    }
+    uint64_t most[BULK_SIZES] = {(uint64_t)n * per_key, (uint64_t)staged_here};
     routed r;
     memset(&r, 0, sizeof r);
-    const uint64_t rounds = most / m->exchange_bytes + 1;
+    if ((st = agree_max(map, st, most, BULK_SIZES)) != FM_OK) goto done;
+    *outputs_staged = most[1] != 0;
+    const uint64_t rounds = most[0] / m->exchange_bytes + 1;
     r.rounds = rounds > (1u << 20) ? (1u << 20) : (uint32_t)rounds;
     const size_t ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
-    if (st == FM_OK) st = route_local(map, &r, keys, payload, ps, n, op == OP_GET || op == OP_REMOVE);
-    if ((st = agree_map(map, st)) != FM_OK) goto free_routed;
-    rc = MPI_Alltoall(r.cnt, (int)r.rounds, MPI_UINT64_T, r.rcnt, (int)r.rounds, MPI_UINT64_T, m->comm);
+    st = route_local(map, &r, keys, payload, ps, n, op == OP_GET || op == OP_REMOVE);
+    if ((st = agree_map(map, st)) != FM_OK) goto done;
+    int rc = MPI_Alltoall(r.cnt, (int)r.rounds, MPI_UINT64_T, r.rcnt, (int)r.rounds, MPI_UINT64_T, m->comm);
     if (rc != MPI_SUCCESS) {
         st = mpi_failed(map, rc, "MPI_Alltoall");
-        goto free_routed;
+        goto done;
     }
-    if (op == OP_INSERT || op == OP_ADD) {
-        /* Room on every rank first. Cheap bound: every received key new. */
+    /* The buffers, and for inserts and adds room on every rank first. The
+     * cheap bound, every received key new, needs no counting pass. */
+    exchange_plan x;
+    fm_status mine = plan_exchange(map, &r, op, &x);
+    uint64_t count_first = 0;
+    if (mine == FM_OK && (op == OP_INSERT || op == OP_ADD)) {
         uint64_t received = 0;
         for (size_t i = 0; i < (size_t)m->size * r.rounds; i++) received += r.rcnt[i];
-        int fits = received <= m->local->ops->headroom(m->local), all_fit = 0;
-        rc = MPI_Allreduce(&fits, &all_fit, 1, MPI_INT, MPI_MIN, m->comm);
-        if (rc != MPI_SUCCESS) {
-            st = mpi_failed(map, rc, "MPI_Allreduce");
-            goto free_routed;
-        }
-        if (!all_fit) {
-            uint64_t fresh = 0;
-            if ((st = run_rounds(map, &r, OP_COUNT_NEW, keys, NULL, NULL, NULL, &fresh)) != FM_OK)
-                goto free_routed;
-            fm_status mine = FM_OK;
-            if (fresh > m->local->ops->headroom(m->local)) {
-                mine = m->local->ops->make_room_for(m->local, fresh);
-                if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(m->local->error));
-            }
-            if ((st = agree_map(map, mine)) != FM_OK) goto free_routed;
-        }
+        count_first = received > m->local->ops->headroom(m->local);
     }
-    st = run_rounds(map, &r, op, keys, payload, values_out, flags_out, NULL);
-free_routed:
+    if ((st = agree_max(map, mine, &count_first, 1)) != FM_OK) goto done;
+    if (count_first) {
+        uint64_t fresh = 0;
+        if ((st = run_rounds(map, &r, &x, OP_COUNT_NEW, keys, NULL, NULL, NULL, &fresh)) != FM_OK) goto done;
+        mine = FM_OK;
+        if (fresh > m->local->ops->headroom(m->local)) {
+            mine = m->local->ops->make_room_for(m->local, fresh);
+            if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(m->local->error));
+        }
+        if ((st = agree_map(map, mine)) != FM_OK) goto done;
+    }
+    st = run_rounds(map, &r, &x, op, keys, payload, sg->values_out, sg->flags_out, NULL);
+done:
     routed_free(&r);
-free_combined:
     fm_free(combined_keys);
     fm_free(combined_deltas);
     return st;
 }
 
 /* Every bulk call: device buffers are staged through host memory (the
- * exchange packs batches on the host), then the ranks agree to go on; this
- * is the agreement a rank whose arguments failed their checks meets. */
+ * exchange packs batches on the host). The first agreement of
+ * mpi_bulk_host is the one a rank whose arguments failed their checks
+ * meets. */
 static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys, const void *payload, size_t n,
                           void *values_out, uint8_t *flags_out)
 {
@@ -518,12 +598,9 @@ static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys, const void *
     fm_stage sg;
     fm_status st = fm_stage_in(map, &sg, keys, n * ks, payload, payload_bytes, values_out,
                                values_out && op == OP_GET ? n * vs : 0, flags_out, flags_out ? n : 0);
-    if ((st = agree_map(map, st)) != FM_OK) {
-        fm_stage_free(&sg);
-        return st;
-    }
-    st = mpi_bulk_host(map, op, sg.keys, sg.payload, n, sg.values_out, sg.flags_out);
-    if (op == OP_GET || op == OP_REMOVE) { /* results copied back: a device error there is agreed too */
+    int outputs_staged = 0;
+    st = mpi_bulk_host(map, op, &sg, n, st, &outputs_staged);
+    if (outputs_staged) { /* results copied back: a device error there is agreed too */
         if (st == FM_OK) st = fm_stage_out(map, &sg);
         st = agree_map(map, st);
     }
@@ -632,6 +709,7 @@ static const fm_backend_ops fm_mpi_backend = {
     .name = "mpi",
     .collective = 1,
     .agree = agree_map,
+    .agree_bulk = agree_bulk,
     .async_ready = mpi_async_ready,
     .destroy = mpi_destroy,
     .insert = mpi_insert,
