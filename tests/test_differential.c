@@ -14,8 +14,15 @@
  * shard. The test routes every key with the library's owner function
  * (owner_model.h) to predict FM_ERR_FULL shard by shard.
  *
+ * With --device-buffers (CUDA maps) every bulk call gets its keys, values,
+ * deltas and outputs in device memory (device_calls.h): on a sharded map
+ * that is the device route (routing on the GPU, results put back in batch
+ * order there). Every eighth call keeps its outputs and payload on the
+ * host: device keys with host buffers, which the map stages instead.
+ *
  * Usage: test_differential [--seeds N] [--first F] [--scale X] [--seed S]
- *                          [--shards S] [--backend cpu|cuda] [--verbose]
+ *                          [--shards S] [--backend cpu|cuda] [--device-buffers]
+ *                          [--verbose]
  *        test_differential N X          (same as --seeds N --scale X)
  *   --seeds N   run seeds F .. F+N-1 (default 224: every configuration once)
  *   --scale X   multiply the key operations per seed (default 1.0)
@@ -23,6 +30,7 @@
  *   --shards S  cfg.shards = S (default 1: one table)
  *   --backend B the maps' backend (default cpu); with cuda the program exits
  *               77 (CTest: skipped) when no CUDA device is usable
+ *   --device-buffers  buffers in device memory (needs --backend cuda)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -35,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "device_calls.h"
 #include "owner_model.h"
 #include "reference_map.h"
 #include "test_util.h"
@@ -68,6 +77,8 @@ static int g_verbose;
 static double g_scale = 1.0; /* part of the configuration: printed for replays */
 static int g_shards = 1;     /* cfg.shards of every map (--shards) */
 static fm_backend g_backend = FM_BACKEND_CPU; /* --backend */
+static int g_device_buffers;                  /* --device-buffers */
+static uint64_t g_device_calls;               /* this seed's bulk calls with device buffers */
 
 typedef struct config {
     uint64_t seed;
@@ -135,9 +146,9 @@ static int mismatch(run *r, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr,
             "\n  fm_last_error: %s\n  replay: test_differential --seed %llu --scale %g "
-            "--shards %d --backend %s --verbose\n",
+            "--shards %d --backend %s%s --verbose\n",
             fm_last_error(r->map), (unsigned long long)r->cfg.seed, g_scale, r->cfg.shards,
-            g_backend == FM_BACKEND_CUDA ? "cuda" : "cpu");
+            g_backend == FM_BACKEND_CUDA ? "cuda" : "cpu", g_device_buffers ? " --device-buffers" : "");
     return 1;
 }
 
@@ -278,6 +289,35 @@ static int compare_gets(run *r, const uint8_t *keys, size_t n, const uint8_t *ou
     return 0;
 }
 
+/* ---- the bulk calls, on host or (--device-buffers) device buffers -------- */
+
+/* Every eighth call with device buffers keeps outputs and payload on the host. */
+static int host_outputs(void) { return ++g_device_calls % 8 == 0; }
+
+static fm_status bulk_insert(run *r, const void *keys, const void *values, size_t n)
+{
+    if (!g_device_buffers) return fm_bulk_insert(r->map, keys, values, n);
+    return td_insert(r->map, r->cfg.key_size, r->cfg.value_size, keys, values, n, host_outputs());
+}
+
+static fm_status bulk_get(run *r, const void *keys, size_t n, void *values_out, uint8_t *found_out)
+{
+    if (!g_device_buffers) return fm_bulk_get(r->map, keys, n, values_out, found_out);
+    return td_get(r->map, r->cfg.key_size, r->cfg.value_size, keys, n, values_out, found_out, host_outputs());
+}
+
+static fm_status bulk_remove(run *r, const void *keys, size_t n, uint8_t *removed_out)
+{
+    if (!g_device_buffers) return fm_bulk_remove(r->map, keys, n, removed_out);
+    return td_remove(r->map, r->cfg.key_size, keys, n, removed_out, host_outputs());
+}
+
+static fm_status bulk_add(run *r, const void *keys, const uint64_t *deltas, size_t n)
+{
+    if (!g_device_buffers) return fm_bulk_add_u64(r->map, keys, deltas, n);
+    return td_add(r->map, r->cfg.key_size, keys, deltas, n, host_outputs());
+}
+
 static int check_size(run *r)
 {
     uint64_t got = fm_size(r->map);
@@ -302,7 +342,7 @@ static int check_sample(run *r, const uint8_t *batch_keys, size_t batch_n)
     memset(r->s_flags, 0xA5, n);
     const char *saved_op = r->op;
     r->op = "verify-get";
-    fm_status st = fm_bulk_get(r->map, r->s_keys, n, r->s_out, r->s_flags);
+    fm_status st = bulk_get(r, r->s_keys, n, r->s_out, r->s_flags);
     g_key_ops += n;
     g_verify_ops += n;
     if (st != FM_OK)
@@ -528,7 +568,7 @@ static int check_unchanged(run *r, size_t n)
 {
     memset(r->out, 0xA5, n * r->cfg.value_size);
     memset(r->flags, 0xA5, n);
-    fm_status st = fm_bulk_get(r->map, r->keys, n, r->out, r->flags);
+    fm_status st = bulk_get(r, r->keys, n, r->out, r->flags);
     g_key_ops += n;
     g_verify_ops += n;
     if (st != FM_OK)
@@ -549,7 +589,7 @@ static int do_insert(run *r, size_t n, int keys_ready)
     int full = expect_full(r, n);
     /* A set may pass values == NULL. */
     const void *vals = vs == 0 && tu_chance(&r->rng, 50) ? NULL : r->values;
-    fm_status st = fm_bulk_insert(r->map, r->keys, vals, n);
+    fm_status st = bulk_insert(r, r->keys, vals, n);
     g_key_ops += n;
     fm_status want = full ? FM_ERR_FULL : FM_OK;
     if (st != want)
@@ -576,7 +616,7 @@ static int do_get(run *r, size_t n)
     memset(r->flags, 0xA5, n);
     uint8_t *found = tu_chance(&r->rng, 15) ? NULL : r->flags;
     void *out = vs == 0 && tu_chance(&r->rng, 50) ? NULL : r->out;
-    fm_status st = fm_bulk_get(r->map, r->keys, n, out, found);
+    fm_status st = bulk_get(r, r->keys, n, out, found);
     g_key_ops += n;
     if (st != FM_OK)
         return mismatch(r, "fm_bulk_get returned %d (%s)", st, fm_status_str(st));
@@ -591,7 +631,7 @@ static int do_remove(run *r, size_t n, int keep_keys)
     pick_keys(r, n, keep_keys ? 0 : 10);
     memset(r->flags, 0xA5, n);
     uint8_t *removed = tu_chance(&r->rng, 15) ? NULL : r->flags;
-    fm_status st = fm_bulk_remove(r->map, r->keys, n, removed);
+    fm_status st = bulk_remove(r, r->keys, n, removed);
     g_key_ops += n;
     if (st != FM_OK)
         return mismatch(r, "fm_bulk_remove returned %d (%s)", st, fm_status_str(st));
@@ -627,7 +667,7 @@ static int do_add(run *r, size_t n)
         }
     }
     int full = expect_full(r, n);
-    fm_status st = fm_bulk_add_u64(r->map, r->keys, use_deltas ? r->deltas : NULL, n);
+    fm_status st = bulk_add(r, r->keys, use_deltas ? r->deltas : NULL, n);
     g_key_ops += n;
     fm_status want = full ? FM_ERR_FULL : FM_OK;
     if (st != want)
@@ -662,6 +702,7 @@ static int run_seed(uint64_t seed, double scale)
 {
     run r;
     memset(&r, 0, sizeof r);
+    g_device_calls = 0; /* so that --seed replays which calls keep host outputs */
     tu_rng_seed(&r.rng, seed);
     r.cfg = make_config(seed, scale, &r.rng);
     const config *c = &r.cfg;
@@ -831,7 +872,7 @@ static double now_seconds(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: test_differential [--seeds N] [--first F] [--scale X] "
-                    "[--seed S] [--shards S] [--backend cpu|cuda] [--verbose]\n");
+                    "[--seed S] [--shards S] [--backend cpu|cuda] [--device-buffers] [--verbose]\n");
     exit(2);
 }
 
@@ -859,6 +900,8 @@ int main(int argc, char **argv)
             if (strcmp(b, "cpu") == 0) g_backend = FM_BACKEND_CPU;
             else if (strcmp(b, "cuda") == 0) g_backend = FM_BACKEND_CUDA;
             else usage();
+        } else if (strcmp(a, "--device-buffers") == 0) {
+            g_device_buffers = 1;
         } else if (strcmp(a, "--verbose") == 0) {
             g_verbose = 1;
         } else if (a[0] != '-' && positional == 0) {
@@ -871,7 +914,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (!(scale > 0) || g_shards < 1 || g_shards > 4096)
+    if (!(scale > 0) || g_shards < 1 || g_shards > 4096 || (g_device_buffers && g_backend != FM_BACKEND_CUDA))
         usage();
     g_scale = scale;
 

@@ -9,6 +9,9 @@
  *   buffer as large as the table; each operation's caller bytes per second
  *   are reported as a fraction of the copy, its keys per second as a
  *   fraction of the gathers per second (one random table access a key).
+ * Sharded device-resident batches: 2^24 8-byte keys -> 8-byte values into
+ *   1 and into 4 CUDA shards on device 0 (routed on the device), insert and
+ *   get, keys per second.
  * Host-resident batches (the headline case): 1,000,000 (--host-keys) keys of
  *   32 bytes -> 128-byte values from pageable malloc memory, fm_bulk_insert
  *   and fm_bulk_get end to end, against plain cudaMemcpy of the same bytes
@@ -209,6 +212,51 @@ static void report_device_op(const char *name, uint64_t n, uint32_t io_bytes, do
     result(label, lim->gather_ps ? kps / lim->gather_ps : 0, "fraction");
 }
 
+/* Medians of fm_bulk_insert of n device keys into the cleared map, and of
+ * fm_bulk_get of them into out (and found); the map's size and the got
+ * values (when out is not values itself) are checked. */
+static void time_insert_get(const options *o, fm_map *map, const char *what, const uint8_t *keys,
+                            const uint8_t *values, uint8_t *out, uint8_t *found, uint64_t n, uint32_t vs,
+                            double *insert_s, double *get_s)
+{
+    timer t;
+    std::vector<double> ins, get;
+    for (int r = 0; r <= o->reps; r++) {
+        CHECK_FM(map, fm_clear(map));
+        CHECK_CUDA(cudaDeviceSynchronize());
+        t.start();
+        CHECK_FM(map, fm_bulk_insert(map, keys, values, n));
+        const double sec = t.stop();
+        if (r) ins.push_back(sec);
+    }
+    if (fm_size(map) != n) {
+        printf("FAILED: %s size after insert %llu, expected %llu\n", what, (unsigned long long)fm_size(map),
+               (unsigned long long)n);
+        g_failed = 1;
+    }
+    for (int r = 0; r <= o->reps; r++) {
+        t.start();
+        CHECK_FM(map, fm_bulk_get(map, keys, n, out, found));
+        const double sec = t.stop();
+        if (r) get.push_back(sec);
+    }
+    unsigned long long *bad = NULL, wrong = 0;
+    CHECK_CUDA(cudaMalloc(&bad, sizeof *bad));
+    CHECK_CUDA(cudaMemset(bad, 0, sizeof *bad));
+    /* Without a separate output the values cannot be compared: flags only. */
+    check_get<<<grid(n), 256>>>((const uint64_t *)out, (const uint64_t *)values, found, n,
+                                out != values ? vs / 8 : 0, bad);
+    CHECK_CUDA(cudaMemcpy(&wrong, bad, sizeof wrong, cudaMemcpyDeviceToHost));
+    cudaFree(bad);
+    if (wrong) {
+        printf("FAILED: %s get: %llu of %llu keys missing or with wrong values\n", what, wrong,
+               (unsigned long long)n);
+        g_failed = 1;
+    }
+    *insert_s = median(ins);
+    *get_s = median(get);
+}
+
 static void device_shape(const options *o, uint32_t ks, uint32_t vs, double insert_target,
                          double get_target)
 {
@@ -239,36 +287,15 @@ static void device_shape(const options *o, uint32_t ks, uint32_t vs, double inse
     measure_limits(o, table_bytes, &lim);
     CHECK_FM(NULL, fm_create(&cfg, &map));
     uint8_t *keys = NULL, *values = NULL, *found = NULL;
-    unsigned long long *bad = NULL;
     CHECK_CUDA(cudaMalloc(&keys, n * ks));
     CHECK_CUDA(cudaMalloc(&values, n * vs));
     CHECK_CUDA(cudaMalloc(&found, n));
-    CHECK_CUDA(cudaMalloc(&bad, sizeof *bad));
     fill(keys, n, ks, 1);
     fill(values, n, vs, 1ull << 40);
     CHECK_CUDA(cudaDeviceSynchronize());
     fm_stats s;
     CHECK_FM(map, fm_get_stats(map, &s));
     if (s.slots != slots) printf("note: the map has %llu slots\n", (unsigned long long)s.slots);
-
-    char name[64];
-    timer t;
-    std::vector<double> ins, get;
-    for (int r = 0; r <= o->reps; r++) {
-        CHECK_FM(map, fm_clear(map));
-        CHECK_CUDA(cudaDeviceSynchronize());
-        t.start();
-        CHECK_FM(map, fm_bulk_insert(map, keys, values, n));
-        const double sec = t.stop();
-        if (r) ins.push_back(sec);
-    }
-    if (fm_size(map) != n) {
-        printf("FAILED: %ux%u size after insert %llu, expected %llu\n", ks, vs,
-               (unsigned long long)fm_size(map), (unsigned long long)n);
-        g_failed = 1;
-    }
-    snprintf(name, sizeof name, "dev_%ux%u_insert", ks, vs);
-    report_device_op(name, n, ks + vs, median(ins), &lim, insert_target);
 
     /* The inserted values are the reference for the check; outputs go to a
      * second buffer of the same size. */
@@ -278,31 +305,67 @@ static void device_shape(const options *o, uint32_t ks, uint32_t vs, double inse
         printf("note: no room for a separate output buffer; get writes over the input values\n");
         out = values;
     }
-    for (int r = 0; r <= o->reps; r++) {
-        t.start();
-        CHECK_FM(map, fm_bulk_get(map, keys, n, out, found));
-        const double sec = t.stop();
-        if (r) get.push_back(sec);
-    }
-    CHECK_CUDA(cudaMemset(bad, 0, sizeof *bad));
-    /* Without a separate output the values cannot be compared: flags only. */
-    check_get<<<grid(n), 256>>>((const uint64_t *)out, (const uint64_t *)values, found, n,
-                                out != values ? vs / 8 : 0, bad);
-    unsigned long long wrong = 0;
-    CHECK_CUDA(cudaMemcpy(&wrong, bad, sizeof wrong, cudaMemcpyDeviceToHost));
-    if (wrong) {
-        printf("FAILED: %ux%u get: %llu of %llu keys missing or with wrong values\n", ks, vs, wrong,
-               (unsigned long long)n);
-        g_failed = 1;
-    }
+    char name[64];
+    double ins = 0, get = 0;
+    snprintf(name, sizeof name, "%ux%u", ks, vs);
+    time_insert_get(o, map, name, keys, values, out, found, n, vs, &ins, &get);
+    snprintf(name, sizeof name, "dev_%ux%u_insert", ks, vs);
+    report_device_op(name, n, ks + vs, ins, &lim, insert_target);
     snprintf(name, sizeof name, "dev_%ux%u_get", ks, vs);
-    report_device_op(name, n, ks + vs + 1, median(get), &lim, get_target);
+    report_device_op(name, n, ks + vs + 1, get, &lim, get_target);
     if (out != values) cudaFree(out);
     cudaFree(keys);
     cudaFree(values);
     cudaFree(found);
-    cudaFree(bad);
     fm_destroy(map);
+}
+
+/* ---- sharded maps on device buffers ---------------------------------------------- */
+
+/* 2^24 (at most --keys) 8-byte keys -> 8-byte values in device memory,
+ * into one table and into 4 shards that share device 0: the sharded map
+ * routes the batch on the device (owners, stable sort, results put back in
+ * batch order), so 4 shards against 1 is what the routing costs. */
+static void sharded_device(const options *o)
+{
+    const uint64_t n = o->keys < (1ull << 24) ? o->keys : 1ull << 24;
+    const uint32_t ks = 8, vs = 8;
+    printf("\nsharded device-resident %ux%u: %llu keys, 1 and 4 shards on device 0\n", ks, vs,
+           (unsigned long long)n);
+    uint8_t *keys = NULL, *values = NULL, *out = NULL, *found = NULL;
+    CHECK_CUDA(cudaMalloc(&keys, n * ks));
+    CHECK_CUDA(cudaMalloc(&values, n * vs));
+    CHECK_CUDA(cudaMalloc(&out, n * vs));
+    CHECK_CUDA(cudaMalloc(&found, n));
+    fill(keys, n, ks, 7);
+    fill(values, n, vs, 7ull << 40);
+    CHECK_CUDA(cudaDeviceSynchronize());
+    static const int on_device_0[4] = {0, 0, 0, 0};
+    for (int shards = 1; shards <= 4; shards += 3) {
+        fm_config cfg = fm_config_default(ks, vs, n);
+        cfg.backend = FM_BACKEND_CUDA;
+        cfg.shards = shards;
+        cfg.devices = shards > 1 ? on_device_0 : NULL;
+        cfg.device = 0;
+        fm_map *map = NULL;
+        CHECK_FM(NULL, fm_create(&cfg, &map));
+        char name[64];
+        double ins = 0, get = 0;
+        snprintf(name, sizeof name, "shards_%d_%ux%u", shards, ks, vs);
+        time_insert_get(o, map, name, keys, values, out, found, n, vs, &ins, &get);
+        fm_destroy(map);
+        if (!(ins > 0 && get > 0)) continue; /* failed, said above */
+        printf("%-28s insert %8.3f ms  %7.3f G keys/s   get %8.3f ms  %7.3f G keys/s\n", name, ins * 1e3,
+               n / ins / 1e9, get * 1e3, n / get / 1e9);
+        snprintf(name, sizeof name, "dev_shards%d_%ux%u_insert_Gkeys", shards, ks, vs);
+        result(name, n / ins / 1e9, "Gkeys/s");
+        snprintf(name, sizeof name, "dev_shards%d_%ux%u_get_Gkeys", shards, ks, vs);
+        result(name, n / get / 1e9, "Gkeys/s");
+    }
+    cudaFree(keys);
+    cudaFree(values);
+    cudaFree(out);
+    cudaFree(found);
 }
 
 /* ---- host-resident batches ------------------------------------------------------ */
@@ -428,6 +491,7 @@ int main(int argc, char **argv)
     if (!host_only) {
         device_shape(&o, 8, 8, 4e9, 6e9);
         device_shape(&o, 32, 128, 0, 2e9);
+        sharded_device(&o);
     }
     if (!dev_only) host_resident(&o);
     printf("\nflashmap-bench-gpu: %s\n", g_failed ? "FAILED" : "done");

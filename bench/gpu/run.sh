@@ -119,7 +119,8 @@ direct_build() {
     local ck=src/io/checkpoint_absent.c libs=()
     if [ "$WITH_CK" = ON ]; then ck=src/io/checkpoint.c; libs=(-lxxhash); fi
     local objs=() f o failed=0
-    for f in src/api/*.c src/shard/*.c src/cpu/*.c src/cuda/host_copy.c $ck src/cuda/*.cu; do
+    for f in src/api/*.c src/shard/*.c src/cpu/*.c src/cuda/host_copy.c $ck src/cuda/*.cu src/shard/*.cu; do
+        [ "$f" = src/shard/device_route_absent.c ] && continue # the CUDA build has device_route.cu
         o="$out/obj/$(echo "$f" | tr / _).o"
         objs+=("$o")
         if [ "${f%.cu}" != "$f" ]; then
@@ -133,7 +134,8 @@ direct_build() {
     [ $failed = 0 ] || return 1
     ar rcs "$out/libflashmap.a" "${objs[@]}" || return 1
     local link=("$out/libflashmap.a" -L"$cuda_home/lib64" -lcudart "${libs[@]}" -fopenmp -lstdc++ -lpthread -lm)
-    cc -O2 -std=c11 "${defs[@]}" -I"$ROOT/tests" tests/test_differential.c tests/reference_map.c \
+    cc -O2 -std=c11 "${defs[@]}" -DFM_TEST_HAVE_CUDA=1 -I"$ROOT/tests" -I"$cuda_home/include" \
+        tests/test_differential.c tests/reference_map.c tests/device_calls.c \
         -o "$out/test_differential" "${link[@]}" || return 1
     cc -O2 -std=c11 "${defs[@]}" -I"$ROOT/tests" -I"$cuda_home/include" tests/test_cross_backend.c \
         -o "$out/test_cross_backend" "${link[@]}" || return 1
@@ -184,6 +186,8 @@ fi
 export OMP_WAIT_POLICY=passive
 step differential_cuda 150 "$DIFF" --backend cuda --scale 0.2
 step cross_backend 120 "$CROSS"
+# Sharded CUDA map on device buffers: the device route (src/shard/device_route.cu).
+step differential_cuda_device_shards_3 120 "$DIFF" --backend cuda --shards 3 --device-buffers --scale 0.1
 unset OMP_WAIT_POLICY
 step gpu_bench 150 "$GPUBENCH" --reps 5
 if [ -n "$SANITIZER" ]; then
@@ -199,7 +203,7 @@ if [ $CMAKE_OK = 1 ]; then
     step build_more 120 cmake --build "$BUILD" -j "$JOBS"
     # The rest of `ctest -L cuda`: CUDA shards, checkpoints onto CUDA maps and
     # back, the fault sweep with host and device allocations failing.
-    step more_cuda_tests 150 ctest --test-dir "$BUILD" -L cuda -E '^(differential_cuda|cross_backend)$' \
+    step more_cuda_tests 150 ctest --test-dir "$BUILD" -L cuda -E '^(differential_cuda|cross_backend|differential_cuda_device_shards_3)$' \
         -j 2 --output-on-failure
     if [ $WITH_CK = ON ]; then
         step auto_tests 60 ctest --test-dir "$BUILD" -R '^(semantics|bad_args|checkpoint|threads)$' -j 4 \

@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* 64-byte aligned, uninitialised; NULL on failure or when bytes overflow. */
 void *fm_alloc(size_t bytes);
 /* Like fm_alloc, zero-filled (in parallel for large sizes). */
@@ -18,5 +22,9 @@ void fm_free(void *p);
 
 /* a * b, or 0 with *overflow set when it does not fit in size_t. */
 size_t fm_mul_size(size_t a, size_t b, int *overflow);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

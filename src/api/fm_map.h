@@ -77,6 +77,9 @@ int fm_cuda_usable(void);
 int fm_cuda_device_count(void);
 /* 1 when the host cannot read p: device memory (0 without CUDA). */
 int fm_cuda_is_device_pointer(const void *p);
+/* The CUDA device whose memory p is, or -1 for host, managed or unknown
+ * memory (always -1 without CUDA). */
+int fm_cuda_device_of(const void *p);
 /* cudaMemcpy in whichever direction the pointers say; FM_ERR_DEVICE (with
  * the CUDA message on `report`) on failure, FM_ERR_UNSUPPORTED without CUDA. */
 fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, size_t bytes);

@@ -8,6 +8,11 @@ int fm_cuda_is_device_pointer(const void *p)
     (void)p;
     return 0;
 }
+int fm_cuda_device_of(const void *p)
+{
+    (void)p;
+    return -1;
+}
 
 fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, size_t bytes)
 {

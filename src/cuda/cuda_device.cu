@@ -43,16 +43,18 @@ extern "C" fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, 
     return FM_OK;
 }
 
-extern "C" int fm_cuda_is_device_pointer(const void *p)
+extern "C" int fm_cuda_device_of(const void *p)
 {
-    if (!p || !fm_cuda_usable()) return 0;
+    if (!p || !fm_cuda_usable()) return -1;
     cudaPointerAttributes a;
     if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
         (void)cudaGetLastError(); /* plain host memory on old runtimes */
-        return 0;
+        return -1;
     }
-    return a.type == cudaMemoryTypeDevice;
+    return a.type == cudaMemoryTypeDevice ? a.device : -1;
 }
+
+extern "C" int fm_cuda_is_device_pointer(const void *p) { return fm_cuda_device_of(p) >= 0; }
 
 const char *fm_cuda_unusable_reason(void)
 {

@@ -8,6 +8,8 @@
 
 #include <flashmap.h>
 
+#include "shard/fm_owner.h"
+
 typedef struct fm_partition {
     uint32_t buckets;      /* rounds * owners; bucket = round * owners + owner */
     uint64_t *start;       /* buckets + 1 offsets into order */
@@ -24,24 +26,6 @@ typedef struct fm_partition_pack {
     size_t size_b;
     uint8_t *dst; /* n records of size_a + size_b bytes */
 } fm_partition_pack;
-
-/* The owner shard of a hash among `owners`: a remix of the whole hash, so
- * it is independent of the high bits that pick home slots and the low bits
- * that make fingerprints, and every shard's table stays uniform. */
-static inline uint32_t fm_owner_of(uint64_t hash, uint32_t owners)
-{
-    uint64_t mixed = (hash ^ (hash >> 29)) * 0xbf58476d1ce4e5b9ULL;
-    return (uint32_t)(((mixed >> 32) * (uint64_t)owners) >> 32);
-}
-
-/* The exchange round of a hash among `rounds`: every occurrence of a key,
- * from any rank, travels in the same round, so applying rounds one after
- * another keeps the batch order of each key. */
-static inline uint32_t fm_round_of(uint64_t hash, uint32_t rounds)
-{
-    uint64_t mixed = (hash ^ (hash >> 31)) * 0x94d049bb133111ebULL;
-    return (uint32_t)(((mixed >> 32) * (uint64_t)rounds) >> 32);
-}
 
 /* Sorts positions 0..n-1 by (round, owner), keeping batch order inside a
  * bucket. hashes[i] is the hash of batch entry i. order (the caller's n

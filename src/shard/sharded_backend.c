@@ -6,21 +6,28 @@
  *
  * Shards are CPU tables, or CUDA tables on the devices of cfg.devices
  * (NULL: round robin over the visible devices from cfg.device, or from 0).
- * Several shards may share a device. Batches are routed on the host:
- * device buffers are staged through host memory. CPU shards run one after another
- * (each uses every thread); CUDA shards run side by side, one host thread
- * each, every shard on its own streams. */
+ * Several shards may share a device. Host batches are routed on the host.
+ * A batch of CUDA shards whose buffers are all device memory of one device
+ * (keys, and the payload and outputs it passes) is routed on that device
+ * (shard/fm_device_route.h) and never leaves the GPUs. Any other mix (device
+ * keys with host outputs, managed memory, buffers on two devices) is
+ * staged through host memory and routed on the host: one simple fallback
+ * for the rare mixed case instead of a route for every combination. CPU
+ * shards run one after another (each uses every thread); CUDA shards run
+ * side by side, one host thread each, every shard on its own streams. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
+#include "shard/fm_device_route.h"
 #include "shard/fm_route.h"
 #include "shard/fm_stage.h"
 
 typedef struct sharded {
     uint32_t count;
     fm_map **shard;
+    int *device; /* CUDA shards: each shard's device */
 } sharded;
 
 static sharded *sharded_of(fm_map *map) { return (sharded *)map->impl; }
@@ -35,6 +42,7 @@ static void sharded_destroy(fm_map *map)
         free(s->shard[i]);
     }
     free(s->shard);
+    fm_free(s->device);
     free(s);
     map->impl = NULL;
 }
@@ -48,7 +56,8 @@ static fm_status sharded_create(fm_map *map)
     const uint32_t count = (uint32_t)cfg->shards;
     s->count = count;
     s->shard = fm_calloc(count, sizeof *s->shard);
-    if (!s->shard) {
+    s->device = fm_calloc(count, sizeof *s->device);
+    if (!s->shard || !s->device) {
         sharded_destroy(map);
         return fm_fail(map, FM_ERR_NOMEM, "no memory for %u shards", count);
     }
@@ -70,6 +79,7 @@ static fm_status sharded_create(fm_map *map)
             const int devices = fm_cuda_device_count();
             const int first = cfg->device >= 0 ? cfg->device : 0;
             part->cfg.device = cfg->devices ? cfg->devices[i] : devices > 0 ? (first + (int)i) % devices : first;
+            s->device[i] = part->cfg.device;
             if (cfg->devices && (cfg->devices[i] < 0 || cfg->devices[i] >= devices)) {
                 sharded_destroy(map);
                 return fm_fail(map, FM_ERR_INVALID, "cfg->devices[%u] is %d; this process sees %d CUDA device(s)", i,
@@ -86,12 +96,6 @@ static fm_status sharded_create(fm_map *map)
     return FM_OK;
 }
 
-/* The first and one-past-last routed positions of shard i. */
-static size_t part_begin(const fm_route *r, uint32_t i) { return (size_t)r->part.start[i]; }
-static size_t part_size(const fm_route *r, uint32_t i)
-{
-    return (size_t)(r->part.start[i + 1] - r->part.start[i]);
-}
 
 static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_t n)
 {
@@ -104,25 +108,32 @@ static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_
 /* One step of a bulk call on one shard's part of a routed batch. */
 typedef enum shard_step { STEP_RESERVE, STEP_INSERT, STEP_ADD, STEP_GET, STEP_REMOVE } shard_step;
 typedef struct step_args {
-    const fm_route *r;
-    const uint8_t *payload; /* insert values or add deltas, routed order */
-    size_t record;          /* bytes of payload per key */
+    const uint64_t *start;   /* shard i's run: routed positions start[i] .. start[i + 1] */
+    const uint8_t *keys;     /* routed order (host route) */
+    const uint8_t *payload;  /* insert values or add deltas, routed order */
+    size_t record;           /* bytes of payload per key */
     uint8_t *values, *flags; /* get / remove results, routed order */
+    const fm_device_route *dev; /* device route: every shard's own run instead */
 } step_args;
+
+static size_t part_size(const step_args *a, uint32_t i) { return (size_t)(a->start[i + 1] - a->start[i]); }
 
 static fm_status step_one(fm_map *map, uint32_t i, shard_step step, const step_args *a)
 {
     fm_map *shard = sharded_of(map)->shard[i];
-    const size_t at = part_begin(a->r, i), len = part_size(a->r, i);
-    const uint8_t *k = a->r->keys + at * map->cfg.key_size;
-    const uint8_t *p = a->payload ? a->payload + at * a->record : NULL;
+    const size_t at = (size_t)a->start[i], len = part_size(a, i);
     const uint32_t vs = map->cfg.value_size;
+    const fm_device_route *d = a->dev;
+    const uint8_t *k = d ? d->keys[i] : a->keys + at * map->cfg.key_size;
+    const uint8_t *p = d ? d->payload[i] : a->payload ? a->payload + at * a->record : NULL;
+    uint8_t *v = d ? d->values[i] : vs ? a->values + at * vs : NULL;
+    uint8_t *f = d ? d->flags[i] : a->flags ? a->flags + at : NULL;
     switch (step) {
     case STEP_RESERVE: return fm_reserve_batch(shard, k, len);
     case STEP_INSERT: return shard->ops->insert(shard, k, p, len, FM_WRITE_ROOM_MADE);
     case STEP_ADD: return shard->ops->add_u64(shard, k, (const uint64_t *)p, len, FM_WRITE_ROOM_MADE);
-    case STEP_GET: return shard->ops->get(shard, k, len, vs ? a->values + at * vs : NULL, a->flags + at);
-    case STEP_REMOVE: return shard->ops->remove(shard, k, len, a->flags + at);
+    case STEP_GET: return shard->ops->get(shard, k, len, v, f);
+    case STEP_REMOVE: return shard->ops->remove(shard, k, len, f);
     }
     return FM_ERR_INVALID;
 }
@@ -150,11 +161,11 @@ static fm_status each_shard(fm_map *map, shard_step step, const step_args *a)
         const int count = (int)s->count;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(count < 64 ? count : 64)
         for (int i = 0; i < count; i++)
-            if (part_size(a->r, (uint32_t)i) > 0) st[i] = step_one(map, (uint32_t)i, step, a);
+            if (part_size(a, (uint32_t)i) > 0) st[i] = step_one(map, (uint32_t)i, step, a);
     }
     fm_status first = FM_OK;
     for (uint32_t i = 0; i < s->count && first == FM_OK; i++) {
-        if (part_size(a->r, i) == 0) continue;
+        if (part_size(a, i) == 0) continue;
         first = st ? st[i] : step_one(map, i, step, a);
         if (first != FM_OK) fm_fail(map, first, "shard %u: %s", i, fm_error_detail(s->shard[i]->error));
     }
@@ -178,7 +189,7 @@ static fm_status sharded_write_host(fm_map *map, const void *keys, const void *p
         }
         fm_route_gather(&r, routed, payload, record, map->cfg.threads);
     }
-    const step_args a = {.r = &r, .payload = routed, .record = record};
+    const step_args a = {.start = r.part.start, .keys = r.keys, .payload = routed, .record = record};
     /* Room on every shard first; with room made the writes cannot fail
      * (except on a device error). */
     st = each_shard(map, STEP_RESERVE, &a);
@@ -189,11 +200,55 @@ free_route:
     return st;
 }
 
+/* Fills b and returns 1 when a batch takes the device route: CUDA shards,
+ * and keys plus every buffer the call passes (payload and outputs with
+ * bytes to move) in device memory of one device. */
+static int device_batch(fm_map *map, fm_device_batch *b, const void *keys, const void *payload, size_t record,
+                        void *values_out, uint8_t *flags_out, size_t n)
+{
+    const size_t vs = map->cfg.value_size;
+    if (map->backend != FM_BACKEND_CUDA) return 0;
+    const int device = fm_cuda_device_of(keys);
+    if (device < 0) return 0;
+    if (payload && record && fm_cuda_device_of(payload) != device) return 0;
+    if (values_out && vs && fm_cuda_device_of(values_out) != device) return 0;
+    if (flags_out && fm_cuda_device_of(flags_out) != device) return 0;
+    *b = (fm_device_batch){.device = device,
+                           .keys = keys,
+                           .payload = record ? payload : NULL,
+                           .record = record,
+                           .values_out = vs ? values_out : NULL,
+                           .value_size = vs,
+                           .flags_out = flags_out,
+                           .n = n};
+    return 1;
+}
+
+/* A whole bulk call on the device route: route, then (writes) reserve on
+ * every shard before any shard changes, as on the host route, then the
+ * step, then (reads, removes) the results back in batch order. */
+static fm_status sharded_device(fm_map *map, const fm_device_batch *b, shard_step step)
+{
+    sharded *s = sharded_of(map);
+    fm_device_route dr;
+    fm_status st = fm_device_route_build(map, &dr, b, s->device, s->count);
+    if (st != FM_OK) return st;
+    const step_args a = {.start = dr.start, .dev = &dr};
+    if (step == STEP_INSERT || step == STEP_ADD) st = each_shard(map, STEP_RESERVE, &a);
+    if (st == FM_OK) st = each_shard(map, step, &a);
+    if (st == FM_OK && (step == STEP_GET || step == STEP_REMOVE)) st = fm_device_route_finish(map, &dr, b);
+    fm_device_route_free(&dr);
+    return st;
+}
+
 static fm_status sharded_write(fm_map *map, const void *keys, const void *values,
                                const uint64_t *deltas, size_t n, int adding)
 {
     const size_t record = adding ? sizeof(uint64_t) : map->cfg.value_size;
     const void *payload = adding ? (const void *)deltas : values;
+    fm_device_batch db;
+    if (device_batch(map, &db, keys, payload, record, NULL, NULL, n))
+        return sharded_device(map, &db, adding ? STEP_ADD : STEP_INSERT);
     fm_stage sg;
     fm_status st = fm_stage_in(map, &sg, keys, n * map->cfg.key_size, payload, payload ? n * record : 0, NULL, 0,
                                NULL, 0);
@@ -229,7 +284,7 @@ static fm_status sharded_get_host(fm_map *map, const void *keys, size_t n, void 
         st = fm_fail(map, FM_ERR_NOMEM, "no memory for the results of %zu lookups", n);
         goto free_all;
     }
-    const step_args a = {.r = &r, .values = values, .flags = found};
+    const step_args a = {.start = r.part.start, .keys = r.keys, .values = values, .flags = found};
     if ((st = each_shard(map, STEP_GET, &a)) != FM_OK) goto free_all;
     if (vs) fm_route_scatter(&r, values_out, values, vs, map->cfg.threads);
     if (found_out) fm_route_scatter(&r, found_out, found, 1, map->cfg.threads);
@@ -244,6 +299,8 @@ static fm_status sharded_get(fm_map *map, const void *keys, size_t n, void *valu
                              uint8_t *found_out)
 {
     const size_t vs = map->cfg.value_size;
+    fm_device_batch db;
+    if (device_batch(map, &db, keys, NULL, 0, values_out, found_out, n)) return sharded_device(map, &db, STEP_GET);
     fm_stage sg;
     fm_status st = fm_stage_in(map, &sg, keys, n * map->cfg.key_size, NULL, 0, values_out, values_out ? n * vs : 0,
                                found_out, n);
@@ -265,7 +322,7 @@ static fm_status sharded_remove_host(fm_map *map, const void *keys, size_t n, ui
     }
     /* Removal cannot fail once routed (but for a device error): no shard is
      * left half done. */
-    const step_args a = {.r = &r, .flags = removed};
+    const step_args a = {.start = r.part.start, .keys = r.keys, .flags = removed};
     if ((st = each_shard(map, STEP_REMOVE, &a)) != FM_OK) goto free_removed;
     if (removed_out) fm_route_scatter(&r, removed_out, removed, 1, map->cfg.threads);
 free_removed:
@@ -277,6 +334,8 @@ free_route:
 
 static fm_status sharded_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
 {
+    fm_device_batch db;
+    if (device_batch(map, &db, keys, NULL, 0, NULL, removed_out, n)) return sharded_device(map, &db, STEP_REMOVE);
     fm_stage sg;
     fm_status st = fm_stage_in(map, &sg, keys, n * map->cfg.key_size, NULL, 0, NULL, 0, removed_out, n);
     if (st == FM_OK) st = sharded_remove_host(map, sg.keys, n, sg.flags_out);

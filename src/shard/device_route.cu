@@ -1,0 +1,338 @@
+/* Device routing of a sharded CUDA map's batch (shard/fm_device_route.h).
+ *
+ * On the device that holds the caller's keys, on a stream of its own:
+ * 1. a kernel computes every key's owner with fm_owner_of(fm_hash_key(..))
+ *    (the host's routing, shard/fm_owner.h) and counts keys per owner in
+ *    shared memory;
+ * 2. a radix sort of (owner, batch index) pairs over the owner's bits only:
+ *    with at most 12 bits (4096 shards) that is one or two stable counting
+ *    passes, which keep batch order inside every owner;
+ * 3. keys and payload are gathered into routed order through the sorted
+ *    batch indices ("order"); the per-owner counts, scanned on the host,
+ *    give each shard's run.
+ * Shards on the same device use their run in place; the runs of shards on
+ * other devices are peer-copied there. finish() copies results back the
+ * same way and scatters them through order into the caller's buffers.
+ *
+ * Sizes and indices are 64-bit throughout, and every kernel loops over its
+ * range with a grid stride, so a batch of more than 2^31 keys (or records
+ * of more than 2^32 words) needs no launch larger than the grid limits. */
+#include <cub/device/device_radix_sort.cuh>
+
+#include "api/fm_alloc.h"
+#include "cuda/fm_cuda.h"
+#include "shard/fm_device_route.h"
+#include "shard/fm_owner.h"
+#include "table/fm_hash.h"
+
+/* Blocks of the owner kernel: enough to fill a GPU, few enough that its
+ * per-block counts flush cheaply, and each block's 32-bit counts stay far
+ * below 2^32 for any batch that fits in device memory. */
+#define ROUTE_OWNER_BLOCKS 1024u
+/* Most blocks of the copy kernels (grid stride beyond). */
+#define ROUTE_COPY_BLOCKS 65536u
+
+struct fm_device_route_impl {
+    int device;               /* the caller's buffers, and everything below */
+    cudaStream_t stream;
+    uint64_t *order;          /* routed position -> batch index */
+    uint8_t *keys, *payload;  /* routed order */
+    uint8_t *values, *flags;  /* results in routed order */
+    /* Scratch of the sort, freed once the batch is routed. */
+    uint32_t *owner[2];
+    uint64_t *index;
+    unsigned long long *counts;
+    void *sort_tmp;
+    const int *shard_device;  /* the caller's; shards entries */
+};
+
+static size_t route_blocks(size_t items, size_t most)
+{
+    const size_t b = (items + FM_CUDA_BLOCK - 1) / FM_CUDA_BLOCK;
+    return b < 1 ? 1 : b > most ? most : b;
+}
+
+/* owner[i] and index[i] = i for every key; counts[s] += keys owned by s.
+ * Dynamic shared memory: `shards` counters. */
+__global__ void fm_k_route_owners(const uint8_t *keys, size_t n, uint32_t ks, int kind, uint32_t shards,
+                                  uint32_t *owner, uint64_t *index, unsigned long long *counts)
+{
+    extern __shared__ unsigned fm_route_hist[];
+    for (uint32_t s = threadIdx.x; s < shards; s += blockDim.x) fm_route_hist[s] = 0;
+    __syncthreads();
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const uint32_t o = fm_owner_of(fm_hash_key(kind, keys + i * ks, ks), shards);
+        owner[i] = o;
+        index[i] = i;
+        atomicAdd(&fm_route_hist[o], 1u);
+    }
+    __syncthreads();
+    for (uint32_t s = threadIdx.x; s < shards; s += blockDim.x)
+        if (fm_route_hist[s]) atomicAdd(&counts[s], (unsigned long long)fm_route_hist[s]);
+}
+
+/* n records of `words` words of type W: dst[j] = src[order[j]] (gather into
+ * routed order) or dst[order[j]] = src[j] (scatter back to batch order). */
+template <typename W>
+__global__ void fm_k_route_permute(W *dst, const W *src, const uint64_t *order, size_t n, size_t words,
+                                   int scatter)
+{
+    const size_t total = n * words, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t u = (size_t)blockIdx.x * blockDim.x + threadIdx.x; u < total; u += stride) {
+        const size_t j = u / words, w = u - j * words, o = order[j];
+        if (scatter) dst[o * words + w] = src[j * words + w];
+        else dst[j * words + w] = src[o * words + w];
+    }
+}
+
+/* Launches the permutation of n records of `size` bytes in the widest word
+ * that the size and both addresses allow. */
+static fm_status permute(fm_map *map, cudaStream_t stream, void *dst, const void *src, const uint64_t *order,
+                         size_t n, size_t size, int scatter)
+{
+    fm_status st = FM_OK;
+    const uintptr_t bits = (uintptr_t)dst | (uintptr_t)src | (uintptr_t)size;
+    const size_t unit = bits % 8 == 0 ? 8 : bits % 4 == 0 ? 4 : 1, words = size / unit;
+    const unsigned grid = (unsigned)route_blocks(n * words, ROUTE_COPY_BLOCKS);
+    if (unit == 8)
+        fm_k_route_permute<<<grid, FM_CUDA_BLOCK, 0, stream>>>((uint64_t *)dst, (const uint64_t *)src, order, n,
+                                                               words, scatter);
+    else if (unit == 4)
+        fm_k_route_permute<<<grid, FM_CUDA_BLOCK, 0, stream>>>((uint32_t *)dst, (const uint32_t *)src, order, n,
+                                                               words, scatter);
+    else
+        fm_k_route_permute<<<grid, FM_CUDA_BLOCK, 0, stream>>>((uint8_t *)dst, (const uint8_t *)src, order, n,
+                                                               words, scatter);
+    FM_CUDA(cudaGetLastError(), fail);
+fail:
+    return st;
+}
+
+/* Device memory of `bytes` (none when bytes is 0) on the current device. */
+static fm_status alloc_if(fm_map *map, int wanted, void **p, size_t bytes, const char *what)
+{
+    *p = NULL;
+    return wanted && bytes ? fm_cuda_alloc(map, p, bytes, what) : FM_OK;
+}
+
+static void free_scratch(fm_device_route_impl *m)
+{
+    fm_cuda_free(m->owner[0]);
+    fm_cuda_free(m->owner[1]);
+    fm_cuda_free(m->index);
+    fm_cuda_free(m->counts);
+    fm_cuda_free(m->sort_tmp);
+    m->owner[0] = m->owner[1] = NULL;
+    m->index = NULL;
+    m->counts = NULL;
+    m->sort_tmp = NULL;
+}
+
+/* Steps 1-3 above, on m->stream; r->start gets the runs. */
+static fm_status sort_by_owner(fm_map *map, fm_device_route *r, const fm_device_batch *b)
+{
+    fm_device_route_impl *m = r->impl;
+    const size_t n = b->n, ks = map->cfg.key_size;
+    const uint32_t shards = r->shards;
+    int bits = 1;
+    while (bits < 32 && ((uint64_t)1 << bits) < shards) bits++;
+    cub::DoubleBuffer<uint32_t> owners;
+    cub::DoubleBuffer<uint64_t> index;
+    size_t tmp_bytes = 0;
+    fm_status st = FM_OK;
+    if ((st = fm_cuda_alloc(map, (void **)&m->owner[0], n * sizeof(uint32_t), "routing")) != FM_OK ||
+        (st = fm_cuda_alloc(map, (void **)&m->owner[1], n * sizeof(uint32_t), "routing")) != FM_OK ||
+        (st = fm_cuda_alloc(map, (void **)&m->index, n * sizeof(uint64_t), "routing")) != FM_OK ||
+        (st = fm_cuda_alloc(map, (void **)&m->order, n * sizeof(uint64_t), "routing")) != FM_OK ||
+        (st = fm_cuda_alloc(map, (void **)&m->counts, shards * sizeof(unsigned long long), "routing")) != FM_OK)
+        return st;
+    FM_CUDA(cudaMemsetAsync(m->counts, 0, shards * sizeof(unsigned long long), m->stream), fail);
+    fm_k_route_owners<<<(unsigned)route_blocks(n, ROUTE_OWNER_BLOCKS), FM_CUDA_BLOCK, shards * sizeof(unsigned),
+                        m->stream>>>((const uint8_t *)b->keys, n, (uint32_t)ks, (int)map->cfg.hash, shards, m->owner[0],
+                                     m->index, m->counts);
+    FM_CUDA(cudaGetLastError(), fail);
+    owners = cub::DoubleBuffer<uint32_t>(m->owner[0], m->owner[1]);
+    index = cub::DoubleBuffer<uint64_t>(m->index, m->order);
+    FM_CUDA(cub::DeviceRadixSort::SortPairs(NULL, tmp_bytes, owners, index, (unsigned long long)n, 0, bits,
+                                            m->stream),
+            fail);
+    if ((st = fm_cuda_alloc(map, &m->sort_tmp, tmp_bytes, "routing")) != FM_OK) return st;
+    FM_CUDA(cub::DeviceRadixSort::SortPairs(m->sort_tmp, tmp_bytes, owners, index, (unsigned long long)n, 0,
+                                            bits, m->stream),
+            fail);
+    if (index.Current() != m->order) { /* the sorted indices ended in the other buffer */
+        m->index = m->order;
+        m->order = index.Current();
+    }
+    if ((st = permute(map, m->stream, m->keys, b->keys, m->order, n, ks, 0)) != FM_OK) return st;
+    if (m->payload && (st = permute(map, m->stream, m->payload, b->payload, m->order, n, b->record, 0)) != FM_OK)
+        return st;
+    /* counts -> start[1..shards] (the same 8 bytes each), then scanned */
+    FM_CUDA(cudaMemcpyAsync(r->start + 1, m->counts, shards * sizeof(uint64_t), cudaMemcpyDeviceToHost,
+                            m->stream),
+            fail);
+    FM_CUDA(cudaStreamSynchronize(m->stream), fail);
+    r->start[0] = 0;
+    for (uint32_t s = 0; s < shards; s++) r->start[s + 1] += r->start[s];
+    if (r->start[shards] != n)
+        return fm_fail(map, FM_ERR_DEVICE, "device routing counted %llu keys of %zu (internal error)",
+                       (unsigned long long)r->start[shards], n);
+    free_scratch(m); /* the stream is idle: nothing uses them any more */
+fail:
+    return st;
+}
+
+/* Gives shard i its run: in place on the routing device, else in buffers on
+ * its own device, peer-copied there (inputs) on m->stream. */
+static fm_status place_shard(fm_map *map, fm_device_route *r, const fm_device_batch *b, uint32_t i)
+{
+    fm_device_route_impl *m = r->impl;
+    const size_t at = r->start[i], len = r->start[i + 1] - at, ks = map->cfg.key_size;
+    const int dev = m->shard_device[i];
+    fm_status st = FM_OK;
+    if (dev == m->device) {
+        r->keys[i] = m->keys + at * ks;
+        r->payload[i] = m->payload ? m->payload + at * b->record : NULL;
+        r->values[i] = m->values ? m->values + at * b->value_size : NULL;
+        r->flags[i] = m->flags ? m->flags + at : NULL;
+        return FM_OK;
+    }
+    if (len == 0) return FM_OK; /* the shard sits this batch out */
+    FM_CUDA(cudaSetDevice(dev), fail);
+    if ((st = fm_cuda_alloc(map, (void **)&r->keys[i], len * ks, "a shard's keys")) == FM_OK &&
+        (st = alloc_if(map, m->payload != NULL, (void **)&r->payload[i], len * b->record, "a shard's values")) == FM_OK &&
+        (st = alloc_if(map, m->values != NULL, (void **)&r->values[i], len * b->value_size, "a shard's results")) == FM_OK)
+        st = alloc_if(map, m->flags != NULL, (void **)&r->flags[i], len, "a shard's results");
+    FM_CUDA(cudaSetDevice(m->device), fail);
+    if (st != FM_OK) return st;
+    FM_CUDA(cudaMemcpyPeerAsync(r->keys[i], dev, m->keys + at * ks, m->device, len * ks, m->stream), fail);
+    if (r->payload[i])
+        FM_CUDA(cudaMemcpyPeerAsync(r->payload[i], dev, m->payload + at * b->record, m->device, len * b->record,
+                                    m->stream),
+                fail);
+fail:
+    return st;
+}
+
+static fm_status build(fm_map *map, fm_device_route *r, const fm_device_batch *b)
+{
+    fm_device_route_impl *m = r->impl;
+    const size_t n = b->n;
+    fm_status st = FM_OK;
+    FM_CUDA(cudaSetDevice(b->device), fail);
+    FM_CUDA(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking), fail);
+    if ((st = fm_cuda_alloc(map, (void **)&m->keys, n * map->cfg.key_size, "routed keys")) != FM_OK ||
+        (st = alloc_if(map, b->payload != NULL, (void **)&m->payload, n * b->record, "routed values")) != FM_OK ||
+        (st = alloc_if(map, b->values_out != NULL, (void **)&m->values, n * b->value_size, "routed results")) != FM_OK ||
+        (st = alloc_if(map, b->flags_out != NULL, (void **)&m->flags, n, "routed results")) != FM_OK ||
+        (st = sort_by_owner(map, r, b)) != FM_OK)
+        return st;
+    for (uint32_t i = 0; i < r->shards; i++)
+        if ((st = place_shard(map, r, b, i)) != FM_OK) return st;
+    FM_CUDA(cudaStreamSynchronize(m->stream), fail);
+fail:
+    return st;
+}
+
+/* Runs step and gives the calling thread its current device back. */
+static fm_status keep_device(fm_map *map, fm_device_route *r, const fm_device_batch *b,
+                             fm_status (*step)(fm_map *, fm_device_route *, const fm_device_batch *))
+{
+    int prev = -1;
+    fm_status st = FM_OK;
+    FM_CUDA(cudaGetDevice(&prev), fail);
+    st = step(map, r, b);
+    (void)cudaSetDevice(prev);
+fail:
+    return st;
+}
+
+extern "C" fm_status fm_device_route_build(fm_map *map, fm_device_route *r, const fm_device_batch *b,
+                                           const int *shard_device, uint32_t shards)
+{
+    memset(r, 0, sizeof *r);
+    r->shards = shards;
+    r->impl = (fm_device_route_impl *)fm_calloc(1, sizeof *r->impl);
+    r->start = (uint64_t *)fm_calloc((size_t)shards + 1, sizeof *r->start);
+    r->keys = (uint8_t **)fm_calloc(shards, sizeof *r->keys);
+    r->payload = (uint8_t **)fm_calloc(shards, sizeof *r->payload);
+    r->values = (uint8_t **)fm_calloc(shards, sizeof *r->values);
+    r->flags = (uint8_t **)fm_calloc(shards, sizeof *r->flags);
+    if (!r->impl || !r->start || !r->keys || !r->payload || !r->values || !r->flags) {
+        fm_device_route_free(r);
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to route a batch of %zu keys to %u shards", b->n, shards);
+    }
+    r->impl->device = b->device;
+    r->impl->shard_device = shard_device;
+    const fm_status st = keep_device(map, r, b, build);
+    if (st != FM_OK) fm_device_route_free(r);
+    return st;
+}
+
+static fm_status finish(fm_map *map, fm_device_route *r, const fm_device_batch *b)
+{
+    fm_device_route_impl *m = r->impl;
+    fm_status st = FM_OK;
+    FM_CUDA(cudaSetDevice(m->device), fail);
+    for (uint32_t i = 0; i < r->shards; i++) {
+        const int dev = m->shard_device[i];
+        const size_t at = r->start[i], len = r->start[i + 1] - at;
+        if (dev == m->device || len == 0) continue; /* results already in place */
+        if (m->values)
+            FM_CUDA(cudaMemcpyPeerAsync(m->values + at * b->value_size, m->device, r->values[i], dev,
+                                        len * b->value_size, m->stream),
+                    fail);
+        if (m->flags)
+            FM_CUDA(cudaMemcpyPeerAsync(m->flags + at, m->device, r->flags[i], dev, len, m->stream), fail);
+    }
+    if (m->values && (st = permute(map, m->stream, b->values_out, m->values, m->order, b->n, b->value_size, 1)) != FM_OK)
+        goto fail;
+    if (m->flags && (st = permute(map, m->stream, b->flags_out, m->flags, m->order, b->n, 1, 1)) != FM_OK)
+        goto fail;
+    FM_CUDA(cudaStreamSynchronize(m->stream), fail);
+fail:
+    return st;
+}
+
+extern "C" fm_status fm_device_route_finish(fm_map *map, fm_device_route *r, const fm_device_batch *b)
+{
+    return keep_device(map, r, b, finish);
+}
+
+extern "C" void fm_device_route_free(fm_device_route *r)
+{
+    fm_device_route_impl *m = r->impl;
+    int prev = -1;
+    if (cudaGetDevice(&prev) != cudaSuccess) (void)cudaGetLastError();
+    if (m) {
+        /* A failed build may leave copies in flight: let them end first. */
+        if (m->stream && cudaStreamSynchronize(m->stream) != cudaSuccess) (void)cudaGetLastError();
+        const int placed = m->shard_device && r->keys && r->payload && r->values && r->flags;
+        for (uint32_t i = 0; placed && i < r->shards; i++) {
+            if (m->shard_device[i] == m->device) continue; /* views into the routed buffers */
+            (void)cudaSetDevice(m->shard_device[i]);
+            fm_cuda_free(r->keys[i]);
+            fm_cuda_free(r->payload[i]);
+            fm_cuda_free(r->values[i]);
+            fm_cuda_free(r->flags[i]);
+        }
+        (void)cudaSetDevice(m->device);
+        free_scratch(m);
+        fm_cuda_free(m->order);
+        fm_cuda_free(m->keys);
+        fm_cuda_free(m->payload);
+        fm_cuda_free(m->values);
+        fm_cuda_free(m->flags);
+        if (m->stream) (void)cudaStreamDestroy(m->stream);
+        if (prev >= 0) (void)cudaSetDevice(prev);
+        (void)cudaGetLastError();
+    }
+    fm_free(r->impl);
+    fm_free(r->start);
+    fm_free(r->keys);
+    fm_free(r->payload);
+    fm_free(r->values);
+    fm_free(r->flags);
+    memset(r, 0, sizeof *r);
+}
