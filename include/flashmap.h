@@ -111,7 +111,9 @@ typedef struct fm_config {
     int shards;              /* shards in this process; 0 or 1 = one table */
     const int *devices;      /* sharded CUDA maps: the device of each shard (cfg.shards
                                 entries), or NULL for round robin from cfg.device */
-    uint64_t exchange_bytes; /* cap on bytes in flight per exchange round; 0 = default */
+    uint64_t exchange_bytes; /* cap on bytes in flight per exchange round; 0 = default
+                                (MPI maps: 1/16 of a rank's share of its node's or cgroup's
+                                available memory, 4 to 256 MiB, the least over the ranks) */
     uint32_t flags;          /* FM_FIXED_CAPACITY, ... */
 } fm_config;
 

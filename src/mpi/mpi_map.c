@@ -22,13 +22,11 @@
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
 #include "api/fm_shared.h"
+#include "mpi/fm_mpi_node.h"
 #include "shard/fm_partition.h"
 #include "shard/fm_stage.h"
 #include "table/fm_copy.h"
 #include "table/fm_hash.h"
-
-/* In-flight bytes per exchange round when cfg.exchange_bytes is 0. */
-#define FM_DEFAULT_EXCHANGE_BYTES ((uint64_t)256 << 20)
 
 /* Work buffers kept between bulk calls: fresh memory would cost a page
  * fault per page on every call. They grow to the largest call's needs (the
@@ -748,29 +746,15 @@ static fm_status check_config(fm_map *report, const fm_config *cfg, fm_config *r
     if (resolved->shards > 1)
         return fm_fail(report, FM_ERR_UNSUPPORTED,
                        "cfg->shards = %d: MPI maps hold one shard per rank in this version", resolved->shards);
-    if (resolved->exchange_bytes == 0) resolved->exchange_bytes = FM_DEFAULT_EXCHANGE_BYTES;
     return FM_OK;
-}
-
-/* This rank's place among the ranks of its node (MPI_COMM_TYPE_SHARED). */
-static int node_local_rank(MPI_Comm comm, int rank)
-{
-    MPI_Comm node = MPI_COMM_NULL;
-    int local = 0;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
-        return rank; /* no node information: ranks in order */
-    MPI_Comm_rank(node, &local);
-    MPI_Comm_free(&node);
-    return local;
 }
 
 /* The local shard, once every rank agreed on the configuration: a CUDA
  * table when the backend is CUDA (AUTO: when this rank sees a device), on
  * cfg.device, or else on device (node-local rank mod devices), so the ranks
- * of a node spread over its GPUs. Collective (the node split). */
-static fm_status create_local(fm_map *map, mpi_map *m, fm_status so_far)
+ * of a node spread over its GPUs. */
+static fm_status create_local(fm_map *map, mpi_map *m, int local_rank, fm_status so_far)
 {
-    const int local_rank = node_local_rank(m->comm, m->rank);
     if (so_far != FM_OK) return so_far;
     fm_map *local = fm_calloc(1, sizeof *local);
     if (!local) return fm_fail(map, FM_ERR_NOMEM, "no memory for the local shard");
@@ -842,10 +826,14 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
         m->comm = dup;
         m->rank = rank;
         m->size = size;
-        m->exchange_bytes = resolved.exchange_bytes;
+        int local_rank = 0, local_ranks = 1;
+        fm_mpi_node_place(dup, rank, &local_rank, &local_ranks);
+        m->exchange_bytes = resolved.exchange_bytes ? resolved.exchange_bytes
+                                                    : fm_mpi_default_exchange_bytes(dup, local_ranks);
+        map->cfg.exchange_bytes = m->exchange_bytes;
         st = fm_backend_choose(resolved.backend, &map->backend);
         if (st != FM_OK) fm_fail(map, st, "%s", fm_error_detail(fm_last_error(NULL)));
-        st = create_local(map, m, st);
+        st = create_local(map, m, local_rank, st);
         if (st == FM_OK) st = fm_shared_attach(map);
         st = agree(map, dup, rank, size, st);
         if (st != FM_OK) {
