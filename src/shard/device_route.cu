@@ -1,14 +1,16 @@
 /* Device routing of a sharded CUDA map's batch (shard/fm_device_route.h).
  *
- * On the device that holds the caller's keys, on a stream of its own:
- * 1. a kernel computes every key's owner with fm_owner_of(fm_hash_key(..))
- *    (the host's routing, shard/fm_owner.h) and counts keys per owner in
- *    shared memory;
- * 2. a radix sort of (owner, batch index) pairs over the owner's bits only:
- *    with at most 12 bits (4096 shards) that is one or two stable counting
- *    passes, which keep batch order inside every owner;
+ * On the device that holds the caller's keys, on a stream of its own
+ * (steps 1 and 2 are fm_device_sort and fm_device_permute, which the NCCL
+ * exchange of MPI maps uses too, with exchange rounds as well):
+ * 1. a kernel computes every key's bucket with fm_bucket_of(fm_hash_key(..))
+ *    (the host's routing, shard/fm_owner.h: the owner, or round and owner)
+ *    and counts keys per bucket, in shared memory up to 8192 buckets;
+ * 2. a radix sort of (bucket, batch index) pairs over the bucket's bits
+ *    only: with at most 12 bits (4096 shards, one round) that is one or two
+ *    stable counting passes, which keep batch order inside every bucket;
  * 3. keys and payload are gathered into routed order through the sorted
- *    batch indices ("order"); the per-owner counts, scanned on the host,
+ *    batch indices ("order"); the per-bucket counts, scanned on the host,
  *    give each shard's run.
  * Shards on the same device use their run in place; the runs of shards on
  * other devices are peer-copied there. finish() copies results back the
