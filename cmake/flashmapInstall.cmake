@@ -19,6 +19,9 @@ target_link_libraries(flashmap_static INTERFACE $<INSTALL_INTERFACE:$<LINK_ONLY:
 if(FLASHMAP_WITH_CUDA)
   target_link_libraries(flashmap_static INTERFACE $<INSTALL_INTERFACE:$<LINK_ONLY:stdc++>>)
 endif()
+if(FLASHMAP_USE_NCCL)
+  target_link_libraries(flashmap_static INTERFACE $<INSTALL_INTERFACE:$<LINK_ONLY:flashmap::nccl>>)
+endif()
 
 # The installed libflashmap.so finds its own dependencies outside the
 # system's directories (libcudart in /usr/local/cuda, an MPI in a module
@@ -49,6 +52,7 @@ install(EXPORT flashmapTargets
 
 # The Config file looks for libxxhash where the build found it first.
 get_filename_component(_fm_xxhash_libdir "${FLASHMAP_XXHASH_LIBRARY}" DIRECTORY)
+get_filename_component(_fm_nccl_libdir "${FLASHMAP_NCCL_LIBRARY}" DIRECTORY)
 configure_package_config_file(
   ${CMAKE_CURRENT_LIST_DIR}/flashmapConfig.cmake.in
   ${PROJECT_BINARY_DIR}/flashmapConfig.cmake
@@ -95,6 +99,10 @@ endif()
 if(FLASHMAP_WITH_CUDA)
   _fm_pc_lib(_fm_pc_cudart "${CUDA_cudart_LIBRARY}" cudart)
   string(APPEND _fm_pc_libs_private " ${_fm_pc_cudart} -lstdc++")
+endif()
+if(FLASHMAP_USE_NCCL)
+  _fm_pc_lib(_fm_pc_nccl "${FLASHMAP_NCCL_LIBRARY}" nccl)
+  string(APPEND _fm_pc_libs_private " ${_fm_pc_nccl}")
 endif()
 if(CMAKE_THREAD_LIBS_INIT)
   string(APPEND _fm_pc_libs_private " ${CMAKE_THREAD_LIBS_INIT}")

@@ -34,7 +34,8 @@
  *
  * Usage: mpiexec -n P test_mpi_differential [--seeds N] [--first F] [--scale X]
  *                                           [--seed S] [--backend cpu|cuda] [--verbose]
- *                                           [--all-config-cases]
+ *                                           [--all-config-cases] [--device-buffers]
+ *                                           [--expect-path nccl|host]
  *   --seeds N   run seeds F .. F+N-1 (default 144: every configuration once)
  *   --scale X   multiply the key operations per seed (default 1.0)
  *   --seed S    run only seed S (to replay a failure; add --verbose to trace)
@@ -43,6 +44,14 @@
  *               skipped) unless every rank has a usable device
  *   --all-config-cases  also the configuration cases that fail in this
  *               version (see test_configs)
+ *   --device-buffers  the bulk calls of the steps pass device memory
+ *               (tests/device_calls.c; with --backend cuda, on a node whose
+ *               ranks share device 0): on a map with NCCL such batches take
+ *               the NCCL path; every rank exits 77 without a usable device
+ *   --expect-path P  every map must exchange device batches through P
+ *               ("nccl" or "host"; the library's choice at fm_create_mpi)
+ * FLASHMAP_TEST_MPI_EXCHANGE=1 in the environment makes a one-rank map
+ * exchange with itself, as maps of several ranks do.
  * A failure prints the seed and exits non-zero on every rank.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -56,6 +65,8 @@
 #include <string.h>
 
 #include "api/fm_map.h" /* fm_cuda_usable */
+#include "device_calls.h"
+#include "mpi/fm_mpi_nccl.h" /* fm_mpi_exchange_path */
 #include "owner_model.h"
 #include "reference_map.h"
 #include "test_util.h"
@@ -75,9 +86,37 @@ static int g_rank, g_nranks;
 static int g_verbose;
 static double g_scale = 1.0;
 static fm_backend g_backend = FM_BACKEND_CPU; /* --backend */
+static int g_device_buffers;                  /* --device-buffers */
+static const char *g_expect_path;             /* --expect-path */
 
-/* The replay command line's backend argument. */
-static const char *backend_arg(void) { return g_backend == FM_BACKEND_CUDA ? " --backend cuda" : ""; }
+/* The replay command line's backend arguments. */
+static const char *backend_arg(void)
+{
+    if (g_backend != FM_BACKEND_CUDA) return g_device_buffers ? " --device-buffers" : "";
+    return g_device_buffers ? " --backend cuda --device-buffers" : " --backend cuda";
+}
+
+/* The bulk calls of the steps: on the caller's host buffers, or through
+ * device copies of them with --device-buffers. */
+static fm_status call_insert(fm_map *m, uint32_t ks, uint32_t vs, const void *keys, const void *values, size_t n)
+{
+    return g_device_buffers ? td_insert(m, ks, vs, keys, values, n, 0) : fm_bulk_insert(m, keys, values, n);
+}
+
+static fm_status call_get(fm_map *m, uint32_t ks, uint32_t vs, const void *keys, size_t n, void *out, uint8_t *found)
+{
+    return g_device_buffers ? td_get(m, ks, vs, keys, n, out, found, 0) : fm_bulk_get(m, keys, n, out, found);
+}
+
+static fm_status call_remove(fm_map *m, uint32_t ks, const void *keys, size_t n, uint8_t *removed)
+{
+    return g_device_buffers ? td_remove(m, ks, keys, n, removed, 0) : fm_bulk_remove(m, keys, n, removed);
+}
+
+static fm_status call_add(fm_map *m, uint32_t ks, const void *keys, const uint64_t *deltas, size_t n)
+{
+    return g_device_buffers ? td_add(m, ks, keys, deltas, n, 0) : fm_bulk_add_u64(m, keys, deltas, n);
+}
 
 /* Totals over the run (this rank's view; rank 0 prints them). */
 static uint64_t g_global_key_ops; /* keys in all ranks' batches of bulk calls */
@@ -534,7 +573,7 @@ static void check_sample(run *r)
     }
     memset(r->s_out, 0xA5, n * vs);
     memset(r->s_flags, 0xA5, n);
-    fm_status st = fm_bulk_get(r->map, n ? r->s_keys : NULL, n, r->s_out, r->s_flags);
+    fm_status st = call_get(r->map, ks, vs, n ? r->s_keys : NULL, n, r->s_out, r->s_flags);
     g_local_key_ops += n;
     check_status(r, "verification fm_bulk_get", st, FM_OK);
     if (st == FM_OK)
@@ -728,7 +767,7 @@ static void check_unchanged(run *r)
     const uint8_t *k = r->keys + at * r->cfg.key_size;
     memset(r->out, 0xA5, mine * r->cfg.value_size);
     memset(r->flags, 0xA5, mine);
-    fm_status st = fm_bulk_get(r->map, k, mine, r->out, r->flags);
+    fm_status st = call_get(r->map, r->cfg.key_size, r->cfg.value_size, k, mine, r->out, r->flags);
     g_local_key_ops += mine;
     check_status(r, "get after a rejected batch", st, FM_OK);
     if (st == FM_OK)
@@ -766,7 +805,7 @@ static void do_insert(run *r, size_t total, int keys_ready)
     int full = expect_full(r, total);
     const size_t at = r->off[g_rank];
     const void *vals = (r->opt[g_rank] & OPT_NO_VALUES) ? NULL : r->values + at * vs;
-    fm_status st = fm_bulk_insert(r->map, r->keys + at * ks, vals, r->cnt[g_rank]);
+    fm_status st = call_insert(r->map, ks, vs, r->keys + at * ks, vals, r->cnt[g_rank]);
     count_ops(r, total);
     uint64_t rounds = estimate_rounds(r, ks + vs);
     if (rounds > g_rounds_max)
@@ -794,7 +833,7 @@ static void do_get(run *r, size_t total)
     memset(r->flags, 0xA5, mine);
     uint8_t *found = (r->opt[g_rank] & OPT_NO_FOUND) ? NULL : r->flags;
     void *out = (r->opt[g_rank] & OPT_NO_VALUES) ? NULL : r->out;
-    fm_status st = fm_bulk_get(r->map, r->keys + at * ks, mine, out, found);
+    fm_status st = call_get(r->map, ks, vs, r->keys + at * ks, mine, out, found);
     count_ops(r, total);
     uint64_t rounds = estimate_rounds(r, ks + vs + 1);
     if (rounds > g_rounds_max)
@@ -813,7 +852,7 @@ static void do_remove(run *r, size_t total, int keep_keys)
     const size_t mine = r->cnt[g_rank], at = r->off[g_rank];
     memset(r->flags, 0xA5, mine);
     uint8_t *removed = (r->opt[g_rank] & OPT_NO_REMOVED) ? NULL : r->flags;
-    fm_status st = fm_bulk_remove(r->map, r->keys + at * ks, mine, removed);
+    fm_status st = call_remove(r->map, ks, r->keys + at * ks, mine, removed);
     count_ops(r, total);
     check_status(r, "fm_bulk_remove", st, FM_OK);
     /* Rank order, then batch order: the first occurrence removes. */
@@ -852,9 +891,8 @@ static void do_add(run *r, size_t total)
                 r->deltas[i] = 1;
     int full = expect_full(r, total);
     const size_t at = r->off[g_rank];
-    fm_status st = fm_bulk_add_u64(r->map, r->keys + at * ks,
-                                   (r->opt[g_rank] & OPT_NO_DELTAS) ? NULL : r->deltas + at,
-                                   r->cnt[g_rank]);
+    fm_status st = call_add(r->map, ks, r->keys + at * ks, (r->opt[g_rank] & OPT_NO_DELTAS) ? NULL : r->deltas + at,
+                            r->cnt[g_rank]);
     count_ops(r, total);
     check_status(r, "fm_bulk_add_u64", st, full ? FM_ERR_FULL : FM_OK);
     if (full) {
@@ -1014,6 +1052,9 @@ static int run_seed(uint64_t seed, double scale)
     check_status(&r, "fm_create_mpi", st, FM_OK);
     if (st == FM_OK && fm_map_backend(r.map) != g_backend)
         mismatch(&r, "fm_map_backend = %d, expected %d", (int)fm_map_backend(r.map), (int)g_backend);
+    if (st == FM_OK && g_expect_path && strcmp(fm_mpi_exchange_path(r.map), g_expect_path) != 0)
+        mismatch(&r, "device batches exchange through \"%s\", expected \"%s\"", fm_mpi_exchange_path(r.map),
+                 g_expect_path);
     int bad = any_rank(r.bad);
     if (!bad && c->fixed) {
         fm_stats s;
@@ -1276,7 +1317,8 @@ static void usage(void)
 {
     if (g_rank == 0)
         fprintf(stderr, "usage: test_mpi_differential [--seeds N] [--first F] [--scale X] "
-                        "[--seed S] [--backend cpu|cuda] [--verbose] [--all-config-cases]\n");
+                        "[--seed S] [--backend cpu|cuda] [--verbose] [--all-config-cases] "
+                        "[--device-buffers] [--expect-path nccl|host]\n");
     MPI_Finalize();
     exit(2);
 }
@@ -1309,7 +1351,11 @@ int main(int argc, char **argv)
                 g_backend = FM_BACKEND_CUDA;
             else
                 usage();
-        } else if (strcmp(a, "--verbose") == 0)
+        } else if (strcmp(a, "--device-buffers") == 0)
+            g_device_buffers = 1;
+        else if (strcmp(a, "--expect-path") == 0 && has_next)
+            g_expect_path = argv[++i];
+        else if (strcmp(a, "--verbose") == 0)
             g_verbose = 1;
         else if (strcmp(a, "--all-config-cases") == 0)
             g_all_config_cases = 1;
@@ -1325,7 +1371,7 @@ int main(int argc, char **argv)
                g_backend == FM_BACKEND_CUDA ? ", CUDA shards" : "");
         fflush(stdout);
     }
-    if (g_backend == FM_BACKEND_CUDA && !all_ranks(fm_cuda_usable())) {
+    if ((g_backend == FM_BACKEND_CUDA || g_device_buffers) && !all_ranks(fm_cuda_usable() && td_available())) {
         /* CUDA shards only where every rank has a device: skip elsewhere. */
         if (g_rank == 0)
             printf("mpi_differential: no usable CUDA device on some rank: skipped\n");

@@ -22,8 +22,10 @@
 #              checkpoint / threads, whose AUTO maps are CUDA maps here
 #   cpu bench  flashmap-bench, flashmap only, 1..16 threads (8x8, 2^23 keys)
 # then, with MPI (CMake builds only):
-#   mpi tests  MPI maps of CUDA shards: mpi_differential_cuda_1/_2 (and
-#              checkpoint_mpi_2, whose AUTO maps are CUDA maps here)
+#   mpi tests  MPI maps of CUDA shards: mpi_differential_cuda_1/_2, and
+#              _cuda_nccl_1/_2 with device buffers (_1 through NCCL when the
+#              build found it), and checkpoint_mpi_2, whose AUTO maps are
+#              CUDA maps here
 #   mpi bench  flashmap-bench-mpi on CPU shards at 1, 2, 4, 8, 16 ranks,
 #              weak (2^20 keys per rank) and strong (2^22 keys in all)
 #   table      a short summary, printed last
@@ -269,10 +271,10 @@ mpi_bench() {
 }
 if [ $CMAKE_OK = 1 ] && [ $WITH_MPI = ON ]; then
     MPI_TARGETS=(test_mpi_differential flashmap-bench-mpi)
-    MPI_TESTS='mpi_differential_cuda_1|mpi_differential_cuda_2'
+    MPI_TESTS='mpi_differential_cuda_1|mpi_differential_cuda_2|mpi_differential_cuda_nccl_1|mpi_differential_cuda_nccl_2'
     if [ $WITH_CK = ON ]; then MPI_TARGETS+=(test_checkpoint_mpi); MPI_TESTS+='|checkpoint_mpi_2'; fi
     step build_mpi 60 cmake --build "$BUILD" -j "$JOBS" --target "${MPI_TARGETS[@]}"
-    step mpi_cuda_tests 120 ctest --test-dir "$BUILD" -R "^($MPI_TESTS)\$" -j 3 --output-on-failure
+    step mpi_cuda_tests 180 ctest --test-dir "$BUILD" -R "^($MPI_TESTS)\$" -j 3 --output-on-failure
     export -f mpi_bench
     export MPI_JSON
     rm -f "$MPI_JSON"

@@ -19,10 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(OPEN_MPI) && OPEN_MPI
+#include <mpi-ext.h> /* MPIX_CUDA_AWARE_SUPPORT, MPIX_Query_cuda_support */
+#endif
+
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
 #include "api/fm_shared.h"
+#include "mpi/fm_mpi_nccl.h"
 #include "mpi/fm_mpi_node.h"
+#include "shard/fm_device_route.h"
 #include "shard/fm_partition.h"
 #include "shard/fm_stage.h"
 #include "table/fm_copy.h"
@@ -42,6 +48,11 @@ typedef struct mpi_map {
     uint64_t exchange_bytes;
     void *ws[WS_COUNT];
     size_t ws_bytes[WS_COUNT];
+    /* Device batches (CUDA shards): through NCCL when nccl is set, else
+     * staged through the host; nccl_note says why (or NCCL's version). */
+    fm_mpi_nccl *nccl;
+    char nccl_note[160];
+    int force_exchange; /* FLASHMAP_TEST_MPI_EXCHANGE=1: one rank exchanges too */
 } mpi_map;
 
 static mpi_map *mpi_of(fm_map *map) { return (mpi_map *)map->impl; }
@@ -117,6 +128,13 @@ static fm_status agree_max(fm_map *map, fm_status mine, uint64_t *values, int co
     return settle(map, m->comm, m->rank, m->size, mine, (fm_status)-(int64_t)out[0]);
 }
 
+fm_status fm_mpi_agree(fm_map *map, fm_status mine) { return agree_map(map, mine); }
+fm_status fm_mpi_agree_max(fm_map *map, fm_status mine, uint64_t *values, int count)
+{
+    return agree_max(map, mine, values, count);
+}
+const char *fm_mpi_exchange_path(fm_map *map) { return mpi_of(map)->nccl ? "nccl" : "host"; }
+
 /* An int count for MPI, or failure: MPI 3.1 counts are int. */
 static int fits_int(uint64_t count) { return count <= (uint64_t)INT_MAX; }
 
@@ -144,8 +162,6 @@ static fm_status alltoallv_records(fm_map *map, const void *send, const uint64_t
     FM_MPI(map, MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc, rd, MPI_BYTE, m->comm));
     return FM_OK;
 }
-
-typedef enum mpi_op { OP_COUNT_NEW, OP_INSERT, OP_ADD, OP_GET, OP_REMOVE } mpi_op;
 
 /* A routed batch: positions sorted by (round, owner) and the counts every
  * rank sends and receives in every round. */
@@ -495,22 +511,58 @@ static fm_status single_rank(fm_map *map, mpi_op op, const void *keys, const voi
 }
 
 /* What a bulk call's first agreement finds the largest of: this rank's
- * exchange bytes, and whether it has outputs staged from a device. */
-#define BULK_SIZES 2
+ * exchange bytes, whether it has outputs staged from a device (or would
+ * have, on the host path), and whether its call is not device-resident
+ * (so 0 means: every rank's call takes the NCCL path). */
+#define BULK_SIZES 3
 
 /* The first agreement of a bulk call, for a rank that failed its checks. */
 static fm_status agree_bulk(fm_map *map, fm_status mine)
 {
-    uint64_t none[BULK_SIZES] = {0, 0};
+    uint64_t none[BULK_SIZES] = {0, 0, 0};
     return agree_max(map, mine, none, BULK_SIZES);
 }
 
+/* Adds on the host path: repeats of a key summed on this rank, and ones
+ * where the rank passed no deltas (every rank sends deltas). *keys,
+ * *deltas and *n describe what to send; *combined_* are freed by the
+ * caller. */
+static fm_status host_adds(fm_map *map, const fm_stage *sg, size_t n_in, const uint8_t **keys,
+                           const uint8_t **deltas, size_t *n, uint8_t **combined_keys, uint64_t **combined_deltas)
+{
+    const size_t ks = map->cfg.key_size;
+    if (n_in > 0 && has_repeats(sg->keys, n_in, (uint32_t)ks, (int)map->cfg.hash)) {
+        fm_status st = combine_adds(map, sg->keys, sg->payload, n_in, combined_keys, combined_deltas, n);
+        *keys = *combined_keys;
+        *deltas = (const uint8_t *)*combined_deltas;
+        return st;
+    }
+    if (sg->payload) return FM_OK;
+    *combined_deltas = fm_alloc((n_in ? n_in : 1) * sizeof(uint64_t));
+    if (!*combined_deltas) return fm_fail(map, FM_ERR_NOMEM, "no memory for %zu deltas", n_in);
+    for (size_t i = 0; i < n_in; i++) (*combined_deltas)[i] = 1;
+    *deltas = (const uint8_t *)*combined_deltas;
+    return FM_OK;
+}
+
+/* Stages a device-resident call (db) through the host after all, because
+ * some other rank's call is not device-resident. */
+static fm_status stage_late(fm_map *map, mpi_op op, fm_stage *sg, const fm_device_batch *db)
+{
+    const size_t n = db->n, ks = map->cfg.key_size;
+    return fm_stage_in(map, sg, db->keys, n * ks, db->payload, db->payload ? n * db->record : 0, db->values_out,
+                       op == OP_GET && db->values_out ? n * db->value_size : 0, db->flags_out,
+                       db->flags_out ? n : 0);
+}
+
 /* A bulk call, its buffers on the host in sg (staged there from a device
- * if need be); `st` is this rank's status so far, agreed on first.
- * *outputs_staged tells whether any rank has outputs to copy back to a
- * device (set once the first agreement has passed). */
-static fm_status mpi_bulk_host(fm_map *map, mpi_op op, const fm_stage *sg, size_t n_in, fm_status st,
-                               int *outputs_staged)
+ * if need be), or, with db, in device memory of the shard's device (the
+ * map has NCCL; sg is then empty until the call must stage after all);
+ * `st` is this rank's status so far, agreed on first. *outputs_staged
+ * tells whether any rank has outputs to copy back to a device (set once
+ * the first agreement has passed). */
+static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in, fm_status st,
+                               const fm_device_batch *db, int *outputs_staged)
 {
     mpi_map *m = mpi_of(map);
     const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
@@ -518,37 +570,39 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, const fm_stage *sg, size_
     size_t n = n_in;
     uint8_t *combined_keys = NULL;
     uint64_t *combined_deltas = NULL;
-    const int staged_here = sg->user_values || sg->user_flags;
+    const int staged_here = sg->user_values || sg->user_flags || (db && (db->values_out || db->flags_out));
     *outputs_staged = 0;
-    if (m->size == 1) {
+    if (m->size == 1 && !m->force_exchange) {
         *outputs_staged = staged_here;
         return st != FM_OK ? st : single_rank(map, op, keys, payload, n, sg->values_out, sg->flags_out);
     }
-    if (st == FM_OK && op == OP_ADD && n > 0 && has_repeats(keys, n, (uint32_t)ks, (int)map->cfg.hash)) {
-        st = combine_adds(map, sg->keys, sg->payload, n_in, &combined_keys, &combined_deltas, &n);
-        keys = combined_keys;
-        payload = (const uint8_t *)combined_deltas;
-    } else if (st == FM_OK && op == OP_ADD && !payload) {
-        /* Every rank sends deltas, so a rank without them sends ones. */
-        combined_deltas = fm_alloc((n ? n : 1) * sizeof(uint64_t));
-        if (!combined_deltas) st = fm_fail(map, FM_ERR_NOMEM, "no memory for %zu deltas", n);
-        else
-            for (size_t i = 0; i < n; i++) combined_deltas[i] = 1;
-        payload = (const uint8_t *)combined_deltas;
-    }
+    if (st == FM_OK && op == OP_ADD && !db)
+        st = host_adds(map, sg, n_in, &keys, &payload, &n, &combined_keys, &combined_deltas);
     /* One collective agrees to go on, finds the largest rank's bytes (they
-     * set the rounds: each must fit exchange_bytes) and whether results
-     * go back to a device anywhere. */
+     * set the rounds: each must fit exchange_bytes), whether results go
+     * back to a device anywhere and whether every call is on a device. */
     const uint64_t per_key = ks + (op == OP_INSERT ? vs : op == OP_GET ? vs + 1 : 8);
-    uint64_t most[BULK_SIZES] = {(uint64_t)n * per_key, (uint64_t)staged_here};
+    uint64_t most[BULK_SIZES] = {(uint64_t)n * per_key, (uint64_t)staged_here, (uint64_t)(db == NULL)};
     routed r;
     memset(&r, 0, sizeof r);
     if ((st = agree_max(map, st, most, BULK_SIZES)) != FM_OK) goto done;
     *outputs_staged = most[1] != 0;
     const uint64_t rounds = most[0] / m->exchange_bytes + 1;
     r.rounds = rounds > (1u << 20) ? (1u << 20) : (uint32_t)rounds;
+    if (most[2] == 0) { /* device batch and NCCL ready on every rank: the NCCL path */
+        *outputs_staged = 0;
+        st = fm_mpi_nccl_bulk(map, m->nccl, m->local, m->comm, op, db, r.rounds);
+        goto done;
+    }
+    if (db) { /* another rank's call is on the host: this one goes there too */
+        st = stage_late(map, op, sg, db);
+        keys = sg->keys;
+        payload = sg->payload;
+        if (st == FM_OK && op == OP_ADD)
+            st = host_adds(map, sg, n_in, &keys, &payload, &n, &combined_keys, &combined_deltas);
+    }
     const size_t ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
-    st = route_local(map, &r, keys, payload, ps, n, op == OP_GET || op == OP_REMOVE);
+    if (st == FM_OK) st = route_local(map, &r, keys, payload, ps, n, op == OP_GET || op == OP_REMOVE);
     if ((st = agree_map(map, st)) != FM_OK) goto done;
     int rc = MPI_Alltoall(r.cnt, (int)r.rounds, MPI_UINT64_T, r.rcnt, (int)r.rounds, MPI_UINT64_T, m->comm);
     if (rc != MPI_SUCCESS) {
@@ -584,20 +638,39 @@ done:
     return st;
 }
 
-/* Every bulk call: device buffers are staged through host memory (the
- * exchange packs batches on the host). The first agreement of
- * mpi_bulk_host is the one a rank whose arguments failed their checks
- * meets. */
+/* Every bulk call. On a map with NCCL, a call whose buffers are all in
+ * device memory of the shard's device (or that has no keys) stages
+ * nothing: if every rank's call is like that, the batch goes through NCCL
+ * (mpi_nccl.cu); else it is staged when the first agreement says so.
+ * Other device buffers are staged through host memory (the exchange packs
+ * batches on the host). The first agreement of mpi_bulk_host is the one a
+ * rank whose arguments failed their checks meets. */
 static fm_status mpi_bulk(fm_map *map, mpi_op op, const void *keys, const void *payload, size_t n,
                           void *values_out, uint8_t *flags_out)
 {
+    mpi_map *m = mpi_of(map);
     const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
-    const size_t payload_bytes = !payload ? 0 : op == OP_INSERT ? n * vs : op == OP_ADD ? n * 8 : 0;
+    const size_t record = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
+    fm_device_batch db;
+    memset(&db, 0, sizeof db);
+    int on_device = 0;
+    if (m->nccl) {
+        if (n == 0) {
+            db.device = fm_mpi_nccl_device(m->nccl);
+            on_device = 1;
+        } else
+            on_device = fm_device_batch_of(map, &db, keys, payload, record, op == OP_GET ? values_out : NULL,
+                                           flags_out, n) &&
+                        db.device == fm_mpi_nccl_device(m->nccl);
+    }
     fm_stage sg;
-    fm_status st = fm_stage_in(map, &sg, keys, n * ks, payload, payload_bytes, values_out,
-                               values_out && op == OP_GET ? n * vs : 0, flags_out, flags_out ? n : 0);
+    memset(&sg, 0, sizeof sg);
+    fm_status st = FM_OK;
+    if (!on_device)
+        st = fm_stage_in(map, &sg, keys, n * ks, payload, payload ? n * record : 0, values_out,
+                         values_out && op == OP_GET ? n * vs : 0, flags_out, flags_out ? n : 0);
     int outputs_staged = 0;
-    st = mpi_bulk_host(map, op, &sg, n, st, &outputs_staged);
+    st = mpi_bulk_host(map, op, &sg, n, st, on_device ? &db : NULL, &outputs_staged);
     if (outputs_staged) { /* results copied back: a device error there is agreed too */
         if (st == FM_OK) st = fm_stage_out(map, &sg);
         st = agree_map(map, st);
@@ -685,6 +758,7 @@ static void mpi_destroy(fm_map *map)
         free(m->local);
     }
     fm_destroy(m->sums);
+    fm_mpi_nccl_close(m->nccl);
     if (m->comm != MPI_COMM_NULL) MPI_Comm_free(&m->comm);
     for (int i = 0; i < WS_COUNT; i++) fm_free(m->ws[i]);
     free(m);
@@ -772,6 +846,38 @@ static fm_status create_local(fm_map *map, mpi_map *m, int local_rank, fm_status
     return FM_OK;
 }
 
+/* Whether this MPI offers CUDA-aware point-to-point at run time: "yes",
+ * "no" or "unknown". Only recorded: flashmap needs no CUDA-aware MPI and
+ * has no exchange path of its own for one (docs/mpi.md). */
+static const char *cuda_aware_mpi(void)
+{
+#if defined(MPIX_CUDA_AWARE_SUPPORT)
+    return MPIX_Query_cuda_support() ? "yes" : "no";
+#else
+    return "unknown";
+#endif
+}
+
+/* After the map is made, on every rank (collective): the exchange of
+ * device batches, NCCL when it starts everywhere (with CUDA shards, and
+ * not switched off by FLASHMAP_NCCL=0), else staging through the host.
+ * FLASHMAP_TEST_MPI_EXCHANGE=1 makes a one-rank map exchange with itself
+ * (tests). FLASHMAP_MPI_VERBOSE=1 has rank 0 print the choice. */
+static void choose_exchange(mpi_map *m)
+{
+    const char *force = getenv("FLASHMAP_TEST_MPI_EXCHANGE");
+    m->force_exchange = force && strcmp(force, "1") == 0;
+    if (m->size > 1 || m->force_exchange)
+        m->nccl = fm_mpi_nccl_open(m->local, m->comm, m->nccl_note, sizeof m->nccl_note);
+    else
+        snprintf(m->nccl_note, sizeof m->nccl_note, "one rank: no exchange");
+    const char *verbose = getenv("FLASHMAP_MPI_VERBOSE");
+    if (m->rank == 0 && verbose && strcmp(verbose, "1") == 0)
+        fprintf(stderr, "flashmap: MPI map on %d rank(s), %s shards: device batches exchange through %s (%s); "
+                "CUDA-aware MPI: %s (not used)\n", m->size, m->local->backend == FM_BACKEND_CUDA ? "CUDA" : "CPU",
+                m->nccl ? "NCCL" : "host staging and MPI", m->nccl_note, cuda_aware_mpi());
+}
+
 fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
 {
     if (map_out) *map_out = NULL;
@@ -843,6 +949,7 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
             free(map);
             return st;
         }
+        choose_exchange(m);
         *map_out = map;
         return FM_OK;
     }

@@ -1,14 +1,16 @@
 /* Device routing of a sharded CUDA map's batch (shard/fm_device_route.h).
  *
- * On the device that holds the caller's keys, on a stream of its own:
- * 1. a kernel computes every key's owner with fm_owner_of(fm_hash_key(..))
- *    (the host's routing, shard/fm_owner.h) and counts keys per owner in
- *    shared memory;
- * 2. a radix sort of (owner, batch index) pairs over the owner's bits only:
- *    with at most 12 bits (4096 shards) that is one or two stable counting
- *    passes, which keep batch order inside every owner;
+ * On the device that holds the caller's keys, on a stream of its own
+ * (steps 1 and 2 are fm_device_sort and fm_device_permute, which the NCCL
+ * exchange of MPI maps uses too, with exchange rounds as well):
+ * 1. a kernel computes every key's bucket with fm_bucket_of(fm_hash_key(..))
+ *    (the host's routing, shard/fm_owner.h: the owner, or round and owner)
+ *    and counts keys per bucket, in shared memory up to 8192 buckets;
+ * 2. a radix sort of (bucket, batch index) pairs over the bucket's bits
+ *    only: with at most 12 bits (4096 shards, one round) that is one or two
+ *    stable counting passes, which keep batch order inside every bucket;
  * 3. keys and payload are gathered into routed order through the sorted
- *    batch indices ("order"); the per-owner counts, scanned on the host,
+ *    batch indices ("order"); the per-bucket counts, scanned on the host,
  *    give each shard's run.
  * Shards on the same device use their run in place; the runs of shards on
  * other devices are peer-copied there. finish() copies results back the
@@ -22,6 +24,7 @@
 #include "api/fm_alloc.h"
 #include "cuda/fm_cuda.h"
 #include "shard/fm_device_route.h"
+#include "shard/fm_device_sort.h"
 #include "shard/fm_owner.h"
 #include "table/fm_hash.h"
 
@@ -38,11 +41,6 @@ struct fm_device_route_impl {
     uint64_t *order;          /* routed position -> batch index */
     uint8_t *keys, *payload;  /* routed order */
     uint8_t *values, *flags;  /* results in routed order */
-    /* Scratch of the sort, freed once the batch is routed. */
-    uint32_t *owner[2];
-    uint64_t *index;
-    unsigned long long *counts;
-    void *sort_tmp;
     const int *shard_device;  /* the caller's; shards entries */
 };
 
@@ -52,24 +50,33 @@ static size_t route_blocks(size_t items, size_t most)
     return b < 1 ? 1 : b > most ? most : b;
 }
 
-/* owner[i] and index[i] = i for every key; counts[s] += keys owned by s.
- * Dynamic shared memory: `shards` counters. */
-__global__ void fm_k_route_owners(const uint8_t *keys, size_t n, uint32_t ks, int kind, uint32_t shards,
-                                  uint32_t *owner, uint64_t *index, unsigned long long *counts)
+/* Most buckets counted in shared memory first (32 KiB of counters); more
+ * are counted in global memory directly. */
+#define ROUTE_SHARED_BUCKETS 8192u
+
+/* bucket[i] and index[i] = i for every key; counts[b] += keys in bucket b.
+ * Dynamic shared memory: `buckets` counters when `shared`. */
+__global__ void fm_k_route_buckets(const uint8_t *keys, size_t n, uint32_t ks, int kind, uint32_t owners,
+                                   uint32_t rounds, int shared, uint32_t *bucket, uint64_t *index,
+                                   unsigned long long *counts)
 {
     extern __shared__ unsigned fm_route_hist[];
-    for (uint32_t s = threadIdx.x; s < shards; s += blockDim.x) fm_route_hist[s] = 0;
+    const uint32_t buckets = owners * rounds;
+    if (shared)
+        for (uint32_t s = threadIdx.x; s < buckets; s += blockDim.x) fm_route_hist[s] = 0;
     __syncthreads();
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        const uint32_t o = fm_owner_of(fm_hash_key(kind, keys + i * ks, ks), shards);
-        owner[i] = o;
+        const uint32_t b = fm_bucket_of(fm_hash_key(kind, keys + i * ks, ks), owners, rounds);
+        bucket[i] = b;
         index[i] = i;
-        atomicAdd(&fm_route_hist[o], 1u);
+        if (shared) atomicAdd(&fm_route_hist[b], 1u);
+        else atomicAdd(&counts[b], 1ull);
     }
     __syncthreads();
-    for (uint32_t s = threadIdx.x; s < shards; s += blockDim.x)
-        if (fm_route_hist[s]) atomicAdd(&counts[s], (unsigned long long)fm_route_hist[s]);
+    if (shared)
+        for (uint32_t s = threadIdx.x; s < buckets; s += blockDim.x)
+            if (fm_route_hist[s]) atomicAdd(&counts[s], (unsigned long long)fm_route_hist[s]);
 }
 
 /* n records of `words` words of type W: dst[j] = src[order[j]] (gather into
@@ -86,10 +93,10 @@ __global__ void fm_k_route_permute(W *dst, const W *src, const uint64_t *order, 
     }
 }
 
-/* Launches the permutation of n records of `size` bytes in the widest word
+/* The permutation of n records of `size` bytes runs in the widest word
  * that the size and both addresses allow. */
-static fm_status permute(fm_map *map, cudaStream_t stream, void *dst, const void *src, const uint64_t *order,
-                         size_t n, size_t size, int scatter)
+fm_status fm_device_permute(fm_map *map, cudaStream_t stream, void *dst, const void *src,
+                            const uint64_t *order, size_t n, size_t size, int scatter)
 {
     fm_status st = FM_OK;
     const uintptr_t bits = (uintptr_t)dst | (uintptr_t)src | (uintptr_t)size;
@@ -116,70 +123,85 @@ static fm_status alloc_if(fm_map *map, int wanted, void **p, size_t bytes, const
     return wanted && bytes ? fm_cuda_alloc(map, p, bytes, what) : FM_OK;
 }
 
-static void free_scratch(fm_device_route_impl *m)
+fm_status fm_device_sort(fm_map *map, cudaStream_t stream, const void *keys, size_t n, uint32_t owners,
+                         uint32_t rounds, uint64_t **order, uint64_t *start)
 {
-    fm_cuda_free(m->owner[0]);
-    fm_cuda_free(m->owner[1]);
-    fm_cuda_free(m->index);
-    fm_cuda_free(m->counts);
-    fm_cuda_free(m->sort_tmp);
-    m->owner[0] = m->owner[1] = NULL;
-    m->index = NULL;
-    m->counts = NULL;
-    m->sort_tmp = NULL;
+    const size_t ks = map->cfg.key_size;
+    *order = NULL;
+    if ((uint64_t)owners * rounds > ((uint64_t)1 << 31))
+        return fm_fail(map, FM_ERR_INVALID, "%u owners in %u rounds: too many routing buckets", owners, rounds);
+    const uint32_t buckets = owners * rounds;
+    int bits = 1;
+    while (bits < 32 && ((uint64_t)1 << bits) < buckets) bits++;
+    uint32_t *bucket[2] = {NULL, NULL};
+    uint64_t *index = NULL, *sorted = NULL;
+    unsigned long long *counts = NULL;
+    void *sort_tmp = NULL;
+    cub::DoubleBuffer<uint32_t> keys_db;
+    cub::DoubleBuffer<uint64_t> index_db;
+    size_t tmp_bytes = 0;
+    const int shared = buckets <= ROUTE_SHARED_BUCKETS;
+    fm_status st = FM_OK;
+    if ((st = fm_cuda_alloc(map, (void **)&bucket[0], n * sizeof(uint32_t), "routing")) != FM_OK ||
+        (st = fm_cuda_alloc(map, (void **)&bucket[1], n * sizeof(uint32_t), "routing")) != FM_OK ||
+        (st = fm_cuda_alloc(map, (void **)&index, n * sizeof(uint64_t), "routing")) != FM_OK ||
+        (st = fm_cuda_alloc(map, (void **)&sorted, n * sizeof(uint64_t), "routing")) != FM_OK ||
+        (st = fm_cuda_alloc(map, (void **)&counts, (size_t)buckets * sizeof(unsigned long long), "routing")) != FM_OK)
+        goto fail;
+    FM_CUDA(cudaMemsetAsync(counts, 0, (size_t)buckets * sizeof(unsigned long long), stream), fail);
+    fm_k_route_buckets<<<(unsigned)route_blocks(n, ROUTE_OWNER_BLOCKS), FM_CUDA_BLOCK,
+                         shared ? buckets * sizeof(unsigned) : 0, stream>>>((const uint8_t *)keys, n, (uint32_t)ks,
+                                                                           (int)map->cfg.hash, owners, rounds,
+                                                                           shared, bucket[0], index, counts);
+    FM_CUDA(cudaGetLastError(), fail);
+    keys_db = cub::DoubleBuffer<uint32_t>(bucket[0], bucket[1]);
+    index_db = cub::DoubleBuffer<uint64_t>(index, sorted);
+    FM_CUDA(cub::DeviceRadixSort::SortPairs(NULL, tmp_bytes, keys_db, index_db, (unsigned long long)n, 0, bits,
+                                            stream),
+            fail);
+    if ((st = fm_cuda_alloc(map, &sort_tmp, tmp_bytes, "routing")) != FM_OK) goto fail;
+    FM_CUDA(cub::DeviceRadixSort::SortPairs(sort_tmp, tmp_bytes, keys_db, index_db, (unsigned long long)n, 0,
+                                            bits, stream),
+            fail);
+    if (index_db.Current() != sorted) { /* the sorted indices ended in the other buffer */
+        index = sorted;
+        sorted = index_db.Current();
+    }
+    /* counts -> start[1..buckets] (the same 8 bytes each), then scanned */
+    FM_CUDA(cudaMemcpyAsync(start + 1, counts, (size_t)buckets * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream),
+            fail);
+    FM_CUDA(cudaStreamSynchronize(stream), fail);
+    start[0] = 0;
+    for (uint32_t b = 0; b < buckets; b++) start[b + 1] += start[b];
+    if (start[buckets] != n) {
+        st = fm_fail(map, FM_ERR_DEVICE, "device routing counted %llu keys of %zu (internal error)",
+                     (unsigned long long)start[buckets], n);
+        goto fail;
+    }
+    *order = sorted;
+    sorted = NULL;
+fail:
+    /* Nothing of the sort may be in flight when its buffers go. */
+    if (st != FM_OK && cudaStreamSynchronize(stream) != cudaSuccess) (void)cudaGetLastError();
+    fm_cuda_free(bucket[0]);
+    fm_cuda_free(bucket[1]);
+    fm_cuda_free(index);
+    fm_cuda_free(sorted);
+    fm_cuda_free(counts);
+    fm_cuda_free(sort_tmp);
+    return st;
 }
 
 /* Steps 1-3 above, on m->stream; r->start gets the runs. */
 static fm_status sort_by_owner(fm_map *map, fm_device_route *r, const fm_device_batch *b)
 {
     fm_device_route_impl *m = r->impl;
-    const size_t n = b->n, ks = map->cfg.key_size;
-    const uint32_t shards = r->shards;
-    int bits = 1;
-    while (bits < 32 && ((uint64_t)1 << bits) < shards) bits++;
-    cub::DoubleBuffer<uint32_t> owners;
-    cub::DoubleBuffer<uint64_t> index;
-    size_t tmp_bytes = 0;
-    fm_status st = FM_OK;
-    if ((st = fm_cuda_alloc(map, (void **)&m->owner[0], n * sizeof(uint32_t), "routing")) != FM_OK ||
-        (st = fm_cuda_alloc(map, (void **)&m->owner[1], n * sizeof(uint32_t), "routing")) != FM_OK ||
-        (st = fm_cuda_alloc(map, (void **)&m->index, n * sizeof(uint64_t), "routing")) != FM_OK ||
-        (st = fm_cuda_alloc(map, (void **)&m->order, n * sizeof(uint64_t), "routing")) != FM_OK ||
-        (st = fm_cuda_alloc(map, (void **)&m->counts, shards * sizeof(unsigned long long), "routing")) != FM_OK)
+    fm_status st = fm_device_sort(map, m->stream, b->keys, b->n, r->shards, 1, &m->order, r->start);
+    if (st != FM_OK) return st;
+    if ((st = fm_device_permute(map, m->stream, m->keys, b->keys, m->order, b->n, map->cfg.key_size, 0)) != FM_OK)
         return st;
-    FM_CUDA(cudaMemsetAsync(m->counts, 0, shards * sizeof(unsigned long long), m->stream), fail);
-    fm_k_route_owners<<<(unsigned)route_blocks(n, ROUTE_OWNER_BLOCKS), FM_CUDA_BLOCK, shards * sizeof(unsigned),
-                        m->stream>>>((const uint8_t *)b->keys, n, (uint32_t)ks, (int)map->cfg.hash, shards, m->owner[0],
-                                     m->index, m->counts);
-    FM_CUDA(cudaGetLastError(), fail);
-    owners = cub::DoubleBuffer<uint32_t>(m->owner[0], m->owner[1]);
-    index = cub::DoubleBuffer<uint64_t>(m->index, m->order);
-    FM_CUDA(cub::DeviceRadixSort::SortPairs(NULL, tmp_bytes, owners, index, (unsigned long long)n, 0, bits,
-                                            m->stream),
-            fail);
-    if ((st = fm_cuda_alloc(map, &m->sort_tmp, tmp_bytes, "routing")) != FM_OK) return st;
-    FM_CUDA(cub::DeviceRadixSort::SortPairs(m->sort_tmp, tmp_bytes, owners, index, (unsigned long long)n, 0,
-                                            bits, m->stream),
-            fail);
-    if (index.Current() != m->order) { /* the sorted indices ended in the other buffer */
-        m->index = m->order;
-        m->order = index.Current();
-    }
-    if ((st = permute(map, m->stream, m->keys, b->keys, m->order, n, ks, 0)) != FM_OK) return st;
-    if (m->payload && (st = permute(map, m->stream, m->payload, b->payload, m->order, n, b->record, 0)) != FM_OK)
-        return st;
-    /* counts -> start[1..shards] (the same 8 bytes each), then scanned */
-    FM_CUDA(cudaMemcpyAsync(r->start + 1, m->counts, shards * sizeof(uint64_t), cudaMemcpyDeviceToHost,
-                            m->stream),
-            fail);
-    FM_CUDA(cudaStreamSynchronize(m->stream), fail);
-    r->start[0] = 0;
-    for (uint32_t s = 0; s < shards; s++) r->start[s + 1] += r->start[s];
-    if (r->start[shards] != n)
-        return fm_fail(map, FM_ERR_DEVICE, "device routing counted %llu keys of %zu (internal error)",
-                       (unsigned long long)r->start[shards], n);
-    free_scratch(m); /* the stream is idle: nothing uses them any more */
-fail:
+    if (m->payload)
+        st = fm_device_permute(map, m->stream, m->payload, b->payload, m->order, b->n, b->record, 0);
     return st;
 }
 
@@ -286,9 +308,9 @@ static fm_status finish(fm_map *map, fm_device_route *r, const fm_device_batch *
         if (m->flags)
             FM_CUDA(cudaMemcpyPeerAsync(m->flags + at, m->device, r->flags[i], dev, len, m->stream), fail);
     }
-    if (m->values && (st = permute(map, m->stream, b->values_out, m->values, m->order, b->n, b->value_size, 1)) != FM_OK)
+    if (m->values && (st = fm_device_permute(map, m->stream, b->values_out, m->values, m->order, b->n, b->value_size, 1)) != FM_OK)
         goto fail;
-    if (m->flags && (st = permute(map, m->stream, b->flags_out, m->flags, m->order, b->n, 1, 1)) != FM_OK)
+    if (m->flags && (st = fm_device_permute(map, m->stream, b->flags_out, m->flags, m->order, b->n, 1, 1)) != FM_OK)
         goto fail;
     FM_CUDA(cudaStreamSynchronize(m->stream), fail);
 fail:
@@ -318,7 +340,6 @@ extern "C" void fm_device_route_free(fm_device_route *r)
             fm_cuda_free(r->flags[i]);
         }
         (void)cudaSetDevice(m->device);
-        free_scratch(m);
         fm_cuda_free(m->order);
         fm_cuda_free(m->keys);
         fm_cuda_free(m->payload);

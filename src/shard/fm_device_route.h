@@ -45,6 +45,13 @@ typedef struct fm_device_batch {
     size_t n;
 } fm_device_batch;
 
+/* Fills b and returns 1 when a batch can take a device route: a CUDA map,
+ * and keys plus every buffer the call passes (payload of `record` bytes a
+ * key, value outputs, flags) in device memory of one device. Plain C
+ * (device_batch.c); 0 in a build without CUDA. */
+int fm_device_batch_of(const fm_map *map, fm_device_batch *b, const void *keys, const void *payload, size_t record,
+                       void *values_out, uint8_t *flags_out, size_t n);
+
 /* Routes b over `shards` shards, shard i on CUDA device shard_device[i],
  * with map's key size and hash. Blocks until every shard's run is in place.
  * Errors (FM_ERR_NOMEM for device or host memory, FM_ERR_DEVICE with the

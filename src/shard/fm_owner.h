@@ -27,4 +27,13 @@ FM_FN uint32_t fm_round_of(uint64_t hash, uint32_t rounds)
     return (uint32_t)(((mixed >> 32) * (uint64_t)rounds) >> 32);
 }
 
+/* The routing bucket of a hash: round-major, owner-minor (round * owners +
+ * owner), as the host's partition (partition.c) and the device's sort
+ * (device_route.cu) both order a batch. */
+FM_FN uint32_t fm_bucket_of(uint64_t hash, uint32_t owners, uint32_t rounds)
+{
+    const uint32_t owner = fm_owner_of(hash, owners);
+    return rounds > 1 ? fm_round_of(hash, rounds) * owners + owner : owner;
+}
+
 #endif

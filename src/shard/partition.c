@@ -9,12 +9,6 @@
 #include <omp.h>
 #endif
 
-static inline uint32_t bucket_of(uint64_t hash, uint32_t owners, uint32_t rounds)
-{
-    const uint32_t owner = fm_owner_of(hash, owners);
-    return rounds > 1 ? fm_round_of(hash, rounds) * owners + owner : owner;
-}
-
 fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, uint32_t owners,
                              uint32_t rounds, int threads, uint64_t *order, const fm_partition_pack *pack)
 {
@@ -44,7 +38,7 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
         const size_t lo = n * t / team, hi = n * (t + 1) / team;
         uint64_t *mine = counts + t * buckets;
         memset(mine, 0, buckets * sizeof(uint64_t));
-        for (size_t i = lo; i < hi; i++) mine[bucket_of(hashes[i], owners, rounds)]++;
+        for (size_t i = lo; i < hi; i++) mine[fm_bucket_of(hashes[i], owners, rounds)]++;
 #pragma omp barrier
 #pragma omp single
         {
@@ -63,7 +57,7 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
         /* One pass writes both: record and batch index share a position. */
         const size_t sa = pack ? pack->size_a : 0, sb = pack ? pack->size_b : 0, rec = sa + sb;
         for (size_t i = lo; i < hi; i++) {
-            const uint64_t at = mine[bucket_of(hashes[i], owners, rounds)]++;
+            const uint64_t at = mine[fm_bucket_of(hashes[i], owners, rounds)]++;
             if (order) order[at] = i;
             if (pack) {
                 uint8_t *to = pack->dst + at * rec;

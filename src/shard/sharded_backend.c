@@ -124,9 +124,9 @@ static fm_status step_one(fm_map *map, uint32_t i, shard_step step, const step_a
     const size_t at = (size_t)a->start[i], len = part_size(a, i);
     const uint32_t vs = map->cfg.value_size;
     const fm_device_route *d = a->dev;
-    const uint8_t *k = d ? d->keys[i] : a->keys + at * map->cfg.key_size;
+    const uint8_t *k = d ? d->keys[i] : a->keys ? a->keys + at * map->cfg.key_size : NULL;
     const uint8_t *p = d ? d->payload[i] : a->payload ? a->payload + at * a->record : NULL;
-    uint8_t *v = d ? d->values[i] : vs ? a->values + at * vs : NULL;
+    uint8_t *v = d ? d->values[i] : vs && a->values ? a->values + at * vs : NULL;
     uint8_t *f = d ? d->flags[i] : a->flags ? a->flags + at : NULL;
     switch (step) {
     case STEP_RESERVE: return fm_reserve_batch(shard, k, len);
@@ -200,30 +200,6 @@ free_route:
     return st;
 }
 
-/* Fills b and returns 1 when a batch takes the device route: CUDA shards,
- * and keys plus every buffer the call passes (payload and outputs with
- * bytes to move) in device memory of one device. */
-static int device_batch(fm_map *map, fm_device_batch *b, const void *keys, const void *payload, size_t record,
-                        void *values_out, uint8_t *flags_out, size_t n)
-{
-    const size_t vs = map->cfg.value_size;
-    if (map->backend != FM_BACKEND_CUDA) return 0;
-    const int device = fm_cuda_device_of(keys);
-    if (device < 0) return 0;
-    if (payload && record && fm_cuda_device_of(payload) != device) return 0;
-    if (values_out && vs && fm_cuda_device_of(values_out) != device) return 0;
-    if (flags_out && fm_cuda_device_of(flags_out) != device) return 0;
-    *b = (fm_device_batch){.device = device,
-                           .keys = keys,
-                           .payload = record ? payload : NULL,
-                           .record = record,
-                           .values_out = vs ? values_out : NULL,
-                           .value_size = vs,
-                           .flags_out = flags_out,
-                           .n = n};
-    return 1;
-}
-
 /* A whole bulk call on the device route: route, then (writes) reserve on
  * every shard before any shard changes, as on the host route, then the
  * step, then (reads, removes) the results back in batch order. */
@@ -247,7 +223,7 @@ static fm_status sharded_write(fm_map *map, const void *keys, const void *values
     const size_t record = adding ? sizeof(uint64_t) : map->cfg.value_size;
     const void *payload = adding ? (const void *)deltas : values;
     fm_device_batch db;
-    if (device_batch(map, &db, keys, payload, record, NULL, NULL, n))
+    if (fm_device_batch_of(map, &db, keys, payload, record, NULL, NULL, n))
         return sharded_device(map, &db, adding ? STEP_ADD : STEP_INSERT);
     fm_stage sg;
     fm_status st = fm_stage_in(map, &sg, keys, n * map->cfg.key_size, payload, payload ? n * record : 0, NULL, 0,
@@ -300,7 +276,7 @@ static fm_status sharded_get(fm_map *map, const void *keys, size_t n, void *valu
 {
     const size_t vs = map->cfg.value_size;
     fm_device_batch db;
-    if (device_batch(map, &db, keys, NULL, 0, values_out, found_out, n)) return sharded_device(map, &db, STEP_GET);
+    if (fm_device_batch_of(map, &db, keys, NULL, 0, values_out, found_out, n)) return sharded_device(map, &db, STEP_GET);
     fm_stage sg;
     fm_status st = fm_stage_in(map, &sg, keys, n * map->cfg.key_size, NULL, 0, values_out, values_out ? n * vs : 0,
                                found_out, n);
@@ -335,7 +311,7 @@ free_route:
 static fm_status sharded_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
 {
     fm_device_batch db;
-    if (device_batch(map, &db, keys, NULL, 0, NULL, removed_out, n)) return sharded_device(map, &db, STEP_REMOVE);
+    if (fm_device_batch_of(map, &db, keys, NULL, 0, NULL, removed_out, n)) return sharded_device(map, &db, STEP_REMOVE);
     fm_stage sg;
     fm_status st = fm_stage_in(map, &sg, keys, n * map->cfg.key_size, NULL, 0, NULL, 0, removed_out, n);
     if (st == FM_OK) st = sharded_remove_host(map, sg.keys, n, sg.flags_out);
