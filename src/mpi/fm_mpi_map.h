@@ -1,0 +1,121 @@
+/* The internals of MPI maps, shared by their files:
+ *   mpi_map.c       the backend: bulk calls, the other operations, creation
+ *   mpi_agree.c     agreeing on one status (and on sizes) over the ranks
+ *   mpi_exchange.c  routing a batch and running it in exchange rounds
+ *   mpi_adds.c      summing a rank's repeated adds before they travel
+ *   mpi_node.c      a rank's node: its place there, default round sizes
+ *   mpi_nccl.cu     device batches through NCCL */
+#ifndef FM_MPI_MAP_H
+#define FM_MPI_MAP_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mpi.h>
+
+#include "api/fm_map.h"
+#include "mpi/fm_mpi_nccl.h" /* mpi_op, fm_mpi_agree, fm_mpi_agree_max */
+#include "shard/fm_partition.h"
+#include "shard/fm_stage.h"
+
+/* Work buffers kept between bulk calls: fresh memory would cost a page
+ * fault per page on every call. They grow to the largest call's needs (the
+ * exchange buffers to about exchange_bytes) and are freed with the map. */
+enum { WS_ROUTE, WS_PACKED, WS_SEND, WS_RECV, WS_RECV_KEYS, WS_RECV_PAYLOAD, WS_REPLY, WS_DISP, WS_IBUF, WS_COUNT };
+
+typedef struct mpi_map {
+    MPI_Comm comm;
+    int rank, size;
+    fm_map *local; /* this rank's shard: one CPU or CUDA table */
+    fm_map *sums;  /* combine_adds' table, kept (cleared) between calls */
+    size_t sums_for; /* the largest batch it has taken */
+    uint64_t exchange_bytes;
+    void *ws[WS_COUNT];
+    size_t ws_bytes[WS_COUNT];
+    /* Device batches (CUDA shards): through NCCL when nccl is set, else
+     * staged through the host; nccl_note says why (or NCCL's version). */
+    fm_mpi_nccl *nccl;
+    char nccl_note[160];
+    int force_exchange; /* FLASHMAP_TEST_MPI_EXCHANGE=1: one rank exchanges too */
+} mpi_map;
+
+static inline mpi_map *mpi_of(fm_map *map) { return (mpi_map *)map->impl; }
+
+/* At least `bytes` of work buffer `which`; NULL when it cannot be had. */
+void *fm_mpi_workspace(mpi_map *m, int which, size_t bytes);
+
+/* An int count for MPI, or failure: MPI 3.1 counts are int. */
+static inline int fits_int(uint64_t count) { return count <= (uint64_t)INT_MAX; }
+
+/* ---- mpi_agree.c ---- */
+
+/* Turns an MPI error code into FM_ERR_COMM with MPI's message. */
+fm_status fm_mpi_failed(fm_map *map, int rc, const char *what);
+#define FM_MPI(map, call)                                                      \
+    do {                                                                       \
+        int fm_rc_ = (call);                                                   \
+        if (fm_rc_ != MPI_SUCCESS) return fm_mpi_failed((map), fm_rc_, #call); \
+    } while (0)
+
+/* fm_mpi_agree over any communicator (map creation, before the map has
+ * one): every rank returns the most negative status any rank had, with
+ * the message of the lowest rank that had it, on `map`. */
+fm_status fm_mpi_agree_comm(fm_map *map, MPI_Comm comm, int rank, int size, fm_status mine);
+
+/* ---- mpi_exchange.c ---- */
+
+/* A routed batch: positions sorted by (round, owner) and the counts every
+ * rank sends and receives in every round. */
+typedef struct fm_mpi_routed {
+    fm_partition part;
+    uint64_t *scratch;
+    uint32_t rounds;
+    uint64_t *cnt;  /* [p * rounds + r]: records to p in round r */
+    uint64_t *rcnt; /* [p * rounds + r]: records from p in round r */
+    /* One round: the records (key, payload), packed while sorting. */
+    uint8_t *packed;
+    size_t packed_rec;
+} fm_mpi_routed;
+
+/* The buffers of a pass over the rounds, from the map's work buffers. */
+typedef struct fm_mpi_plan {
+    size_t big; /* records of the largest round, sent or received, + 1 */
+    uint8_t *sbuf, *rrec, *rkeys, *rpay, *reply;
+    uint64_t *disp; /* 4 per peer: send and receive counts and offsets */
+    int *ibuf;      /* the same as MPI's int byte counts */
+} fm_mpi_plan;
+
+/* Local part of routing, with r->rounds set: hashes, sorts by (round,
+ * owner) and counts what goes to every peer in every round. With one
+ * round the records (each key and its ps payload bytes) are packed in send
+ * order by the sort itself, and the batch order of every position is kept
+ * only when `need_order` (replies go back through it). FM_ERR_NOMEM leaves
+ * nothing allocated. */
+fm_status fm_mpi_route(fm_map *map, fm_mpi_routed *r, const uint8_t *keys, const uint8_t *payload, size_t ps,
+                       size_t n, int need_order);
+void fm_mpi_routed_free(fm_mpi_routed *r);
+
+/* Sizes and takes the buffers of op's pass (and of the counting pass that
+ * an insert or add may need first), once every rank knows its receive
+ * counts. Local: the caller agrees on the status before the first round. */
+fm_status fm_mpi_plan_exchange(fm_map *map, const fm_mpi_routed *r, mpi_op op, fm_mpi_plan *x);
+
+/* Runs one pass of `op` over every round, in the buffers of a plan made
+ * for it (or, for OP_COUNT_NEW, for the insert or add it precedes).
+ * payload: values (insert) or deltas (add) in batch order. For
+ * OP_COUNT_NEW, *fresh gets this rank's new keys. Collective; agrees on
+ * every round's status. */
+fm_status fm_mpi_run_rounds(fm_map *map, fm_mpi_routed *r, const fm_mpi_plan *x, mpi_op op, const uint8_t *keys,
+                            const uint8_t *payload, void *values_out, uint8_t *flags_out, uint64_t *fresh);
+
+/* ---- mpi_adds.c ---- */
+
+/* Adds on the host path: repeats of a key summed on this rank, and ones
+ * where the rank passed no deltas (every rank sends deltas). *keys,
+ * *deltas and *n describe what to send; *combined_* are freed by the
+ * caller. */
+fm_status fm_mpi_host_adds(fm_map *map, const fm_stage *sg, size_t n_in, const uint8_t **keys,
+                           const uint8_t **deltas, size_t *n, uint8_t **combined_keys, uint64_t **combined_deltas);
+
+#endif

@@ -1,0 +1,269 @@
+/* The exchange of MPI maps: a batch routed by (round, owner rank), sent
+ * with MPI_Alltoallv round by round, applied by each owner in rank order
+ * then batch order, and its replies sent back to the callers' positions. */
+#include <string.h>
+
+#include "api/fm_alloc.h"
+#include "mpi/fm_mpi_map.h"
+#include "table/fm_copy.h"
+#include "table/fm_hash.h"
+
+/* Sends, to every peer p, cnt[p] records of `rec` bytes starting at record
+ * sdisp[p] of send; receives rcnt[p] records at record rdisp[p] of recv. */
+static fm_status alltoallv_records(fm_map *map, const void *send, const uint64_t *cnt,
+                                   const uint64_t *sdisp, void *recv, const uint64_t *rcnt,
+                                   const uint64_t *rdisp, size_t rec, int *ibuf)
+{
+    mpi_map *m = mpi_of(map);
+    const int P = m->size;
+    int *sc = ibuf, *sd = ibuf + P, *rc = ibuf + 2 * P, *rd = ibuf + 3 * P;
+    for (int p = 0; p < P; p++) {
+        /* Displacements are int too: the whole round must fit. */
+        if (!fits_int((sdisp[p] + cnt[p]) * rec) || !fits_int((rdisp[p] + rcnt[p]) * rec))
+            return fm_fail(map, FM_ERR_COMM,
+                           "an exchange round exceeds MPI's int counts; lower cfg.exchange_bytes");
+        sc[p] = (int)(cnt[p] * rec);
+        sd[p] = (int)(sdisp[p] * rec);
+        rc[p] = (int)(rcnt[p] * rec);
+        rd[p] = (int)(rdisp[p] * rec);
+    }
+    FM_MPI(map, MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc, rd, MPI_BYTE, m->comm));
+    return FM_OK;
+}
+
+void fm_mpi_routed_free(fm_mpi_routed *r)
+{
+    fm_partition_free(&r->part);
+    fm_free(r->cnt);
+    fm_free(r->rcnt);
+    memset(r, 0, sizeof *r);
+}
+
+/* Local part of routing; FM_ERR_NOMEM leaves nothing allocated. With one
+ * round the records (each key and its ps payload bytes) are packed in send
+ * order by the sort itself, and the batch order of every position is kept
+ * only when `need_order` (replies go back through it). */
+fm_status fm_mpi_route(fm_map *map, fm_mpi_routed *r, const uint8_t *keys, const uint8_t *payload, size_t ps,
+                             size_t n, int need_order)
+{
+    mpi_map *m = mpi_of(map);
+    const uint32_t ks = map->cfg.key_size, P = (uint32_t)m->size, R = r->rounds;
+    r->scratch = fm_mpi_workspace(m, WS_ROUTE, (n ? n : 1) * 2 * sizeof(uint64_t));
+    r->cnt = fm_alloc((size_t)P * R * sizeof(uint64_t));
+    r->rcnt = fm_alloc((size_t)P * R * sizeof(uint64_t));
+    if (R == 1) {
+        r->packed_rec = ks + ps;
+        r->packed = fm_mpi_workspace(m, WS_PACKED, (n ? n : 1) * r->packed_rec);
+    }
+    if (!r->scratch || !r->cnt || !r->rcnt || (R == 1 && !r->packed))
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
+    const int kind = (int)map->cfg.hash;
+    const int64_t count = (int64_t)n;
+#pragma omp parallel for schedule(static) num_threads(map->cfg.threads) if (n > 4096)
+    for (int64_t i = 0; i < count; i++) r->scratch[i] = fm_hash_key(kind, keys + (size_t)i * ks, ks);
+    const fm_partition_pack pack = {keys, ks, payload, ps, r->packed};
+    if (fm_partition_build(&r->part, r->scratch, n, P, R, map->cfg.threads,
+                           need_order || R > 1 ? r->scratch + n : NULL, r->packed ? &pack : NULL) != FM_OK)
+        return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
+    for (uint32_t rd = 0; rd < R; rd++)
+        for (uint32_t p = 0; p < P; p++)
+            r->cnt[(size_t)p * R + rd] = r->part.start[rd * P + p + 1] - r->part.start[rd * P + p];
+    return FM_OK;
+}
+
+/* Packs round rd's records, peer by peer: each key (batch order: src_a,
+ * size_a bytes) followed by its payload (src_b, size_b bytes, may be 0). */
+static void pack_round(const fm_mpi_routed *r, uint32_t P, uint32_t rd, uint8_t *send, const uint8_t *src_a,
+                       size_t size_a, const uint8_t *src_b, size_t size_b, int threads)
+{
+    const uint64_t base = r->part.start[rd * P], end = r->part.start[rd * P + P];
+    const int64_t len = (int64_t)(end - base);
+    const size_t rec = size_a + size_b;
+#pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
+    for (int64_t j = 0; j < len; j++) {
+        const uint64_t i = r->part.order[base + (uint64_t)j];
+        fm_copy_bytes(send + (size_t)j * rec, src_a + i * size_a, (uint32_t)size_a);
+        if (size_b) fm_copy_bytes(send + (size_t)j * rec + size_a, src_b + i * size_b, (uint32_t)size_b);
+    }
+}
+
+/* Splits records of size_a + size_b bytes into two packed arrays (b NULL:
+ * drop the second part), or joins them back, with `join`. */
+static void split_records(uint8_t *records, uint8_t *a, size_t size_a, uint8_t *b, size_t size_b,
+                          uint64_t count, int join, int threads)
+{
+    const size_t rec = size_a + size_b;
+    const int64_t len = (int64_t)count;
+#pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
+    for (int64_t j = 0; j < len; j++) {
+        uint8_t *at = records + (size_t)j * rec;
+        if (join) {
+            fm_copy_bytes(at, a + (size_t)j * size_a, (uint32_t)size_a);
+            fm_copy_bytes(at + size_a, b + (size_t)j * size_b, (uint32_t)size_b);
+        } else {
+            fm_copy_bytes(a + (size_t)j * size_a, at, (uint32_t)size_a);
+            if (b) fm_copy_bytes(b + (size_t)j * size_b, at + size_a, (uint32_t)size_b);
+        }
+    }
+}
+
+/* Copies reply records of round rd (routed order) back to batch positions:
+ * the first size_a bytes to dst_a (may be NULL), the rest to dst_b. */
+static void unpack_round(const fm_mpi_routed *r, uint32_t P, uint32_t rd, const uint8_t *recv, uint8_t *dst_a,
+                         size_t size_a, uint8_t *dst_b, size_t size_b, int threads)
+{
+    const uint64_t base = r->part.start[rd * P], end = r->part.start[rd * P + P];
+    const int64_t len = (int64_t)(end - base);
+    const size_t rec = size_a + size_b;
+#pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
+    for (int64_t j = 0; j < len; j++) {
+        const uint64_t i = r->part.order[base + (uint64_t)j];
+        if (dst_a && size_a) fm_copy_bytes(dst_a + i * size_a, recv + (size_t)j * rec, (uint32_t)size_a);
+        if (dst_b && size_b) fm_copy_bytes(dst_b + i * size_b, recv + (size_t)j * rec + size_a, (uint32_t)size_b);
+    }
+}
+
+/* Record sizes of one pass of `op`: one record per key each way, key and
+ * payload out, value and flag back. */
+typedef struct record_sizes {
+    size_t ps;       /* payload bytes out: values (insert), deltas (add) */
+    size_t out_rec;  /* key + payload */
+    size_t back_rec; /* value + flag (get), flag (remove) */
+    size_t widest;
+    size_t sbuf_rec; /* what the send buffer holds per record */
+    int replies, prepacked;
+} record_sizes;
+
+static record_sizes sizes_of(const fm_map *map, const fm_mpi_routed *r, mpi_op op)
+{
+    const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    record_sizes z;
+    z.ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
+    z.replies = op == OP_GET || op == OP_REMOVE;
+    z.out_rec = ks + z.ps;
+    z.back_rec = op == OP_GET ? vs + 1 : 1;
+    z.widest = z.out_rec > z.back_rec ? z.out_rec : z.back_rec;
+    /* The send buffer: records packed round by round (unless the sort
+     * packed them already), keys taken out of packed records (count pass),
+     * replies. */
+    z.prepacked = r->packed && r->packed_rec == z.out_rec;
+    z.sbuf_rec = z.replies ? (z.prepacked ? z.back_rec : z.widest) : z.prepacked ? 1 : z.out_rec;
+    return z;
+}
+
+/* Sizes and takes the buffers of op's pass (and of the counting pass that
+ * an insert or add may need first). Local: the caller agrees on the status
+ * before the first round. */
+fm_status fm_mpi_plan_exchange(fm_map *map, const fm_mpi_routed *r, mpi_op op, fm_mpi_plan *x)
+{
+    mpi_map *m = mpi_of(map);
+    const uint32_t P = (uint32_t)m->size, R = r->rounds;
+    memset(x, 0, sizeof *x);
+    uint64_t max_send = 0, max_recv = 0;
+    for (uint32_t rd = 0; rd < R; rd++) {
+        uint64_t s = 0, q = 0;
+        for (uint32_t p = 0; p < P; p++) {
+            s += r->cnt[(size_t)p * R + rd];
+            q += r->rcnt[(size_t)p * R + rd];
+        }
+        if (s > max_send) max_send = s;
+        if (q > max_recv) max_recv = q;
+    }
+    const uint64_t most = max_send > max_recv ? max_send : max_recv;
+    record_sizes z = sizes_of(map, r, op);
+    if (op == OP_INSERT || op == OP_ADD) {
+        const record_sizes c = sizes_of(map, r, OP_COUNT_NEW);
+        if (c.sbuf_rec > z.sbuf_rec) z.sbuf_rec = c.sbuf_rec;
+        if (c.widest > z.widest) z.widest = c.widest;
+    }
+    /* MPI 3.1 counts and displacements are int: every round must fit. */
+    if (!fits_int(most * z.widest))
+        return fm_fail(map, FM_ERR_COMM,
+                       "an exchange round of %llu records exceeds MPI's int counts; lower cfg.exchange_bytes",
+                       (unsigned long long)most);
+    const size_t big = (size_t)most + 1, ks = map->cfg.key_size, vs = map->cfg.value_size;
+    x->big = big;
+    x->sbuf = fm_mpi_workspace(m, WS_SEND, big * z.sbuf_rec);
+    x->rrec = fm_mpi_workspace(m, WS_RECV, big * z.widest);
+    x->rkeys = fm_mpi_workspace(m, WS_RECV_KEYS, big * ks);
+    x->rpay = z.ps ? fm_mpi_workspace(m, WS_RECV_PAYLOAD, big * z.ps) : NULL;
+    x->reply = z.replies ? fm_mpi_workspace(m, WS_REPLY, big * (vs + 1)) : NULL;
+    x->disp = fm_mpi_workspace(m, WS_DISP, 4 * (size_t)P * sizeof(uint64_t));
+    x->ibuf = fm_mpi_workspace(m, WS_IBUF, 4 * (size_t)P * sizeof(int));
+    if (!x->sbuf || !x->rrec || !x->rkeys || (z.ps && !x->rpay) || (z.replies && !x->reply) || !x->disp ||
+        !x->ibuf)
+        return fm_fail(map, FM_ERR_NOMEM, "no memory for exchange buffers of %zu records", big);
+    return FM_OK;
+}
+
+/* Runs one pass of `op` over every round, in the buffers of a plan made
+ * for it (or, for OP_COUNT_NEW, for the insert or add it precedes).
+ * payload: values (insert) or deltas (add) in batch order. For
+ * OP_COUNT_NEW, *fresh gets this rank's new keys. */
+fm_status fm_mpi_run_rounds(fm_map *map, fm_mpi_routed *r, const fm_mpi_plan *x, mpi_op op, const uint8_t *keys,
+                            const uint8_t *payload, void *values_out, uint8_t *flags_out, uint64_t *fresh)
+{
+    mpi_map *m = mpi_of(map);
+    fm_map *local = m->local;
+    const uint32_t P = (uint32_t)m->size, R = r->rounds;
+    const size_t ks = map->cfg.key_size, vs = map->cfg.value_size;
+    const record_sizes z = sizes_of(map, r, op);
+    const size_t ps = z.ps;
+    const int threads = map->cfg.threads;
+    uint8_t *sbuf = x->sbuf, *rrec = x->rrec, *rkeys = x->rkeys, *rpay = x->rpay, *reply = x->reply;
+    uint64_t *sc = x->disp, *sd = x->disp + P, *rc = x->disp + 2 * P, *rdp = x->disp + 3 * P;
+    fm_status st = FM_OK;
+    for (uint32_t rd = 0; rd < R; rd++) {
+        uint64_t s = 0, q = 0;
+        for (uint32_t p = 0; p < P; p++) {
+            sc[p] = r->cnt[(size_t)p * R + rd];
+            rc[p] = r->rcnt[(size_t)p * R + rd];
+            sd[p] = s;
+            rdp[p] = q;
+            s += sc[p];
+            q += rc[p];
+        }
+        const uint8_t *out = sbuf;
+        if (z.prepacked)
+            out = r->packed;
+        else if (r->packed) /* keys only, out of the (key, payload) records */
+            split_records(r->packed, sbuf, ks, NULL, r->packed_rec - ks, s, 0, threads);
+        else
+            pack_round(r, P, rd, sbuf, keys, ks, payload, ps, threads);
+        uint8_t *landing = ps ? rrec : rkeys; /* keys alone need no split */
+        if ((st = alltoallv_records(map, out, sc, sd, landing, rc, rdp, z.out_rec, x->ibuf)) != FM_OK) return st;
+        if (ps) split_records(rrec, rkeys, ks, rpay, ps, q, 0, threads);
+        /* This rank's part of the round, in rank order then batch order. */
+        fm_status mine = FM_OK;
+        if (q > 0) {
+            uint64_t got = 0;
+            switch (op) {
+            case OP_COUNT_NEW:
+                mine = local->ops->count_new(local, rkeys, q, 0, &got);
+                *fresh += got;
+                break;
+            case OP_INSERT: mine = local->ops->insert(local, rkeys, rpay, q, FM_WRITE_ROOM_MADE); break;
+            case OP_ADD:
+                mine = local->ops->add_u64(local, rkeys, (const uint64_t *)rpay, q, FM_WRITE_ROOM_MADE);
+                break;
+            case OP_GET: mine = local->ops->get(local, rkeys, q, reply, reply + q * vs); break;
+            case OP_REMOVE: mine = local->ops->remove(local, rkeys, q, reply); break;
+            }
+            if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(local->error));
+        }
+        if ((st = fm_mpi_agree(map, mine)) != FM_OK) return st;
+        /* Replies go back the reverse way, value and flag in one record. */
+        if (z.replies) {
+            const size_t value_part = op == OP_GET ? vs : 0;
+            uint8_t *records = reply;
+            if (value_part) {
+                split_records(rrec, reply, value_part, reply + q * value_part, 1, q, 1, threads);
+                records = rrec;
+            }
+            if ((st = alltoallv_records(map, records, rc, rdp, sbuf, sc, sd, z.back_rec, x->ibuf)) != FM_OK)
+                return st;
+            unpack_round(r, P, rd, sbuf, values_out, value_part, flags_out, 1, threads);
+        }
+    }
+    return FM_OK;
+}
