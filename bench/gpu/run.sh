@@ -261,6 +261,8 @@ step cpu_bench 60 "$CPUBENCH" --contenders flashmap --shapes 8x8 --ops insert,ge
 # $MPI_JSON (kept when the step runs out of time).
 mpi_bench() {
     local np rc=0
+    # Open MPI refuses root without these (the GPU node runs commands as root).
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     for np in "$@"; do
         mpiexec -n "$np" --oversubscribe "$BUILD/bench/flashmap-bench-mpi" --keys 1048576 --reps 3 \
             --json "$MPI_JSON" || rc=1
