@@ -71,10 +71,13 @@ fm_status fm_mpi_route(fm_map *map, fm_mpi_routed *r, const uint8_t *keys, const
     return FM_OK;
 }
 
-/* Packs round rd's records, peer by peer: each key (batch order: src_a,
- * size_a bytes) followed by its payload (src_b, size_b bytes, may be 0). */
-static void pack_round(const fm_mpi_routed *r, uint32_t P, uint32_t rd, uint8_t *send, const uint8_t *src_a,
-                       size_t size_a, const uint8_t *src_b, size_t size_b, int threads)
+/* Moves round rd's records between routed order (records: size_a bytes,
+ * then size_b bytes, each) and batch order (arrays a and b) through the
+ * partition's order: gathers a key and its payload into each record to
+ * send (`gather`), or scatters reply records (a value and its flag) back to
+ * the caller's positions. A NULL array or a size of 0 skips that part. */
+static void move_round(const fm_mpi_routed *r, uint32_t P, uint32_t rd, uint8_t *records, uint8_t *a,
+                       size_t size_a, uint8_t *b, size_t size_b, int gather, int threads)
 {
     const uint64_t base = r->part.start[rd * P], end = r->part.start[rd * P + P];
     const int64_t len = (int64_t)(end - base);
@@ -82,8 +85,15 @@ static void pack_round(const fm_mpi_routed *r, uint32_t P, uint32_t rd, uint8_t 
 #pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
     for (int64_t j = 0; j < len; j++) {
         const uint64_t i = r->part.order[base + (uint64_t)j];
-        fm_copy_bytes(send + (size_t)j * rec, src_a + i * size_a, (uint32_t)size_a);
-        if (size_b) fm_copy_bytes(send + (size_t)j * rec + size_a, src_b + i * size_b, (uint32_t)size_b);
+        uint8_t *at = records + (size_t)j * rec;
+        if (a && size_a) {
+            if (gather) fm_copy_bytes(at, a + i * size_a, (uint32_t)size_a);
+            else fm_copy_bytes(a + i * size_a, at, (uint32_t)size_a);
+        }
+        if (b && size_b) {
+            if (gather) fm_copy_bytes(at + size_a, b + i * size_b, (uint32_t)size_b);
+            else fm_copy_bytes(b + i * size_b, at + size_a, (uint32_t)size_b);
+        }
     }
 }
 
@@ -104,22 +114,6 @@ static void split_records(uint8_t *records, uint8_t *a, size_t size_a, uint8_t *
             fm_copy_bytes(a + (size_t)j * size_a, at, (uint32_t)size_a);
             if (b) fm_copy_bytes(b + (size_t)j * size_b, at + size_a, (uint32_t)size_b);
         }
-    }
-}
-
-/* Copies reply records of round rd (routed order) back to batch positions:
- * the first size_a bytes to dst_a (may be NULL), the rest to dst_b. */
-static void unpack_round(const fm_mpi_routed *r, uint32_t P, uint32_t rd, const uint8_t *recv, uint8_t *dst_a,
-                         size_t size_a, uint8_t *dst_b, size_t size_b, int threads)
-{
-    const uint64_t base = r->part.start[rd * P], end = r->part.start[rd * P + P];
-    const int64_t len = (int64_t)(end - base);
-    const size_t rec = size_a + size_b;
-#pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
-    for (int64_t j = 0; j < len; j++) {
-        const uint64_t i = r->part.order[base + (uint64_t)j];
-        if (dst_a && size_a) fm_copy_bytes(dst_a + i * size_a, recv + (size_t)j * rec, (uint32_t)size_a);
-        if (dst_b && size_b) fm_copy_bytes(dst_b + i * size_b, recv + (size_t)j * rec + size_a, (uint32_t)size_b);
     }
 }
 
@@ -229,7 +223,7 @@ fm_status fm_mpi_run_rounds(fm_map *map, fm_mpi_routed *r, const fm_mpi_plan *x,
         else if (r->packed) /* keys only, out of the (key, payload) records */
             split_records(r->packed, sbuf, ks, NULL, r->packed_rec - ks, s, 0, threads);
         else
-            pack_round(r, P, rd, sbuf, keys, ks, payload, ps, threads);
+            move_round(r, P, rd, sbuf, (uint8_t *)keys, ks, (uint8_t *)payload, ps, 1, threads); /* only read */
         uint8_t *landing = ps ? rrec : rkeys; /* keys alone need no split */
         if ((st = alltoallv_records(map, out, sc, sd, landing, rc, rdp, z.out_rec, x->ibuf)) != FM_OK) return st;
         if (ps) split_records(rrec, rkeys, ks, rpay, ps, q, 0, threads);
@@ -262,7 +256,7 @@ fm_status fm_mpi_run_rounds(fm_map *map, fm_mpi_routed *r, const fm_mpi_plan *x,
             }
             if ((st = alltoallv_records(map, records, rc, rdp, sbuf, sc, sd, z.back_rec, x->ibuf)) != FM_OK)
                 return st;
-            unpack_round(r, P, rd, sbuf, values_out, value_part, flags_out, 1, threads);
+            move_round(r, P, rd, sbuf, values_out, value_part, flags_out, 1, 0, threads);
         }
     }
     return FM_OK;
