@@ -264,7 +264,7 @@ static fm_status mpi_stats(fm_map *map, fm_stats *out)
 {
     mpi_map *m = mpi_of(map);
     fm_stats one;
-    fm_status st = fm_mpi_agree(map, FM_OK); /* see mpi_bulk */
+    fm_status st = fm_mpi_agree(map, FM_OK); /* meets the agreement of a rank whose out was NULL (map_stats) */
     if (st != FM_OK) return st;
     fm_status mine = m->local->ops->stats(m->local, &one);
     if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(m->local->error));
