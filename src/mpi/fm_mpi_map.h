@@ -90,8 +90,8 @@ typedef struct fm_mpi_plan {
  * owner) and counts what goes to every peer in every round. With one
  * round the records (each key and its ps payload bytes) are packed in send
  * order by the sort itself, and the batch order of every position is kept
- * only when `need_order` (replies go back through it). FM_ERR_NOMEM leaves
- * nothing allocated. */
+ * only when `need_order` (replies go back through it). On FM_ERR_NOMEM
+ * the caller still frees r with fm_mpi_routed_free. */
 fm_status fm_mpi_route(fm_map *map, fm_mpi_routed *r, const uint8_t *keys, const uint8_t *payload, size_t ps,
                        size_t n, int need_order);
 void fm_mpi_routed_free(fm_mpi_routed *r);

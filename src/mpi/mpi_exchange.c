@@ -6,7 +6,6 @@
 #include "api/fm_alloc.h"
 #include "mpi/fm_mpi_map.h"
 #include "table/fm_copy.h"
-#include "table/fm_hash.h"
 
 /* Sends, to every peer p, cnt[p] records of `rec` bytes starting at record
  * sdisp[p] of send; receives rcnt[p] records at record rdisp[p] of recv. */
@@ -39,12 +38,9 @@ void fm_mpi_routed_free(fm_mpi_routed *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Local part of routing; FM_ERR_NOMEM leaves nothing allocated. With one
- * round the records (each key and its ps payload bytes) are packed in send
- * order by the sort itself, and the batch order of every position is kept
- * only when `need_order` (replies go back through it). */
+/* Local part of routing: see fm_mpi_map.h. */
 fm_status fm_mpi_route(fm_map *map, fm_mpi_routed *r, const uint8_t *keys, const uint8_t *payload, size_t ps,
-                             size_t n, int need_order)
+                       size_t n, int need_order)
 {
     mpi_map *m = mpi_of(map);
     const uint32_t ks = map->cfg.key_size, P = (uint32_t)m->size, R = r->rounds;
@@ -57,10 +53,7 @@ fm_status fm_mpi_route(fm_map *map, fm_mpi_routed *r, const uint8_t *keys, const
     }
     if (!r->scratch || !r->cnt || !r->rcnt || (R == 1 && !r->packed))
         return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
-    const int kind = (int)map->cfg.hash;
-    const int64_t count = (int64_t)n;
-#pragma omp parallel for schedule(static) num_threads(map->cfg.threads) if (n > 4096)
-    for (int64_t i = 0; i < count; i++) r->scratch[i] = fm_hash_key(kind, keys + (size_t)i * ks, ks);
+    fm_partition_hash(r->scratch, keys, n, ks, (int)map->cfg.hash, map->cfg.threads);
     const fm_partition_pack pack = {keys, ks, payload, ps, r->packed};
     if (fm_partition_build(&r->part, r->scratch, n, P, R, map->cfg.threads,
                            need_order || R > 1 ? r->scratch + n : NULL, r->packed ? &pack : NULL) != FM_OK)
@@ -145,9 +138,7 @@ static record_sizes sizes_of(const fm_map *map, const fm_mpi_routed *r, mpi_op o
     return z;
 }
 
-/* Sizes and takes the buffers of op's pass (and of the counting pass that
- * an insert or add may need first). Local: the caller agrees on the status
- * before the first round. */
+/* See fm_mpi_map.h. */
 fm_status fm_mpi_plan_exchange(fm_map *map, const fm_mpi_routed *r, mpi_op op, fm_mpi_plan *x)
 {
     mpi_map *m = mpi_of(map);
@@ -190,10 +181,7 @@ fm_status fm_mpi_plan_exchange(fm_map *map, const fm_mpi_routed *r, mpi_op op, f
     return FM_OK;
 }
 
-/* Runs one pass of `op` over every round, in the buffers of a plan made
- * for it (or, for OP_COUNT_NEW, for the insert or add it precedes).
- * payload: values (insert) or deltas (add) in batch order. For
- * OP_COUNT_NEW, *fresh gets this rank's new keys. */
+/* See fm_mpi_map.h. */
 fm_status fm_mpi_run_rounds(fm_map *map, fm_mpi_routed *r, const fm_mpi_plan *x, mpi_op op, const uint8_t *keys,
                             const uint8_t *payload, void *values_out, uint8_t *flags_out, uint64_t *fresh)
 {

@@ -27,6 +27,11 @@ typedef struct fm_partition_pack {
     uint8_t *dst; /* n records of size_a + size_b bytes */
 } fm_partition_pack;
 
+/* hashes[i] = the hash_kind hash of key i of n keys of key_size bytes, on
+ * `threads` threads: the first step of routing, on the host. */
+void fm_partition_hash(uint64_t *hashes, const uint8_t *keys, size_t n, uint32_t key_size, int hash_kind,
+                       int threads);
+
 /* Sorts positions 0..n-1 by (round, owner), keeping batch order inside a
  * bucket. hashes[i] is the hash of batch entry i. order (the caller's n
  * entries, or NULL) gets each position's batch index; pack (or NULL) gets

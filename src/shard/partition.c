@@ -4,10 +4,20 @@
 
 #include "api/fm_alloc.h"
 #include "table/fm_copy.h"
+#include "table/fm_hash.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+void fm_partition_hash(uint64_t *hashes, const uint8_t *keys, size_t n, uint32_t key_size, int hash_kind,
+                       int threads)
+{
+    const int64_t count = (int64_t)n;
+    (void)threads; /* without OpenMP */
+#pragma omp parallel for schedule(static) num_threads(threads) if (n > 4096)
+    for (int64_t i = 0; i < count; i++) hashes[i] = fm_hash_key(hash_kind, keys + (size_t)i * key_size, key_size);
+}
 
 fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, uint32_t owners,
                              uint32_t rounds, int threads, uint64_t *order, const fm_partition_pack *pack)

@@ -4,7 +4,6 @@
 
 #include "api/fm_alloc.h"
 #include "table/fm_copy.h"
-#include "table/fm_hash.h"
 
 fm_status fm_route_build(fm_route *r, const void *keys, size_t n, uint32_t key_size,
                          int hash_kind, uint32_t shards, int threads)
@@ -20,9 +19,7 @@ fm_status fm_route_build(fm_route *r, const void *keys, size_t n, uint32_t key_s
     }
     uint64_t *hashes = r->scratch;
     const uint8_t *in = keys;
-    const int64_t count = (int64_t)n;
-#pragma omp parallel for schedule(static) num_threads(threads) if (n > 4096)
-    for (int64_t i = 0; i < count; i++) hashes[i] = fm_hash_key(hash_kind, in + (size_t)i * key_size, key_size);
+    fm_partition_hash(hashes, in, n, key_size, hash_kind, threads);
     const fm_partition_pack keys_in_order = {in, key_size, NULL, 0, r->keys};
     if (fm_partition_build(&r->part, hashes, n, shards, 1, threads, hashes + n, &keys_in_order) != FM_OK) {
         fm_route_free(r);
