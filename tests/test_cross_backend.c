@@ -83,7 +83,7 @@ static buf buf_from(const void *host, size_t bytes, int kind)
 static buf buf_poisoned(size_t bytes, int kind)
 {
     buf b = buf_alloc(bytes, kind);
-    if (b.kind == MEM_PAGEABLE) memset(b.p, 0xA5, bytes ? bytes : 1);
+    if (b.kind != MEM_DEVICE) memset(b.p, 0xA5, bytes ? bytes : 1); /* pinned memory is host memory */
     else CUDA_OK(cudaMemset(b.p, 0xA5, bytes ? bytes : 1));
     return b;
 }

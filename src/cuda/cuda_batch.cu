@@ -148,7 +148,7 @@ static fm_status dedup_chunk(fm_map *map, const uint8_t *keys, size_t n, int las
     FM_CUDA(cudaMemsetAsync(d->ids, 0, slots * sizeof *d->ids, m->compute), fail);
     FM_CUDA(cudaMemsetAsync(d->winner, last ? 0 : 0xff, slots * sizeof *d->winner, m->compute), fail);
     if (sum) FM_CUDA(cudaMemsetAsync(d->sums, 0, slots * sizeof *d->sums, m->compute), fail);
-    fm_k_group<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(
+    FM_LAUNCH(fm_k_group, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute)(
         keys, n, m->t.v.key_size, m->t.hash_kind, *d, last, sum, (const unsigned long long *)deltas);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
@@ -162,8 +162,8 @@ static fm_status write_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t
     const fm_cuda_write kind = ((batch_job *)ctx)->kind;
     fm_status st = dedup_chunk(map, dev[0], n, kind == FM_CUDA_INSERT, kind == FM_CUDA_ADD, dev[1]);
     if (st != FM_OK) return st;
-    fm_k_write<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, kind, dev[0],
-                                                                  dev[1], n, m->dd, m->counts);
+    FM_LAUNCH(fm_k_write, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute)(m->t.v, m->t.hash_kind, kind, dev[0],
+            dev[1], n, m->dd, m->counts);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
     return st;
@@ -176,9 +176,8 @@ static fm_status read_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t 
     (void)first;
     fm_cuda_map *m = fm_cuda_of(map);
     fm_status st = FM_OK;
-    fm_k_read<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(m->t.v, m->t.hash_kind, dev[0], n,
-                                                                 ctx ? NULL : dev[1], ctx ? NULL : dev[2],
-                                                                 ctx != NULL, m->counts);
+    FM_LAUNCH(fm_k_read, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute)(
+        m->t.v, m->t.hash_kind, dev[0], n, ctx ? NULL : dev[1], ctx ? NULL : dev[2], ctx != NULL, m->counts);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
     return st;
@@ -190,7 +189,7 @@ static fm_status count_distinct_chunk(fm_map *map, void *ctx, uint8_t *const *de
     fm_cuda_map *m = fm_cuda_of(map);
     fm_status st = dedup_chunk(map, dev[0], n, 0, 0, NULL);
     if (st != FM_OK) return st;
-    fm_k_count_distinct<<<fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute>>>(
+    FM_LAUNCH(fm_k_count_distinct, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute)(
         m->t.v, ((batch_job *)ctx)->seen, m->t.hash_kind, dev[0], n, m->dd, m->counts);
     FM_CUDA(cudaGetLastError(), fail);
 fail:

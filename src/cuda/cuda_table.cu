@@ -115,8 +115,8 @@ fm_status fm_cuda_table_resize(fm_map *map, uint64_t new_slots)
     fm_status st = fm_cuda_table_init(map, &next, new_slots);
     if (st != FM_OK) return st;
     FM_CUDA(cudaMemset(m->counts, 0, sizeof *m->counts), fail);
-    fm_k_move_slots<<<fm_cuda_grid(m->t.v.mask + 1), FM_CUDA_BLOCK>>>(m->t.v, next.v, m->t.hash_kind,
-                                                                      &m->counts->lost);
+    FM_LAUNCH(fm_k_move_slots, fm_cuda_grid(m->t.v.mask + 1), FM_CUDA_BLOCK, 0, 0)(m->t.v, next.v,
+            m->t.hash_kind, &m->counts->lost);
     FM_CUDA(cudaGetLastError(), fail);
     if ((st = check_lost(map, &m->counts->lost, "growing the table")) != FM_OK) goto fail;
     next.live = m->t.live;
@@ -139,13 +139,13 @@ fm_status fm_cuda_table_rehash_in_place(fm_map *map)
     if ((st = fm_cuda_alloc(map, (void **)&values, n * v->value_size, "the entries of a rehash")) != FM_OK)
         goto free_keys;
     FM_CUDA(cudaMemset(m->counts, 0, sizeof *m->counts), free_values);
-    fm_k_pack<<<fm_cuda_grid(slots), FM_CUDA_BLOCK>>>(*v, keys, values, &m->counts->counted);
+    FM_LAUNCH(fm_k_pack, fm_cuda_grid(slots), FM_CUDA_BLOCK, 0, 0)(*v, keys, values, &m->counts->counted);
     FM_CUDA(cudaGetLastError(), free_values);
     /* From here on the table is rebuilt from the packed copy. */
     FM_CUDA(cudaMemset(v->tags, 0, slots * sizeof(uint32_t)), free_values);
     if (n > 0) {
-        fm_k_move_packed<<<fm_cuda_grid(n), FM_CUDA_BLOCK>>>(keys, values, n, *v, m->t.hash_kind,
-                                                             &m->counts->lost);
+        FM_LAUNCH(fm_k_move_packed, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, 0)(keys, values, n, *v, m->t.hash_kind,
+                &m->counts->lost);
         FM_CUDA(cudaGetLastError(), free_values);
     }
     st = check_lost(map, &m->counts->lost, "rehashing in place");
@@ -183,8 +183,8 @@ fm_status fm_cuda_table_longest_probe(fm_map *map, uint64_t *out)
     fm_status st = FM_OK;
     unsigned long long longest = 0;
     FM_CUDA(cudaMemset(m->counts, 0, sizeof *m->counts), fail);
-    fm_k_longest_probe<<<fm_cuda_grid(m->t.v.mask + 1), FM_CUDA_BLOCK>>>(m->t.v, m->t.hash_kind,
-                                                                         &m->counts->counted);
+    FM_LAUNCH(fm_k_longest_probe, fm_cuda_grid(m->t.v.mask + 1), FM_CUDA_BLOCK, 0, 0)(m->t.v, m->t.hash_kind,
+            &m->counts->counted);
     FM_CUDA(cudaGetLastError(), fail);
     FM_CUDA(cudaMemcpy(&longest, &m->counts->counted, sizeof longest, cudaMemcpyDeviceToHost), fail);
     *out = longest;
@@ -263,15 +263,14 @@ fm_status fm_cuda_table_export(fm_map *map, uint64_t *cursor, uint8_t *keys_out,
         const uint64_t len = slots - slot < window ? slots - slot : window;
         const uint64_t take = max - got;
         unsigned long long result[2] = {0, UINT64_MAX};
-        fm_k_full_flags<<<fm_cuda_grid(len), FM_CUDA_BLOCK>>>(*v, slot, len, g->flags);
+        FM_LAUNCH(fm_k_full_flags, fm_cuda_grid(len), FM_CUDA_BLOCK, 0, 0)(*v, slot, len, g->flags);
         FM_CUDA(cudaGetLastError(), fail);
         FM_CUDA(cub::DeviceScan::ExclusiveSum(g->scan_tmp, g->scan_tmp_bytes, g->flags, g->pos, (int)len),
                 fail);
         FM_CUDA(cudaMemcpy(g->result, result, sizeof result, cudaMemcpyHostToDevice), fail);
-        fm_k_gather<<<fm_cuda_grid(len), FM_CUDA_BLOCK>>>(*v, slot, len, g->flags, g->pos, take,
-                                                           keys_out + got * v->key_size,
-                                                           values_out ? values_out + got * v->value_size : NULL,
-                                                           g->result);
+        FM_LAUNCH(fm_k_gather, fm_cuda_grid(len), FM_CUDA_BLOCK, 0, 0)(*v, slot, len, g->flags, g->pos, take,
+                keys_out + got * v->key_size, values_out ? values_out + got * v->value_size : NULL,
+                g->result);
         FM_CUDA(cudaGetLastError(), fail);
         FM_CUDA(cudaMemcpy(result, g->result, sizeof result, cudaMemcpyDeviceToHost), fail);
         if (result[0] > take) { /* the window holds the next entry: stop there */

@@ -17,6 +17,7 @@
 
 #include "api/fm_map.h"
 #include "cuda/fm_host_copy.h"
+#include "cuda/fm_launch.h"
 #include "cuda/fm_cuda_keys.h"
 #include "table/fm_probe.h"
 

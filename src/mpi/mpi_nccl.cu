@@ -238,8 +238,8 @@ static fm_status route(fm_map *map, fm_mpi_nccl *nc, nccl_call *c, const fm_devi
     if (c->ps && b->payload)
         st = fm_device_permute(map, nc->stream, c->payload, b->payload, c->order, n, c->ps, 0);
     else if (c->ps) /* an add without deltas: +1 each, like every other rank's deltas */
-        fm_k_nccl_ones<<<fm_cuda_grid(n < ((size_t)1 << 24) ? n : ((size_t)1 << 24)), FM_CUDA_BLOCK, 0,
-                         nc->stream>>>((uint64_t *)c->payload, n);
+        FM_LAUNCH(fm_k_nccl_ones, fm_cuda_grid(n < ((size_t)1 << 24) ? n : ((size_t)1 << 24)), FM_CUDA_BLOCK,
+                0, nc->stream)((uint64_t *)c->payload, n);
     NOTE_CUDA(cudaGetLastError());
     NOTE_CUDA(cudaStreamSynchronize(nc->stream));
     for (uint32_t rd = 0; rd < R; rd++)

@@ -60,7 +60,7 @@ __global__ void fm_k_route_buckets(const uint8_t *keys, size_t n, uint32_t ks, i
                                    uint32_t rounds, int shared, uint32_t *bucket, uint64_t *index,
                                    unsigned long long *counts)
 {
-    extern __shared__ unsigned fm_route_hist[];
+    FM_DYNAMIC_SHARED(unsigned, fm_route_hist);
     const uint32_t buckets = owners * rounds;
     if (shared)
         for (uint32_t s = threadIdx.x; s < buckets; s += blockDim.x) fm_route_hist[s] = 0;
@@ -103,14 +103,14 @@ fm_status fm_device_permute(fm_map *map, cudaStream_t stream, void *dst, const v
     const size_t unit = bits % 8 == 0 ? 8 : bits % 4 == 0 ? 4 : 1, words = size / unit;
     const unsigned grid = (unsigned)route_blocks(n * words, ROUTE_COPY_BLOCKS);
     if (unit == 8)
-        fm_k_route_permute<<<grid, FM_CUDA_BLOCK, 0, stream>>>((uint64_t *)dst, (const uint64_t *)src, order, n,
-                                                               words, scatter);
+        FM_LAUNCH(fm_k_route_permute, grid, FM_CUDA_BLOCK, 0, stream)((uint64_t *)dst, (const uint64_t *)src,
+                order, n, words, scatter);
     else if (unit == 4)
-        fm_k_route_permute<<<grid, FM_CUDA_BLOCK, 0, stream>>>((uint32_t *)dst, (const uint32_t *)src, order, n,
-                                                               words, scatter);
+        FM_LAUNCH(fm_k_route_permute, grid, FM_CUDA_BLOCK, 0, stream)((uint32_t *)dst, (const uint32_t *)src,
+                order, n, words, scatter);
     else
-        fm_k_route_permute<<<grid, FM_CUDA_BLOCK, 0, stream>>>((uint8_t *)dst, (const uint8_t *)src, order, n,
-                                                               words, scatter);
+        FM_LAUNCH(fm_k_route_permute, grid, FM_CUDA_BLOCK, 0, stream)((uint8_t *)dst, (const uint8_t *)src,
+                order, n, words, scatter);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
     return st;
@@ -149,10 +149,9 @@ fm_status fm_device_sort(fm_map *map, cudaStream_t stream, const void *keys, siz
         (st = fm_cuda_alloc(map, (void **)&counts, (size_t)buckets * sizeof(unsigned long long), "routing")) != FM_OK)
         goto fail;
     FM_CUDA(cudaMemsetAsync(counts, 0, (size_t)buckets * sizeof(unsigned long long), stream), fail);
-    fm_k_route_buckets<<<(unsigned)route_blocks(n, ROUTE_OWNER_BLOCKS), FM_CUDA_BLOCK,
-                         shared ? buckets * sizeof(unsigned) : 0, stream>>>((const uint8_t *)keys, n, (uint32_t)ks,
-                                                                           (int)map->cfg.hash, owners, rounds,
-                                                                           shared, bucket[0], index, counts);
+    FM_LAUNCH(fm_k_route_buckets, (unsigned)route_blocks(n, ROUTE_OWNER_BLOCKS), FM_CUDA_BLOCK,
+              shared ? buckets * sizeof(unsigned) : 0, stream)((const uint8_t *)keys, n, (uint32_t)ks,
+            (int)map->cfg.hash, owners, rounds, shared, bucket[0], index, counts);
     FM_CUDA(cudaGetLastError(), fail);
     keys_db = cub::DoubleBuffer<uint32_t>(bucket[0], bucket[1]);
     index_db = cub::DoubleBuffer<uint64_t>(index, sorted);

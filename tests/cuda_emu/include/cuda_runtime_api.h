@@ -1,0 +1,2 @@
+/* The CUDA runtime API of the host emulation (cuda_runtime.h). */
+#include "cuda_runtime.h"
