@@ -22,6 +22,8 @@ extern "C" {
  * FM_ERR_NOMEM) leaving the table as it was. insert and add_u64 with
  * FM_WRITE_ROOM_MADE then skip those steps. */
 enum { FM_WRITE_ROOM_MADE = 1 };
+/* The writes prepare_write readies a map for. */
+typedef enum fm_write_kind { FM_WRITE_INSERT, FM_WRITE_ADD, FM_WRITE_REMOVE } fm_write_kind;
 typedef struct fm_backend_ops {
     const char *name;
     /* Collective maps (MPI): every rank enters every bulk call, even with
@@ -45,6 +47,13 @@ typedef struct fm_backend_ops {
     fm_status (*count_new)(fm_map *map, const void *keys, size_t n, uint64_t headroom,
                            uint64_t *new_out);
     fm_status (*make_room_for)(fm_map *map, uint64_t new_keys);
+    /* Allocates now whatever a write of n keys from these same buffers
+     * (data: values, deltas or removed_out) will need, so that several
+     * tables (the shards of a map, the ranks of an MPI map) can all be
+     * readied before any of them changes: a write of at most n keys from
+     * them then fails only on a device error. NULL: writes with room made
+     * allocate nothing. */
+    fm_status (*prepare_write)(fm_map *map, fm_write_kind kind, const void *keys, const void *data, size_t n);
     fm_status (*insert)(fm_map *map, const void *keys, const void *values, size_t n,
                         unsigned write_flags);
     fm_status (*get)(fm_map *map, const void *keys, size_t n, void *values_out,

@@ -124,6 +124,13 @@ static fm_status cuda_make_room_for(fm_map *map, uint64_t fresh)
     WITH_DEVICE(map, make_room(map, fresh));
 }
 
+static fm_status cuda_prepare_write(fm_map *map, fm_write_kind kind, const void *keys, const void *data,
+                                    size_t n)
+{
+    const fm_cuda_write w = kind == FM_WRITE_INSERT ? FM_CUDA_INSERT : kind == FM_WRITE_ADD ? FM_CUDA_ADD : FM_CUDA_REMOVE;
+    WITH_DEVICE(map, fm_cuda_batch_prepare(map, w, keys, data, n));
+}
+
 static fm_status cuda_insert(fm_map *map, const void *keys, const void *values, size_t n,
                              unsigned flags)
 {
@@ -151,7 +158,8 @@ static uint64_t cuda_size(fm_map *map) { return fm_cuda_of(map)->t.live; }
 
 static fm_status cuda_clear(fm_map *map) { WITH_DEVICE(map, fm_cuda_table_clear(map)); }
 
-/* fm_export into host memory: in rounds through the device staging buffer. */
+/* fm_export into memory the kernels do not write: in rounds through the
+ * device staging buffer. */
 static fm_status export_via_stage(fm_map *map, uint64_t *cursor, uint8_t *keys_out,
                                   uint8_t *values_out, size_t max, size_t *n_out)
 {
@@ -174,22 +182,24 @@ static fm_status export_via_stage(fm_map *map, uint64_t *cursor, uint8_t *keys_o
         if (vs) FM_CUDA(cudaMemcpy(values_out + *n_out * vs, dev_values, got * vs, cudaMemcpyDefault), fail);
         *n_out += got;
     } while (*cursor != 0 && *n_out < max);
+    /* A copy into device memory may still be in flight after cudaMemcpy. */
+    FM_CUDA(cudaStreamSynchronize(0), fail);
 fail:
     return st;
 }
 
+/* Outputs in this device's memory are written by the export kernels
+ * directly; any others (host memory, or another device's: a sharded map's
+ * shards on several devices all export into the caller's one buffer) go
+ * through the staging buffer. */
 static fm_status export_entries(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out,
                                 size_t max, size_t *n_out)
 {
-    int keys_at = 0, values_at = FM_CUDA_MEM_DEVICE;
-    fm_status st = fm_cuda_where(map, keys_out, &keys_at);
-    if (st == FM_OK && values_out && map->cfg.value_size) st = fm_cuda_where(map, values_out, &values_at);
-    if (st != FM_OK) return st;
-    if (keys_at == FM_CUDA_MEM_DEVICE && values_at == FM_CUDA_MEM_DEVICE)
-        return fm_cuda_table_export(map, cursor, (uint8_t *)keys_out,
-                                    map->cfg.value_size ? (uint8_t *)values_out : NULL, max, n_out);
-    return export_via_stage(map, cursor, (uint8_t *)keys_out,
-                            map->cfg.value_size ? (uint8_t *)values_out : NULL, max, n_out);
+    const int here = fm_cuda_of(map)->device;
+    void *values = map->cfg.value_size ? values_out : NULL;
+    if (fm_cuda_device_of(keys_out) == here && (!values || fm_cuda_device_of(values) == here))
+        return fm_cuda_table_export(map, cursor, (uint8_t *)keys_out, (uint8_t *)values, max, n_out);
+    return export_via_stage(map, cursor, (uint8_t *)keys_out, (uint8_t *)values, max, n_out);
 }
 
 static fm_status cuda_export(fm_map *map, uint64_t *cursor, void *keys_out, void *values_out,
@@ -230,6 +240,7 @@ extern "C" const fm_backend_ops fm_cuda_backend = {
     .headroom = cuda_headroom,
     .count_new = cuda_count_new,
     .make_room_for = cuda_make_room_for,
+    .prepare_write = cuda_prepare_write,
     .insert = cuda_insert,
     .get = cuda_get,
     .remove = cuda_remove,

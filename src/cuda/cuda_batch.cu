@@ -285,22 +285,39 @@ fail:
     return st;
 }
 
-fm_status fm_cuda_batch_write(fm_map *map, fm_cuda_write kind, const void *keys, const void *data,
-                              size_t n, unsigned write_flags)
+static void write_arrays(fm_map *map, fm_cuda_write kind, const void *keys, const void *data,
+                         fm_cuda_array arrays[2])
 {
-    fm_cuda_map *m = fm_cuda_of(map);
-    fm_cuda_array arrays[2] = {{keys, map->cfg.key_size, 0}, {data, 0, 0}};
+    arrays[0] = fm_cuda_array{keys, map->cfg.key_size, 0};
+    arrays[1] = fm_cuda_array{data, 0, 0};
     switch (kind) {
     case FM_CUDA_INSERT: arrays[1].elem = map->cfg.value_size; break;
     case FM_CUDA_ADD: arrays[1].elem = sizeof(uint64_t); break;
     case FM_CUDA_REMOVE: arrays[1].elem = 1; arrays[1].out = 1; break;
     }
-    /* Everything a write needs is allocated before the table changes: the
-     * staging buffers (by the plan) and the grouping set for a chunk. */
+}
+
+/* Everything a write needs is allocated before the table changes: the
+ * staging buffers (by the plan) and the grouping set for a chunk. Both
+ * only grow, so a later plan for as many keys or fewer allocates nothing. */
+fm_status fm_cuda_batch_prepare(fm_map *map, fm_cuda_write kind, const void *keys, const void *data, size_t n)
+{
+    fm_cuda_array arrays[2];
+    write_arrays(map, kind, keys, data, arrays);
     fm_cuda_plan plan;
     fm_status st = fm_cuda_plan_batch(map, &plan, arrays, 2, n);
+    if (st == FM_OK) st = dedup_reserve(map, plan.chunk, kind == FM_CUDA_ADD);
+    return st;
+}
+
+fm_status fm_cuda_batch_write(fm_map *map, fm_cuda_write kind, const void *keys, const void *data,
+                              size_t n, unsigned write_flags)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    fm_cuda_array arrays[2];
+    write_arrays(map, kind, keys, data, arrays);
+    fm_status st = fm_cuda_batch_prepare(map, kind, keys, data, n);
     if (st != FM_OK) return st;
-    if ((st = dedup_reserve(map, plan.chunk, kind == FM_CUDA_ADD)) != FM_OK) return st;
     if (kind != FM_CUDA_REMOVE && !(write_flags & FM_WRITE_ROOM_MADE) &&
         (st = fm_reserve_batch(map, keys, n)) != FM_OK)
         return st;

@@ -35,7 +35,11 @@ extern "C" int fm_cuda_device_count(void)
 extern "C" fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, size_t bytes)
 {
     if (bytes == 0) return FM_OK;
-    const cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyDefault);
+    cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyDefault);
+    /* cudaMemcpy may return before a copy into device memory has landed
+     * (from pageable memory, or between devices): the caller's next reader
+     * could be on a stream that does not wait for it. */
+    if (e == cudaSuccess) e = cudaStreamSynchronize(0);
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
         return fm_fail(report, FM_ERR_DEVICE, "cudaMemcpy of %zu bytes: %s", bytes, cudaGetErrorString(e));

@@ -35,6 +35,8 @@ typedef struct fm_mpi_nccl fm_mpi_nccl;
 fm_mpi_nccl *fm_mpi_nccl_open(fm_map *local, MPI_Comm comm, char *why, size_t why_len);
 /* Collective with the other ranks' closes (NULL is fine). */
 void fm_mpi_nccl_close(fm_mpi_nccl *nc);
+/* The same after an error of the communicator (ncclCommAbort). */
+void fm_mpi_nccl_abort(fm_mpi_nccl *nc);
 /* The CUDA device the communicator runs on. */
 int fm_mpi_nccl_device(const fm_mpi_nccl *nc);
 

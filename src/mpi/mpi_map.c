@@ -70,6 +70,27 @@ static fm_status single_rank(fm_map *map, mpi_op op, const void *keys, const voi
  * (so 0 means: every rank's call takes the NCCL path). */
 #define BULK_SIZES 3
 
+/* A write readies the local table for its largest round of received keys,
+ * in the buffers they will land in, before the agreement that starts the
+ * exchange: a rank that cannot (a CUDA shard's staging buffers) fails the
+ * call on every rank while nothing has changed. */
+static fm_status prepare_local(fm_map *map, const fm_mpi_routed *r, const fm_mpi_plan *x, mpi_op op)
+{
+    fm_map *local = mpi_of(map)->local;
+    if (!local->ops->prepare_write || (op != OP_INSERT && op != OP_ADD && op != OP_REMOVE)) return FM_OK;
+    uint64_t most = 0;
+    for (uint32_t rd = 0; rd < r->rounds; rd++) {
+        uint64_t q = 0;
+        for (uint32_t p = 0; p < (uint32_t)mpi_of(map)->size; p++) q += r->rcnt[(size_t)p * r->rounds + rd];
+        if (q > most) most = q;
+    }
+    if (most == 0) return FM_OK;
+    const fm_write_kind kind = op == OP_INSERT ? FM_WRITE_INSERT : op == OP_ADD ? FM_WRITE_ADD : FM_WRITE_REMOVE;
+    const fm_status st = local->ops->prepare_write(local, kind, x->rkeys, op == OP_REMOVE ? x->reply : x->rpay,
+                                                   (size_t)most);
+    return st == FM_OK ? FM_OK : fm_fail(map, st, "%s", fm_error_detail(local->error));
+}
+
 /* The first agreement of a bulk call, for a rank that failed its checks. */
 static fm_status agree_bulk(fm_map *map, fm_status mine)
 {
@@ -124,6 +145,11 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
     if (most[2] == 0) { /* device batch and NCCL ready on every rank: the NCCL path */
         *outputs_staged = 0;
         st = fm_mpi_nccl_bulk(map, m->nccl, m->local, m->comm, op, db, r.rounds);
+        if (st == FM_ERR_DEVICE) { /* agreed: every rank drops a communicator that failed */
+            fm_mpi_nccl_abort(m->nccl);
+            m->nccl = NULL;
+            snprintf(m->nccl_note, sizeof m->nccl_note, "dropped after a device error; host staging from now on");
+        }
         goto done;
     }
     if (db) { /* another rank's call is on the host: this one goes there too */
@@ -145,6 +171,7 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
      * cheap bound, every received key new, needs no counting pass. */
     fm_mpi_plan x;
     fm_status mine = fm_mpi_plan_exchange(map, &r, op, &x);
+    if (mine == FM_OK) mine = prepare_local(map, &r, &x, op);
     uint64_t count_first = 0;
     if (mine == FM_OK && (op == OP_INSERT || op == OP_ADD)) {
         uint64_t received = 0;

@@ -105,6 +105,28 @@ static int all_ranks(MPI_Comm comm, int mine)
     return all;
 }
 
+/* 1 on every rank when no two ranks of a node use the same GPU. NCCL
+ * refuses a communicator with a GPU twice on those ranks only, and the
+ * others would wait inside ncclCommInitRank for ever (3 ranks on 2 GPUs). */
+static int gpus_distinct(MPI_Comm comm, int rank, int device)
+{
+    char bus[32];
+    memset(bus, 0, sizeof bus);
+    if (cudaDeviceGetPCIBusId(bus, (int)sizeof bus - 1, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(bus, sizeof bus, "unknown, rank %d", rank); /* unique */
+    }
+    MPI_Comm node = MPI_COMM_NULL;
+    int n = 0, twice = 0, ok = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) ==
+                                   MPI_SUCCESS && MPI_Comm_size(node, &n) == MPI_SUCCESS;
+    char *all = ok ? (char *)calloc((size_t)n, sizeof bus) : NULL;
+    ok = all && MPI_Allgather(bus, (int)sizeof bus, MPI_CHAR, all, (int)sizeof bus, MPI_CHAR, node) == MPI_SUCCESS;
+    for (int i = 0; ok && i < n; i++) twice += memcmp(all + (size_t)i * sizeof bus, bus, sizeof bus) == 0;
+    free(all);
+    if (node != MPI_COMM_NULL) MPI_Comm_free(&node);
+    return all_ranks(comm, ok && twice == 1);
+}
+
 extern "C" fm_mpi_nccl *fm_mpi_nccl_open(fm_map *local, MPI_Comm comm, char *why, size_t why_len)
 {
     int rank = 0, size = 1;
@@ -137,12 +159,19 @@ extern "C" fm_mpi_nccl *fm_mpi_nccl_open(fm_map *local, MPI_Comm comm, char *why
         nc->device = fm_cuda_of(local)->device;
         nc->rank = rank;
         nc->size = size;
-        ready = cudaSetDevice(nc->device) == cudaSuccess &&
-                cudaStreamCreateWithFlags(&nc->stream, cudaStreamNonBlocking) == cudaSuccess;
+        /* Blocking, to wait for the caller's default-stream work on the
+         * batch (see device_route.cu). */
+        ready = cudaSetDevice(nc->device) == cudaSuccess && cudaStreamCreate(&nc->stream) == cudaSuccess;
     }
     /* ncclCommInitRank waits for every rank: all call it or none does. */
     if (!all_ranks(comm, ready)) {
         snprintf(why, why_len, "no device or stream for NCCL on some rank");
+        release(nc, 0);
+        if (prev >= 0) (void)cudaSetDevice(prev);
+        return NULL;
+    }
+    if (!gpus_distinct(comm, rank, nc->device)) {
+        snprintf(why, why_len, "two ranks of a node share a GPU");
         release(nc, 0);
         if (prev >= 0) (void)cudaSetDevice(prev);
         return NULL;
@@ -163,6 +192,8 @@ extern "C" fm_mpi_nccl *fm_mpi_nccl_open(fm_map *local, MPI_Comm comm, char *why
 }
 
 extern "C" void fm_mpi_nccl_close(fm_mpi_nccl *nc) { release(nc, 0); }
+
+extern "C" void fm_mpi_nccl_abort(fm_mpi_nccl *nc) { release(nc, 1); }
 
 extern "C" int fm_mpi_nccl_device(const fm_mpi_nccl *nc) { return nc ? nc->device : -1; }
 

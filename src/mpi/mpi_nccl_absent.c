@@ -12,6 +12,7 @@ fm_mpi_nccl *fm_mpi_nccl_open(fm_map *local, MPI_Comm comm, char *why, size_t wh
 }
 
 void fm_mpi_nccl_close(fm_mpi_nccl *nc) { (void)nc; }
+void fm_mpi_nccl_abort(fm_mpi_nccl *nc) { (void)nc; }
 
 int fm_mpi_nccl_device(const fm_mpi_nccl *nc)
 {

@@ -242,7 +242,10 @@ static fm_status build(fm_map *map, fm_device_route *r, const fm_device_batch *b
     const size_t n = b->n;
     fm_status st = FM_OK;
     FM_CUDA(cudaSetDevice(b->device), fail);
-    FM_CUDA(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking), fail);
+    /* A blocking stream: it waits for the caller's work on the legacy
+     * default stream (a kernel that wrote the keys, a cudaMemcpy still in
+     * flight), as the one-table CUDA map's streams do. */
+    FM_CUDA(cudaStreamCreate(&m->stream), fail);
     if ((st = fm_cuda_alloc(map, (void **)&m->keys, n * map->cfg.key_size, "routed keys")) != FM_OK ||
         (st = alloc_if(map, b->payload != NULL, (void **)&m->payload, n * b->record, "routed values")) != FM_OK ||
         (st = alloc_if(map, b->values_out != NULL, (void **)&m->values, n * b->value_size, "routed results")) != FM_OK ||

@@ -106,8 +106,9 @@ static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_
 }
 
 /* One step of a bulk call on one shard's part of a routed batch. */
-typedef enum shard_step { STEP_RESERVE, STEP_INSERT, STEP_ADD, STEP_GET, STEP_REMOVE } shard_step;
+typedef enum shard_step { STEP_RESERVE, STEP_PREPARE, STEP_INSERT, STEP_ADD, STEP_GET, STEP_REMOVE } shard_step;
 typedef struct step_args {
+    shard_step write;        /* STEP_RESERVE, STEP_PREPARE: the write they ready every shard for */
     const uint64_t *start;   /* shard i's run: routed positions start[i] .. start[i + 1] */
     const uint8_t *keys;     /* routed order (host route) */
     const uint8_t *payload;  /* insert values or add deltas, routed order */
@@ -117,6 +118,20 @@ typedef struct step_args {
 } step_args;
 
 static size_t part_size(const step_args *a, uint32_t i) { return (size_t)(a->start[i + 1] - a->start[i]); }
+
+/* The shard's prepare_write for the coming write step: a shard that must
+ * allocate (a CUDA shard's staging buffers) does so before any shard
+ * changes, so that no failure leaves some shards written and some not. */
+static fm_status prepare(fm_map *shard, shard_step write, const uint8_t *k, const uint8_t *p, uint8_t *f, size_t len)
+{
+    if (!shard->ops->prepare_write) return FM_OK;
+    switch (write) {
+    case STEP_INSERT: return shard->ops->prepare_write(shard, FM_WRITE_INSERT, k, p, len);
+    case STEP_ADD: return shard->ops->prepare_write(shard, FM_WRITE_ADD, k, p, len);
+    case STEP_REMOVE: return shard->ops->prepare_write(shard, FM_WRITE_REMOVE, k, f, len);
+    default: return FM_OK;
+    }
+}
 
 static fm_status step_one(fm_map *map, uint32_t i, shard_step step, const step_args *a)
 {
@@ -129,7 +144,11 @@ static fm_status step_one(fm_map *map, uint32_t i, shard_step step, const step_a
     uint8_t *v = d ? d->values[i] : vs && a->values ? a->values + at * vs : NULL;
     uint8_t *f = d ? d->flags[i] : a->flags ? a->flags + at : NULL;
     switch (step) {
-    case STEP_RESERVE: return fm_reserve_batch(shard, k, len);
+    case STEP_RESERVE: {
+        const fm_status st = prepare(shard, a->write, k, p, f, len);
+        return st != FM_OK ? st : fm_reserve_batch(shard, k, len);
+    }
+    case STEP_PREPARE: return prepare(shard, a->write, k, p, f, len);
     case STEP_INSERT: return shard->ops->insert(shard, k, p, len, FM_WRITE_ROOM_MADE);
     case STEP_ADD: return shard->ops->add_u64(shard, k, (const uint64_t *)p, len, FM_WRITE_ROOM_MADE);
     case STEP_GET: return shard->ops->get(shard, k, len, v, f);
@@ -189,7 +208,8 @@ static fm_status sharded_write_host(fm_map *map, const void *keys, const void *p
         }
         fm_route_gather(&r, routed, payload, record, map->cfg.threads);
     }
-    const step_args a = {.start = r.part.start, .keys = r.keys, .payload = routed, .record = record};
+    const step_args a = {.write = adding ? STEP_ADD : STEP_INSERT, .start = r.part.start, .keys = r.keys,
+                         .payload = routed, .record = record};
     /* Room on every shard first; with room made the writes cannot fail
      * (except on a device error). */
     st = each_shard(map, STEP_RESERVE, &a);
@@ -209,8 +229,9 @@ static fm_status sharded_device(fm_map *map, const fm_device_batch *b, shard_ste
     fm_device_route dr;
     fm_status st = fm_device_route_build(map, &dr, b, s->device, s->count);
     if (st != FM_OK) return st;
-    const step_args a = {.start = dr.start, .dev = &dr};
+    const step_args a = {.write = step, .start = dr.start, .dev = &dr};
     if (step == STEP_INSERT || step == STEP_ADD) st = each_shard(map, STEP_RESERVE, &a);
+    else if (step == STEP_REMOVE) st = each_shard(map, STEP_PREPARE, &a);
     if (st == FM_OK) st = each_shard(map, step, &a);
     if (st == FM_OK && (step == STEP_GET || step == STEP_REMOVE)) st = fm_device_route_finish(map, &dr, b);
     fm_device_route_free(&dr);
@@ -296,10 +317,11 @@ static fm_status sharded_remove_host(fm_map *map, const void *keys, size_t n, ui
         st = fm_fail(map, FM_ERR_NOMEM, "no memory for the results of %zu removals", n);
         goto free_route;
     }
-    /* Removal cannot fail once routed (but for a device error): no shard is
-     * left half done. */
-    const step_args a = {.start = r.part.start, .keys = r.keys, .flags = removed};
-    if ((st = each_shard(map, STEP_REMOVE, &a)) != FM_OK) goto free_removed;
+    /* Removal cannot fail once every shard is prepared (but for a device
+     * error): no shard is left half done. */
+    const step_args a = {.write = STEP_REMOVE, .start = r.part.start, .keys = r.keys, .flags = removed};
+    if ((st = each_shard(map, STEP_PREPARE, &a)) != FM_OK || (st = each_shard(map, STEP_REMOVE, &a)) != FM_OK)
+        goto free_removed;
     if (removed_out) fm_route_scatter(&r, removed_out, removed, 1, map->cfg.threads);
 free_removed:
     fm_free(removed);

@@ -32,10 +32,10 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-thread_local uint3 threadIdx;
-thread_local uint3 blockIdx;
-thread_local dim3 blockDim;
-thread_local dim3 gridDim;
+FM_EMU_TLS uint3 threadIdx;
+FM_EMU_TLS uint3 blockIdx;
+FM_EMU_TLS dim3 blockDim;
+FM_EMU_TLS dim3 gridDim;
 
 extern "C" void fm_emu_switch(void **save_sp, void *to_sp);
 extern "C" void fm_emu_fiber_start(void);
@@ -82,6 +82,7 @@ struct block_thread {
 struct barrier {
     unsigned arrived = 0, live = 0;
     uint64_t gen = 0;
+    unsigned live_lanes = 0; /* warps: a bit per thread that has not ended */
 };
 
 /* The state of the block running on this host thread. */
@@ -92,7 +93,10 @@ struct block_run {
     std::vector<block_thread> threads;
     barrier block;
     std::vector<barrier> warps;
-    std::vector<uint64_t> lanes; /* shuffle values, WARP per warp */
+    /* Shuffle values, two sets of WARP per warp: a shuffle writes the set
+     * of its barrier's parity, so one barrier per shuffle is enough (a lane
+     * writes a set again only after every lane has read it). */
+    std::vector<uint64_t> lanes;
     std::vector<unsigned char> shared;
     fiber *running = nullptr;
     void *scheduler_sp = nullptr;
@@ -136,7 +140,7 @@ struct fiber_pool {
     }
 };
 
-thread_local block_run *run_now = nullptr;
+FM_EMU_TLS block_run *run_now = nullptr;
 thread_local fiber_pool pool;
 
 void enter_fiber(block_run *r, fiber *f)
@@ -169,6 +173,10 @@ void leave_fiber(block_run *r, fiber *f)
 void set_thread_index(const block_run *r, unsigned linear)
 {
     const dim3 &b = r->c->block;
+    if (b.y == 1 && b.z == 1) {
+        threadIdx = uint3{linear, 0, 0};
+        return;
+    }
     threadIdx.x = linear % b.x;
     threadIdx.y = linear / b.x % b.y;
     threadIdx.z = linear / (b.x * b.y);
@@ -196,8 +204,7 @@ void wait_at(barrier &b, int kind)
     block_thread &t = r->threads[f->thread];
     t.waits = kind;
     t.gen = gen;
-    leave_fiber(r, f);
-    set_thread_index(r, f->thread);
+    leave_fiber(r, f); /* the scheduler sets threadIdx again before it resumes */
 }
 
 void run_block(block_run *r)
@@ -208,8 +215,11 @@ void run_block(block_run *r)
     r->block = barrier();
     r->block.live = n;
     r->warps.assign(nwarps, barrier());
-    for (unsigned w = 0; w < nwarps; w++) r->warps[w].live = (w + 1) * WARP <= n ? WARP : n - w * WARP;
-    r->lanes.assign((size_t)nwarps * WARP, 0);
+    for (unsigned w = 0; w < nwarps; w++) {
+        r->warps[w].live = (w + 1) * WARP <= n ? WARP : n - w * WARP;
+        r->warps[w].live_lanes = r->warps[w].live == WARP ? ~0u : (1u << r->warps[w].live) - 1;
+    }
+    r->lanes.assign((size_t)nwarps * WARP * 2, 0);
     if (!r->shared.empty()) memset(r->shared.data(), 0xa5, r->shared.size()); /* uninitialized, as on a GPU */
     unsigned left = n;
     while (left) {
@@ -237,6 +247,7 @@ void run_block(block_run *r)
                 left--;
                 r->block.live--;
                 r->warps[i / WARP].live--;
+                r->warps[i / WARP].live_lanes &= ~(1u << (i % WARP));
                 release_if_met(r->block);
                 release_if_met(r->warps[i / WARP]);
             }
@@ -315,24 +326,20 @@ uint64_t shfl_down(unsigned mask, uint64_t value, unsigned delta, int width)
     block_run *r = run_now;
     if (!r || !r->running) fm_emu_misuse("a warp shuffle called outside a kernel");
     const unsigned i = r->running->thread, warp = i / WARP, lane = i % WARP;
-    const unsigned n = (unsigned)r->threads.size();
-    for (unsigned l = 0; l < WARP; l++) {
-        const unsigned t = warp * WARP + l;
-        if ((mask >> l & 1) && (t >= n || r->threads[t].done))
-            fm_emu_misuse("kernel %s: __shfl_down_sync names lane %u in its mask (0x%x), but that thread %s",
-                          r->c->name, l, mask, t >= n ? "does not exist (the block is not whole warps)" : "has ended");
-    }
+    barrier &b = r->warps[warp];
+    if (mask & ~b.live_lanes)
+        fm_emu_misuse("kernel %s: __shfl_down_sync names lanes 0x%x in its mask that have ended or do not exist "
+                      "(a block of part of a warp)",
+                      r->c->name, mask & ~b.live_lanes);
     if (!(mask >> lane & 1)) fm_emu_misuse("kernel %s: a lane shuffles outside its own mask", r->c->name);
     if (width <= 0 || width > (int)WARP || (width & (width - 1)))
         fm_emu_misuse("kernel %s: shuffle width %d", r->c->name, width);
-    uint64_t *lanes = &r->lanes[(size_t)warp * WARP];
+    uint64_t *lanes = &r->lanes[((size_t)warp * 2 + (b.gen & 1)) * WARP];
     lanes[lane] = value;
-    wait_at(r->warps[warp], 2);
+    wait_at(b, 2);
     const unsigned segment = lane / (unsigned)width * (unsigned)width;
     const unsigned src = lane + delta;
-    const uint64_t got = src < segment + (unsigned)width ? lanes[src] : value;
-    wait_at(r->warps[warp], 2);
-    return got;
+    return src < segment + (unsigned)width ? lanes[src] : value;
 }
 
 void *dynamic_shared()

@@ -26,10 +26,12 @@ struct dim3 {
     dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
 };
 
-extern thread_local uint3 threadIdx;
-extern thread_local uint3 blockIdx;
-extern thread_local dim3 blockDim;
-extern thread_local dim3 gridDim;
+/* Per host thread: each runs its own launches. */
+#define FM_EMU_TLS thread_local
+extern FM_EMU_TLS uint3 threadIdx;
+extern FM_EMU_TLS uint3 blockIdx;
+extern FM_EMU_TLS dim3 blockDim;
+extern FM_EMU_TLS dim3 gridDim;
 
 #define __global__
 #define __device__
