@@ -92,6 +92,9 @@ int fm_cuda_device_of(const void *p);
 /* cudaMemcpy in whichever direction the pointers say; FM_ERR_DEVICE (with
  * the CUDA message on `report`) on failure, FM_ERR_UNSUPPORTED without CUDA. */
 fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, size_t bytes);
+/* Makes `device` the calling thread's current CUDA device (an MPI rank
+ * binds its GPU); FM_ERR_DEVICE with the CUDA message on `report`. */
+fm_status fm_cuda_bind(fm_map *report, int device);
 
 /* Makes room on a one-table map for the new keys of this batch, with the
  * three steps above. */

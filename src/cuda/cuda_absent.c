@@ -22,6 +22,12 @@ fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, size_t byte
     return fm_fail(report, FM_ERR_UNSUPPORTED, "flashmap was built without CUDA");
 }
 
+fm_status fm_cuda_bind(fm_map *report, int device)
+{
+    (void)device;
+    return fm_fail(report, FM_ERR_UNSUPPORTED, "flashmap was built without CUDA");
+}
+
 static fm_status cuda_create(fm_map *map)
 {
     return fm_fail(map, FM_ERR_UNSUPPORTED,

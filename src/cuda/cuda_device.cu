@@ -47,6 +47,14 @@ extern "C" fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, 
     return FM_OK;
 }
 
+extern "C" fm_status fm_cuda_bind(fm_map *report, int device)
+{
+    const cudaError_t e = cudaSetDevice(device);
+    if (e == cudaSuccess) return FM_OK;
+    (void)cudaGetLastError();
+    return fm_fail(report, FM_ERR_DEVICE, "cudaSetDevice(%d): %s", device, cudaGetErrorString(e));
+}
+
 extern "C" int fm_cuda_device_of(const void *p)
 {
     if (!p || !fm_cuda_usable()) return -1;

@@ -385,7 +385,8 @@ static fm_status check_config(fm_map *report, const fm_config *cfg, fm_config *r
 /* The local shard, once every rank agreed on the configuration: a CUDA
  * table when the backend is CUDA (AUTO: when this rank sees a device), on
  * cfg.device, or else on device (node-local rank mod devices), so the ranks
- * of a node spread over its GPUs. */
+ * of a node spread over its GPUs. That device becomes current on the thread
+ * that creates the map. */
 static fm_status create_local(fm_map *map, mpi_map *m, int local_rank, fm_status so_far)
 {
     if (so_far != FM_OK) return so_far;
@@ -402,6 +403,11 @@ static fm_status create_local(fm_map *map, mpi_map *m, int local_rank, fm_status
     }
     fm_status st = local->ops->create(local);
     if (st != FM_OK) return fm_fail(map, st, "%s", fm_error_detail(local->error));
+    /* The rank's GPU stays the calling thread's current device. Otherwise
+     * every call would switch back to device 0 on leaving, which creates a
+     * CUDA context on GPU 0 in every rank of the node (memory taken from
+     * rank 0's shard; an error where GPUs are in exclusive-process mode). */
+    if (map->backend == FM_BACKEND_CUDA) return fm_cuda_bind(map, local->cfg.device);
     return FM_OK;
 }
 
