@@ -146,6 +146,19 @@ static void fill(void *p, uint64_t n, uint32_t bytes, uint64_t seed)
     fill_words<<<grid(n), 256>>>((uint64_t *)p, n, bytes / 8, seed);
 }
 
+/* n keys and values in device memory, filled from seed (keys distinct),
+ * and n found flags. */
+static void device_batch(uint64_t n, uint32_t ks, uint32_t vs, uint64_t seed, uint8_t **keys, uint8_t **values,
+                         uint8_t **found)
+{
+    CHECK_CUDA(cudaMalloc(keys, n * ks));
+    CHECK_CUDA(cudaMalloc(values, n * vs));
+    CHECK_CUDA(cudaMalloc(found, n));
+    fill(*keys, n, ks, seed);
+    fill(*values, n, vs, seed << 40);
+    CHECK_CUDA(cudaDeviceSynchronize());
+}
+
 /* ---- reference limits ---------------------------------------------------------- */
 
 typedef struct limits {
@@ -287,12 +300,7 @@ static void device_shape(const options *o, uint32_t ks, uint32_t vs, double inse
     measure_limits(o, table_bytes, &lim);
     CHECK_FM(NULL, fm_create(&cfg, &map));
     uint8_t *keys = NULL, *values = NULL, *found = NULL;
-    CHECK_CUDA(cudaMalloc(&keys, n * ks));
-    CHECK_CUDA(cudaMalloc(&values, n * vs));
-    CHECK_CUDA(cudaMalloc(&found, n));
-    fill(keys, n, ks, 1);
-    fill(values, n, vs, 1ull << 40);
-    CHECK_CUDA(cudaDeviceSynchronize());
+    device_batch(n, ks, vs, 1, &keys, &values, &found);
     fm_stats s;
     CHECK_FM(map, fm_get_stats(map, &s));
     if (s.slots != slots) printf("note: the map has %llu slots\n", (unsigned long long)s.slots);
@@ -333,13 +341,8 @@ static void sharded_device(const options *o)
     printf("\nsharded device-resident %ux%u: %llu keys, 1 and 4 shards on device 0\n", ks, vs,
            (unsigned long long)n);
     uint8_t *keys = NULL, *values = NULL, *out = NULL, *found = NULL;
-    CHECK_CUDA(cudaMalloc(&keys, n * ks));
-    CHECK_CUDA(cudaMalloc(&values, n * vs));
+    device_batch(n, ks, vs, 7, &keys, &values, &found);
     CHECK_CUDA(cudaMalloc(&out, n * vs));
-    CHECK_CUDA(cudaMalloc(&found, n));
-    fill(keys, n, ks, 7);
-    fill(values, n, vs, 7ull << 40);
-    CHECK_CUDA(cudaDeviceSynchronize());
     static const int on_device_0[4] = {0, 0, 0, 0};
     for (int shards = 1; shards <= 4; shards += 3) {
         fm_config cfg = fm_config_default(ks, vs, n);

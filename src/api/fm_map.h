@@ -22,7 +22,7 @@ extern "C" {
  * FM_ERR_NOMEM) leaving the table as it was. insert and add_u64 with
  * FM_WRITE_ROOM_MADE then skip those steps. */
 enum { FM_WRITE_ROOM_MADE = 1 };
-/* The writes prepare_write readies a map for. */
+/* The kinds of write (prepare_write; the CUDA backend's write path). */
 typedef enum fm_write_kind { FM_WRITE_INSERT, FM_WRITE_ADD, FM_WRITE_REMOVE } fm_write_kind;
 typedef struct fm_backend_ops {
     const char *name;

@@ -127,25 +127,24 @@ static fm_status cuda_make_room_for(fm_map *map, uint64_t fresh)
 static fm_status cuda_prepare_write(fm_map *map, fm_write_kind kind, const void *keys, const void *data,
                                     size_t n)
 {
-    const fm_cuda_write w = kind == FM_WRITE_INSERT ? FM_CUDA_INSERT : kind == FM_WRITE_ADD ? FM_CUDA_ADD : FM_CUDA_REMOVE;
-    WITH_DEVICE(map, fm_cuda_batch_prepare(map, w, keys, data, n));
+    WITH_DEVICE(map, fm_cuda_batch_prepare(map, kind, keys, data, n));
 }
 
 static fm_status cuda_insert(fm_map *map, const void *keys, const void *values, size_t n,
                              unsigned flags)
 {
-    WITH_DEVICE(map, fm_cuda_batch_write(map, FM_CUDA_INSERT, keys, values, n, flags));
+    WITH_DEVICE(map, fm_cuda_batch_write(map, FM_WRITE_INSERT, keys, values, n, flags));
 }
 
 static fm_status cuda_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n,
                               unsigned flags)
 {
-    WITH_DEVICE(map, fm_cuda_batch_write(map, FM_CUDA_ADD, keys, deltas, n, flags));
+    WITH_DEVICE(map, fm_cuda_batch_write(map, FM_WRITE_ADD, keys, deltas, n, flags));
 }
 
 static fm_status cuda_remove(fm_map *map, const void *keys, size_t n, uint8_t *removed_out)
 {
-    WITH_DEVICE(map, fm_cuda_batch_write(map, FM_CUDA_REMOVE, keys, removed_out, n, 0));
+    WITH_DEVICE(map, fm_cuda_batch_write(map, FM_WRITE_REMOVE, keys, removed_out, n, 0));
 }
 
 static fm_status cuda_get(fm_map *map, const void *keys, size_t n, void *values_out,

@@ -37,7 +37,7 @@ __global__ void fm_k_group(const uint8_t *keys, size_t n, uint32_t ks, int kind,
 /* Insert (data = values), add_u64 (the grouped sums) or remove (data =
  * removed_out, may be NULL): one thread per occurrence, the acting one
  * works. */
-__global__ void fm_k_write(fm_table_view t, int kind, fm_cuda_write op, const uint8_t *keys,
+__global__ void fm_k_write(fm_table_view t, int kind, fm_write_kind op, const uint8_t *keys,
                            uint8_t *data, size_t n, fm_cuda_dedup d, fm_cuda_counts *c)
 {
     const size_t i = thread_index();
@@ -45,11 +45,11 @@ __global__ void fm_k_write(fm_table_view t, int kind, fm_cuda_write op, const ui
     if (i < n) {
         const int acts = fm_key_acts(&d, i);
         const uint8_t *key = keys + i * t.key_size;
-        if (op == FM_CUDA_REMOVE) {
+        if (op == FM_WRITE_REMOVE) {
             const unsigned hit = acts ? fm_key_remove(&t, kind, key, &k) : 0;
             if (data) data[i] = (uint8_t)hit;
         } else if (acts) {
-            const int add = op == FM_CUDA_ADD;
+            const int add = op == FM_WRITE_ADD;
             fm_key_write(&t, kind, key, add ? NULL : data + i * t.value_size, add,
                          add ? d.sums[d.slot_of[i]] : 0, &k);
         }
@@ -130,7 +130,7 @@ static fm_status dedup_reserve(fm_map *map, size_t keys, int sums)
 
 /* What a chunk does (the ctx of every chunk function below). */
 typedef struct batch_job {
-    fm_cuda_write kind; /* writes */
+    fm_write_kind kind; /* writes */
     fm_table_view seen; /* exact counts */
 } batch_job;
 
@@ -159,8 +159,8 @@ static fm_status write_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t
 {
     (void)first;
     fm_cuda_map *m = fm_cuda_of(map);
-    const fm_cuda_write kind = ((batch_job *)ctx)->kind;
-    fm_status st = dedup_chunk(map, dev[0], n, kind == FM_CUDA_INSERT, kind == FM_CUDA_ADD, dev[1]);
+    const fm_write_kind kind = ((batch_job *)ctx)->kind;
+    fm_status st = dedup_chunk(map, dev[0], n, kind == FM_WRITE_INSERT, kind == FM_WRITE_ADD, dev[1]);
     if (st != FM_OK) return st;
     FM_LAUNCH(fm_k_write, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute)(m->t.v, m->t.hash_kind, kind, dev[0],
             dev[1], n, m->dd, m->counts);
@@ -285,32 +285,32 @@ fail:
     return st;
 }
 
-static void write_arrays(fm_map *map, fm_cuda_write kind, const void *keys, const void *data,
+static void write_arrays(fm_map *map, fm_write_kind kind, const void *keys, const void *data,
                          fm_cuda_array arrays[2])
 {
     arrays[0] = fm_cuda_array{keys, map->cfg.key_size, 0};
     arrays[1] = fm_cuda_array{data, 0, 0};
     switch (kind) {
-    case FM_CUDA_INSERT: arrays[1].elem = map->cfg.value_size; break;
-    case FM_CUDA_ADD: arrays[1].elem = sizeof(uint64_t); break;
-    case FM_CUDA_REMOVE: arrays[1].elem = 1; arrays[1].out = 1; break;
+    case FM_WRITE_INSERT: arrays[1].elem = map->cfg.value_size; break;
+    case FM_WRITE_ADD: arrays[1].elem = sizeof(uint64_t); break;
+    case FM_WRITE_REMOVE: arrays[1].elem = 1; arrays[1].out = 1; break;
     }
 }
 
 /* Everything a write needs is allocated before the table changes: the
  * staging buffers (by the plan) and the grouping set for a chunk. Both
  * only grow, so a later plan for as many keys or fewer allocates nothing. */
-fm_status fm_cuda_batch_prepare(fm_map *map, fm_cuda_write kind, const void *keys, const void *data, size_t n)
+fm_status fm_cuda_batch_prepare(fm_map *map, fm_write_kind kind, const void *keys, const void *data, size_t n)
 {
     fm_cuda_array arrays[2];
     write_arrays(map, kind, keys, data, arrays);
     fm_cuda_plan plan;
     fm_status st = fm_cuda_plan_batch(map, &plan, arrays, 2, n);
-    if (st == FM_OK) st = dedup_reserve(map, plan.chunk, kind == FM_CUDA_ADD);
+    if (st == FM_OK) st = dedup_reserve(map, plan.chunk, kind == FM_WRITE_ADD);
     return st;
 }
 
-fm_status fm_cuda_batch_write(fm_map *map, fm_cuda_write kind, const void *keys, const void *data,
+fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys, const void *data,
                               size_t n, unsigned write_flags)
 {
     fm_cuda_map *m = fm_cuda_of(map);
@@ -318,7 +318,7 @@ fm_status fm_cuda_batch_write(fm_map *map, fm_cuda_write kind, const void *keys,
     write_arrays(map, kind, keys, data, arrays);
     fm_status st = fm_cuda_batch_prepare(map, kind, keys, data, n);
     if (st != FM_OK) return st;
-    if (kind != FM_CUDA_REMOVE && !(write_flags & FM_WRITE_ROOM_MADE) &&
+    if (kind != FM_WRITE_REMOVE && !(write_flags & FM_WRITE_ROOM_MADE) &&
         (st = fm_reserve_batch(map, keys, n)) != FM_OK)
         return st;
     batch_job job;

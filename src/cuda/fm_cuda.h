@@ -160,14 +160,13 @@ void fm_cuda_stage_release(fm_cuda_stage *s);
 fm_status fm_cuda_where(fm_map *map, const void *p, int *where);
 
 /* ---- cuda_batch.cu ----------------------------------------------------- */
-typedef enum fm_cuda_write { FM_CUDA_INSERT, FM_CUDA_ADD, FM_CUDA_REMOVE } fm_cuda_write;
 fm_status fm_cuda_batch_get(fm_map *map, const void *keys, size_t n, void *values_out,
                             uint8_t *found_out);
-/* keys + values (insert), deltas (add; NULL = +1) or removed_out (remove). */
 /* Allocates what fm_cuda_batch_write of at most n keys from these buffers
  * needs (the backend's prepare_write). */
-fm_status fm_cuda_batch_prepare(fm_map *map, fm_cuda_write kind, const void *keys, const void *data, size_t n);
-fm_status fm_cuda_batch_write(fm_map *map, fm_cuda_write kind, const void *keys, const void *data,
+fm_status fm_cuda_batch_prepare(fm_map *map, fm_write_kind kind, const void *keys, const void *data, size_t n);
+/* keys + values (insert), deltas (add; NULL = +1) or removed_out (remove). */
+fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys, const void *data,
                               size_t n, unsigned write_flags);
 fm_status fm_cuda_batch_count_new(fm_map *map, const void *keys, size_t n, uint64_t headroom,
                                   uint64_t *new_out);

@@ -81,6 +81,7 @@ typedef struct fm_mpi_routed {
 /* The buffers of a pass over the rounds, from the map's work buffers. */
 typedef struct fm_mpi_plan {
     size_t big; /* records of the largest round, sent or received, + 1 */
+    size_t most_received; /* records of the largest round received */
     uint8_t *sbuf, *rrec, *rkeys, *rpay, *reply;
     uint64_t *disp; /* 4 per peer: send and receive counts and offsets */
     int *ibuf;      /* the same as MPI's int byte counts */

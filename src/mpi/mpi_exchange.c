@@ -168,6 +168,7 @@ fm_status fm_mpi_plan_exchange(fm_map *map, const fm_mpi_routed *r, mpi_op op, f
                        (unsigned long long)most);
     const size_t big = (size_t)most + 1, ks = map->cfg.key_size, vs = map->cfg.value_size;
     x->big = big;
+    x->most_received = (size_t)max_recv;
     x->sbuf = fm_mpi_workspace(m, WS_SEND, big * z.sbuf_rec);
     x->rrec = fm_mpi_workspace(m, WS_RECV, big * z.widest);
     x->rkeys = fm_mpi_workspace(m, WS_RECV_KEYS, big * ks);

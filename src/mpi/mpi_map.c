@@ -74,20 +74,14 @@ static fm_status single_rank(fm_map *map, mpi_op op, const void *keys, const voi
  * in the buffers they will land in, before the agreement that starts the
  * exchange: a rank that cannot (a CUDA shard's staging buffers) fails the
  * call on every rank while nothing has changed. */
-static fm_status prepare_local(fm_map *map, const fm_mpi_routed *r, const fm_mpi_plan *x, mpi_op op)
+static fm_status prepare_local(fm_map *map, const fm_mpi_plan *x, mpi_op op)
 {
     fm_map *local = mpi_of(map)->local;
-    if (!local->ops->prepare_write || (op != OP_INSERT && op != OP_ADD && op != OP_REMOVE)) return FM_OK;
-    uint64_t most = 0;
-    for (uint32_t rd = 0; rd < r->rounds; rd++) {
-        uint64_t q = 0;
-        for (uint32_t p = 0; p < (uint32_t)mpi_of(map)->size; p++) q += r->rcnt[(size_t)p * r->rounds + rd];
-        if (q > most) most = q;
-    }
-    if (most == 0) return FM_OK;
+    if (!local->ops->prepare_write || x->most_received == 0 || (op != OP_INSERT && op != OP_ADD && op != OP_REMOVE))
+        return FM_OK;
     const fm_write_kind kind = op == OP_INSERT ? FM_WRITE_INSERT : op == OP_ADD ? FM_WRITE_ADD : FM_WRITE_REMOVE;
     const fm_status st = local->ops->prepare_write(local, kind, x->rkeys, op == OP_REMOVE ? x->reply : x->rpay,
-                                                   (size_t)most);
+                                                   x->most_received);
     return st == FM_OK ? FM_OK : fm_fail(map, st, "%s", fm_error_detail(local->error));
 }
 
@@ -171,7 +165,7 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
      * cheap bound, every received key new, needs no counting pass. */
     fm_mpi_plan x;
     fm_status mine = fm_mpi_plan_exchange(map, &r, op, &x);
-    if (mine == FM_OK) mine = prepare_local(map, &r, &x, op);
+    if (mine == FM_OK) mine = prepare_local(map, &x, op);
     uint64_t count_first = 0;
     if (mine == FM_OK && (op == OP_INSERT || op == OP_ADD)) {
         uint64_t received = 0;

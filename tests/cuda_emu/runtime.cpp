@@ -127,17 +127,39 @@ cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, 
     return cudaSuccess;
 }
 
-void check_stream(cudaStream_t s, const char *what)
+/* Streams and events: created on the current device, checked for use
+ * after destruction. */
+void check_live(const std::set<void *> &live, void *h, const char *kind, const char *what)
 {
-    if (!s) return;
     std::lock_guard<std::mutex> g(lock);
-    if (!streams.count(s)) fm_emu_misuse("%s on a stream that does not exist (destroyed?)", what);
+    if (!h || !live.count(h)) fm_emu_misuse("%s on a %s that does not exist (destroyed?)", what, kind);
 }
 
-void check_event(cudaEvent_t e, const char *what)
+void check_stream(cudaStream_t s, const char *what)
 {
+    if (s) check_live(streams, s, "stream", what); /* null: the legacy default stream */
+}
+
+void check_event(cudaEvent_t e, const char *what) { check_live(events, e, "event", what); }
+
+template <typename H> cudaError_t create_handle(H **out, std::set<void *> &live, const H &value)
+{
+    if (!out) return fail(cudaErrorInvalidValue);
+    if (!device_count()) return fail(cudaErrorNoDevice);
+    *out = new H(value);
     std::lock_guard<std::mutex> g(lock);
-    if (!e || !events.count(e)) fm_emu_misuse("%s on an event that does not exist (destroyed?)", what);
+    live.insert(*out);
+    return cudaSuccess;
+}
+
+template <typename H> cudaError_t destroy_handle(H *h, std::set<void *> &live)
+{
+    {
+        std::lock_guard<std::mutex> g(lock);
+        live.erase(h);
+    }
+    delete h;
+    return cudaSuccess;
 }
 
 cudaError_t host_alloc(void **p, size_t bytes)
@@ -405,24 +427,14 @@ cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags)
 {
     (void)flags;
-    if (!s) return fail(cudaErrorInvalidValue);
-    if (!device_count()) return fail(cudaErrorNoDevice);
-    *s = new fm_emu_stream{current_device};
-    std::lock_guard<std::mutex> g(lock);
-    streams.insert(*s);
-    return cudaSuccess;
+    return create_handle(s, streams, fm_emu_stream{current_device});
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t s)
 {
     if (!s) return fail(cudaErrorInvalidResourceHandle);
     check_stream(s, "cudaStreamDestroy");
-    {
-        std::lock_guard<std::mutex> g(lock);
-        streams.erase(s);
-    }
-    delete s;
-    return cudaSuccess;
+    return destroy_handle(s, streams);
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t s)
@@ -444,23 +456,13 @@ cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e,
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags)
 {
     (void)flags;
-    if (!e) return fail(cudaErrorInvalidValue);
-    if (!device_count()) return fail(cudaErrorNoDevice);
-    *e = new fm_emu_event{current_device, 0};
-    std::lock_guard<std::mutex> g(lock);
-    events.insert(*e);
-    return cudaSuccess;
+    return create_handle(e, events, fm_emu_event{current_device, 0});
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t e)
 {
     check_event(e, "cudaEventDestroy");
-    {
-        std::lock_guard<std::mutex> g(lock);
-        events.erase(e);
-    }
-    delete e;
-    return cudaSuccess;
+    return destroy_handle(e, events);
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
