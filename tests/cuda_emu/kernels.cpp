@@ -32,10 +32,16 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-FM_EMU_TLS uint3 threadIdx;
-FM_EMU_TLS uint3 blockIdx;
-FM_EMU_TLS dim3 blockDim;
-FM_EMU_TLS dim3 gridDim;
+#undef threadIdx
+#undef blockIdx
+#undef blockDim
+#undef gridDim
+namespace {
+thread_local uint3 threadIdx;
+thread_local uint3 blockIdx;
+thread_local dim3 blockDim;
+thread_local dim3 gridDim;
+} // namespace
 
 extern "C" void fm_emu_switch(void **save_sp, void *to_sp);
 extern "C" void fm_emu_fiber_start(void);
@@ -140,7 +146,7 @@ struct fiber_pool {
     }
 };
 
-FM_EMU_TLS block_run *run_now = nullptr;
+thread_local block_run *run_now = nullptr;
 thread_local fiber_pool pool;
 
 void enter_fiber(block_run *r, fiber *f)
@@ -275,6 +281,11 @@ extern "C" __attribute__((visibility("hidden"), used)) void fm_emu_fiber_main(fi
 }
 
 namespace fm_emu {
+
+const uint3 &thread_idx() { return threadIdx; }
+const uint3 &block_idx() { return blockIdx; }
+const dim3 &block_dim() { return blockDim; }
+const dim3 &grid_dim() { return gridDim; }
 
 void run_grid(const launch_config &c, void (*body)(void *), void *ctx)
 {

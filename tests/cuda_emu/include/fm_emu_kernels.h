@@ -26,12 +26,20 @@ struct dim3 {
     dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
 };
 
-/* Per host thread: each runs its own launches. */
-#define FM_EMU_TLS thread_local
-extern FM_EMU_TLS uint3 threadIdx;
-extern FM_EMU_TLS uint3 blockIdx;
-extern FM_EMU_TLS dim3 blockDim;
-extern FM_EMU_TLS dim3 gridDim;
+/* The running thread's indices, per host thread (each runs its own
+ * launches). Read through functions: an extern thread_local in every
+ * translation unit would be reached by whichever TLS model each one picks,
+ * and GCC's UBSan takes the initial-exec address for null. */
+namespace fm_emu {
+const uint3 &thread_idx();
+const uint3 &block_idx();
+const dim3 &block_dim();
+const dim3 &grid_dim();
+} // namespace fm_emu
+#define threadIdx (::fm_emu::thread_idx())
+#define blockIdx (::fm_emu::block_idx())
+#define blockDim (::fm_emu::block_dim())
+#define gridDim (::fm_emu::grid_dim())
 
 #define __global__
 #define __device__
