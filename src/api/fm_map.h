@@ -22,22 +22,28 @@ extern "C" {
  * FM_ERR_NOMEM) leaving the table as it was. insert and add_u64 with
  * FM_WRITE_ROOM_MADE then skip those steps. */
 enum { FM_WRITE_ROOM_MADE = 1 };
+/* The calls that every rank of a collective map makes together, in the
+ * same order; the first collective of each says which it is, so that ranks
+ * whose calls differ all fail instead of hanging (mpi/mpi_agree.c). */
+typedef enum fm_call {
+    FM_CALL_INSERT, FM_CALL_GET, FM_CALL_REMOVE, FM_CALL_ADD, FM_CALL_SIZE, FM_CALL_STATS, FM_CALL_CLEAR,
+    FM_CALL_SAVE, FM_CALL_DESTROY, FM_CALL_COUNT
+} fm_call;
 /* The kinds of write (prepare_write; the CUDA backend's write path). */
 typedef enum fm_write_kind { FM_WRITE_INSERT, FM_WRITE_ADD, FM_WRITE_REMOVE } fm_write_kind;
 typedef struct fm_backend_ops {
     const char *name;
     /* Collective maps (MPI): every rank enters every bulk call, even with
      * n == 0, and a failure found on one rank before the collective part
-     * (a bad argument) is passed to agree, which every other rank meets at
-     * the start of the same call, so all ranks return it. */
+     * (a bad argument) is passed to agree with the call it was found in;
+     * agree is that call's first collective, which every other rank meets
+     * at the start of its own call, so all ranks return the failure (or,
+     * when their calls differ, FM_ERR_INVALID naming both). */
     int collective;
     /* 1 when get, export, size and stats may run on several threads at once
      * (they then share the map's lock; see api/fm_shared.h). */
     int concurrent_reads;
-    fm_status (*agree)(fm_map *map, fm_status mine);
-    /* The same for a bulk call, whose first collective also carries sizes
-     * (NULL: agree). */
-    fm_status (*agree_bulk)(fm_map *map, fm_status mine);
+    fm_status (*agree)(fm_map *map, fm_call call, fm_status mine);
     /* FM_OK when non-blocking requests may run on a worker thread (NULL:
      * always); an MPI map needs MPI_THREAD_MULTIPLE. */
     fm_status (*async_ready)(fm_map *map);

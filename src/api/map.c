@@ -77,18 +77,18 @@ static fm_status check_batch(fm_map *map, size_t n, const void *keys, const char
     return FM_OK;
 }
 
-static fm_status agree_bulk_failure(fm_map *map, fm_status st)
+/* A failure of the local checks: on a collective map it is agreed with
+ * the other ranks, which are entering the same call. */
+static fm_status checks_failed(fm_map *map, fm_call call, fm_status st)
 {
-    return map->ops->agree_bulk ? map->ops->agree_bulk(map, st) : map->ops->agree(map, st);
+    return map->ops->collective ? map->ops->agree(map, call, st) : st;
 }
 
-/* After the local checks of a bulk call. On a collective map a failure is
- * agreed with the other ranks, which are entering the same call, and n == 0
- * still takes part (the other ranks may have keys). */
-#define FM_AFTER_CHECKS(map, st, n)                                            \
+/* After the local checks of a bulk call. On a collective map n == 0 still
+ * takes part (the other ranks may have keys). */
+#define FM_AFTER_CHECKS(map, call, st, n)                                      \
     do {                                                                       \
-        if ((st) != FM_OK)                                                     \
-            return (map)->ops->collective ? agree_bulk_failure((map), (st)) : (st); \
+        if ((st) != FM_OK) return checks_failed((map), (call), (st));          \
         if ((n) == 0 && !(map)->ops->collective) return FM_OK;                 \
     } while (0)
 
@@ -106,7 +106,7 @@ static fm_status bulk_insert(fm_map *map, const void *keys, const void *values, 
     if (st == FM_OK && n > 0 && map->cfg.value_size > 0 && !values)
         st = fm_fail(map, FM_ERR_INVALID, "fm_bulk_insert: values is NULL but value_size is %u",
                      map->cfg.value_size);
-    FM_AFTER_CHECKS(map, st, n);
+    FM_AFTER_CHECKS(map, FM_CALL_INSERT, st, n);
     FM_UNSUPPORTED_IF_MISSING(map, insert);
     return map->ops->insert(map, keys, values, n, 0);
 }
@@ -118,7 +118,7 @@ static fm_status bulk_get(fm_map *map, const void *keys, size_t n, void *values_
     if (st == FM_OK && n > 0 && map->cfg.value_size > 0 && !values_out)
         st = fm_fail(map, FM_ERR_INVALID, "fm_bulk_get: values_out is NULL but value_size is %u",
                      map->cfg.value_size);
-    FM_AFTER_CHECKS(map, st, n);
+    FM_AFTER_CHECKS(map, FM_CALL_GET, st, n);
     FM_UNSUPPORTED_IF_MISSING(map, get);
     return map->ops->get(map, keys, n, values_out, found_out);
 }
@@ -127,7 +127,7 @@ static fm_status bulk_remove(fm_map *map, const void *keys, size_t n, uint8_t *r
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_bulk_remove: map is NULL");
     fm_status st = check_batch(map, n, keys, "fm_bulk_remove");
-    FM_AFTER_CHECKS(map, st, n);
+    FM_AFTER_CHECKS(map, FM_CALL_REMOVE, st, n);
     FM_UNSUPPORTED_IF_MISSING(map, remove);
     return map->ops->remove(map, keys, n, removed_out);
 }
@@ -140,7 +140,7 @@ static fm_status bulk_add_u64(fm_map *map, const void *keys, const uint64_t *del
         st = fm_fail(map, FM_ERR_INVALID,
                      "fm_bulk_add_u64: the map's value_size is %u; counters need value_size 8",
                      map->cfg.value_size);
-    FM_AFTER_CHECKS(map, st, n);
+    FM_AFTER_CHECKS(map, FM_CALL_ADD, st, n);
     FM_UNSUPPORTED_IF_MISSING(map, add_u64);
     return map->ops->add_u64(map, keys, deltas, n, 0);
 }
@@ -181,7 +181,7 @@ static fm_status map_stats(fm_map *map, fm_stats *out)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_get_stats: map is NULL");
     fm_status st = out ? FM_OK : fm_fail(map, FM_ERR_INVALID, "fm_get_stats: out is NULL");
-    if (st != FM_OK) return map->ops->collective ? map->ops->agree(map, st) : st;
+    if (st != FM_OK) return checks_failed(map, FM_CALL_STATS, st);
     FM_UNSUPPORTED_IF_MISSING(map, stats);
     return map->ops->stats(map, out);
 }
@@ -191,7 +191,7 @@ static fm_status map_save(fm_map *map, const char *path)
 {
     if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_save: map is NULL");
     fm_status st = path ? FM_OK : fm_fail(map, FM_ERR_INVALID, "fm_save: path is NULL");
-    if (st != FM_OK) return map->ops->collective ? map->ops->agree(map, st) : st;
+    if (st != FM_OK) return checks_failed(map, FM_CALL_SAVE, st);
     return fm_checkpoint_save(map, path);
 }
 

@@ -232,7 +232,6 @@ extern "C" const fm_backend_ops fm_cuda_backend = {
     .collective = 0,
     .concurrent_reads = 0, /* gets share the map's streams and staging buffers */
     .agree = NULL,
-    .agree_bulk = NULL,
     .async_ready = NULL,
     .create = cuda_create,
     .destroy = cuda_destroy,

@@ -87,8 +87,9 @@ fm_status fm_checkpoint_save_mpi(fm_map *map, const char *path)
     int rank = 0, size = 1;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    /* Meets the agreement of a rank whose arguments failed (fm_save). */
-    fm_status st = agree_on(comm, map, FM_OK);
+    /* The call's first collective: checks that every rank is saving, and
+     * meets the agreement of a rank whose arguments failed (fm_save). */
+    fm_status st = map->ops->agree(map, FM_CALL_SAVE, FM_OK);
     if (st != FM_OK) return st;
     fm_ck_header h;
     fm_ck_header_for(&h, map, FM_CK_KIND_PART);

@@ -38,6 +38,16 @@ typedef struct mpi_map {
     fm_mpi_nccl *nccl;
     char nccl_note[160];
     int force_exchange; /* FLASHMAP_TEST_MPI_EXCHANGE=1: one rank exchanges too */
+    /* The agreements' reduction (mpi_agree.c) and the collective calls
+     * made on this map so far, which every rank counts alike. */
+    MPI_Datatype tally_type;
+    MPI_Op tally_op;
+    uint64_t calls;
+    /* Set when some rank destroyed the map while this one made another
+     * call: every call then fails at once with closed_why, and
+     * fm_destroy frees the handle without meeting the others. */
+    int closed;
+    char closed_why[FM_ERROR_LEN];
 } mpi_map;
 
 static inline mpi_map *mpi_of(fm_map *map) { return (mpi_map *)map->impl; }
@@ -49,6 +59,36 @@ void *fm_mpi_workspace(mpi_map *m, int which, size_t bytes);
 static inline int fits_int(uint64_t count) { return count <= (uint64_t)INT_MAX; }
 
 /* ---- mpi_agree.c ---- */
+
+/* What one agreement finds over the ranks, in one MPI_Allreduce: the worst
+ * status and the lowest rank that had it; the call of the lowest rank and
+ * of the lowest rank whose call differs (rank, fm_call, call number; rank
+ * FM_MPI_NO_RANK when all calls are the same); whether any rank is
+ * destroying the map; the largest of `max` and the sums of `sum`. */
+#define FM_MPI_NO_RANK UINT64_MAX
+typedef struct fm_mpi_tally {
+    uint64_t worst, worst_rank;
+    uint64_t first[3], other[3];
+    uint64_t leaving;
+    uint64_t max[3];
+    uint64_t sum[3];
+} fm_mpi_tally;
+
+/* Creates and frees the map's reduction of tallies (local calls). */
+fm_status fm_mpi_tally_open(fm_map *map);
+void fm_mpi_tally_close(mpi_map *m);
+
+/* The first collective of every call on the map (the backend's agree): the
+ * caller sets t->max, t->sum and t->leaving (or zeroes them), this sets the
+ * rest. Every rank returns the worst status, or FM_ERR_INVALID naming both
+ * calls when the ranks' calls differ (a rank destroying the map then
+ * closes it on the others). On a closed map: FM_ERR_INVALID at once. */
+fm_status fm_mpi_call(fm_map *map, fm_call call, fm_status mine, fm_mpi_tally *t);
+/* The same with nothing to add: the backend's agree. */
+fm_status fm_mpi_call_agree(fm_map *map, fm_call call, fm_status mine);
+/* An agreement inside a call, with the sums of t->sum (and the largest of
+ * t->max). */
+fm_status fm_mpi_agree_tally(fm_map *map, fm_status mine, fm_mpi_tally *t);
 
 /* Turns an MPI error code into FM_ERR_COMM with MPI's message. */
 fm_status fm_mpi_failed(fm_map *map, int rc, const char *what);

@@ -64,11 +64,10 @@ static fm_status single_rank(fm_map *map, mpi_op op, const void *keys, const voi
     return st;
 }
 
-/* What a bulk call's first agreement finds the largest of: this rank's
- * exchange bytes, whether it has outputs staged from a device (or would
- * have, on the host path), and whether its call is not device-resident
- * (so 0 means: every rank's call takes the NCCL path). */
-#define BULK_SIZES 3
+/* A bulk call's first agreement finds the largest of (tally max[]): this
+ * rank's exchange bytes, whether it has outputs staged from a device (or
+ * would have, on the host path), and whether its call is not
+ * device-resident (so 0 means: every rank's call takes the NCCL path). */
 
 /* A write readies the local table for its largest round of received keys,
  * in the buffers they will land in, before the agreement that starts the
@@ -85,11 +84,15 @@ static fm_status prepare_local(fm_map *map, const fm_mpi_plan *x, mpi_op op)
     return st == FM_OK ? FM_OK : fm_fail(map, st, "%s", fm_error_detail(local->error));
 }
 
-/* The first agreement of a bulk call, for a rank that failed its checks. */
-static fm_status agree_bulk(fm_map *map, fm_status mine)
+/* The call a bulk operation is, for the first agreement. */
+static fm_call call_of(mpi_op op)
 {
-    uint64_t none[BULK_SIZES] = {0, 0, 0};
-    return fm_mpi_agree_max(map, mine, none, BULK_SIZES);
+    switch (op) {
+    case OP_INSERT: return FM_CALL_INSERT;
+    case OP_ADD: return FM_CALL_ADD;
+    case OP_GET: return FM_CALL_GET;
+    default: return FM_CALL_REMOVE;
+    }
 }
 
 /* Stages a device-resident call (db) through the host after all, because
@@ -125,14 +128,20 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
     }
     if (st == FM_OK && op == OP_ADD && !db)
         st = fm_mpi_host_adds(map, sg, n_in, &keys, &payload, &n, &combined_keys, &combined_deltas);
-    /* One collective agrees to go on, finds the largest rank's bytes (they
-     * set the rounds: each must fit exchange_bytes), whether results go
-     * back to a device anywhere and whether every call is on a device. */
+    /* One collective checks that every rank makes this same call, agrees
+     * to go on, finds the largest rank's bytes (they set the rounds: each
+     * must fit exchange_bytes), whether results go back to a device
+     * anywhere and whether every call is on a device. */
     const uint64_t per_key = ks + (op == OP_INSERT ? vs : op == OP_GET ? vs + 1 : 8);
-    uint64_t most[BULK_SIZES] = {(uint64_t)n * per_key, (uint64_t)staged_here, (uint64_t)(db == NULL)};
+    fm_mpi_tally t;
+    memset(&t, 0, sizeof t);
+    t.max[0] = (uint64_t)n * per_key;
+    t.max[1] = (uint64_t)staged_here;
+    t.max[2] = (uint64_t)(db == NULL);
+    const uint64_t *most = t.max;
     fm_mpi_routed r;
     memset(&r, 0, sizeof r);
-    if ((st = fm_mpi_agree_max(map, st, most, BULK_SIZES)) != FM_OK) goto done;
+    if ((st = fm_mpi_call(map, call_of(op), st, &t)) != FM_OK) goto done;
     *outputs_staged = most[1] != 0;
     const uint64_t rounds = most[0] / m->exchange_bytes + 1;
     r.rounds = rounds > (1u << 20) ? (1u << 20) : (uint32_t)rounds;
@@ -256,17 +265,23 @@ static fm_status mpi_remove(fm_map *map, const void *keys, size_t n, uint8_t *re
     return mpi_bulk(map, OP_REMOVE, keys, NULL, n, NULL, removed_out);
 }
 
+/* UINT64_MAX when the ranks' calls differ or MPI fails (fm_last_error
+ * says which): never a wrong count. One collective. */
 static uint64_t mpi_size(fm_map *map)
 {
     mpi_map *m = mpi_of(map);
-    uint64_t mine = m->local->ops->size(m->local), total = 0;
-    if (MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, m->comm) != MPI_SUCCESS) return 0;
-    return total;
+    fm_mpi_tally t;
+    memset(&t, 0, sizeof t);
+    t.sum[0] = m->local->ops->size(m->local);
+    return fm_mpi_call(map, FM_CALL_SIZE, FM_OK, &t) == FM_OK ? t.sum[0] : UINT64_MAX;
 }
 
+/* Every rank checks that all are clearing before any table changes. */
 static fm_status mpi_clear(fm_map *map)
 {
     mpi_map *m = mpi_of(map);
+    fm_status st = fm_mpi_call_agree(map, FM_CALL_CLEAR, FM_OK);
+    if (st != FM_OK) return st;
     fm_status mine = m->local->ops->clear(m->local);
     if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(m->local->error));
     return fm_mpi_agree(map, mine);
@@ -281,28 +296,37 @@ static fm_status mpi_export(fm_map *map, uint64_t *cursor, void *keys_out, void 
     return st;
 }
 
+/* One collective: the call check, the status and the totals together. */
 static fm_status mpi_stats(fm_map *map, fm_stats *out)
 {
     mpi_map *m = mpi_of(map);
     fm_stats one;
-    fm_status st = fm_mpi_agree(map, FM_OK); /* meets the agreement of a rank whose out was NULL (map_stats) */
-    if (st != FM_OK) return st;
+    memset(&one, 0, sizeof one);
     fm_status mine = m->local->ops->stats(m->local, &one);
     if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(m->local->error));
-    if ((st = fm_mpi_agree(map, mine)) != FM_OK) return st;
-    uint64_t sums[3] = {one.size, one.slots, one.tombstones}, totals[3];
-    FM_MPI(map, MPI_Allreduce(sums, totals, 3, MPI_UINT64_T, MPI_SUM, m->comm));
-    FM_MPI(map, MPI_Allreduce(&one.longest_probe, &out->longest_probe, 1, MPI_UINT64_T, MPI_MAX, m->comm));
-    out->size = totals[0];
-    out->slots = totals[1];
-    out->tombstones = totals[2];
+    fm_mpi_tally t;
+    memset(&t, 0, sizeof t);
+    if (mine == FM_OK) {
+        t.sum[0] = one.size;
+        t.sum[1] = one.slots;
+        t.sum[2] = one.tombstones;
+        t.max[0] = one.longest_probe;
+    }
+    fm_status st = fm_mpi_call(map, FM_CALL_STATS, mine, &t);
+    if (st != FM_OK) return st;
+    out->size = t.sum[0];
+    out->slots = t.sum[1];
+    out->tombstones = t.sum[2];
+    out->longest_probe = t.max[0];
     out->load_factor = out->slots ? (double)out->size / (double)out->slots : 0.0;
     out->shards = m->size;
     out->backend = map->backend;
     return FM_OK;
 }
 
-static void mpi_destroy(fm_map *map)
+/* Frees this rank's part; the NCCL communicator is closed with the other
+ * ranks' closes when all are destroying the map, else aborted. */
+static void teardown(fm_map *map, int together)
 {
     mpi_map *m = mpi_of(map);
     if (!m) return;
@@ -311,11 +335,30 @@ static void mpi_destroy(fm_map *map)
         free(m->local);
     }
     fm_destroy(m->sums);
-    fm_mpi_nccl_close(m->nccl);
+    if (together) fm_mpi_nccl_close(m->nccl);
+    else fm_mpi_nccl_abort(m->nccl);
+    fm_mpi_tally_close(m);
     if (m->comm != MPI_COMM_NULL) MPI_Comm_free(&m->comm);
     for (int i = 0; i < WS_COUNT; i++) fm_free(m->ws[i]);
     free(m);
     map->impl = NULL;
+}
+
+/* Collective like every call (fm_destroy cannot report a mismatch: the
+ * other ranks' calls fail and close the map there). A closed map is freed
+ * without meeting anyone. */
+static void mpi_destroy(fm_map *map)
+{
+    mpi_map *m = mpi_of(map);
+    if (!m) return;
+    int together = 0;
+    if (!m->closed) {
+        fm_mpi_tally t;
+        memset(&t, 0, sizeof t);
+        t.leaving = 1;
+        together = fm_mpi_call(map, FM_CALL_DESTROY, FM_OK, &t) == FM_OK;
+    }
+    teardown(map, together);
 }
 
 /* Requests run on a worker thread, which calls MPI while the caller's
@@ -333,8 +376,7 @@ static fm_status mpi_async_ready(fm_map *map)
 static const fm_backend_ops fm_mpi_backend = {
     .name = "mpi",
     .collective = 1,
-    .agree = fm_mpi_agree,
-    .agree_bulk = agree_bulk,
+    .agree = fm_mpi_call_agree,
     .async_ready = mpi_async_ready,
     .destroy = mpi_destroy,
     .insert = mpi_insert,
@@ -491,6 +533,8 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
         m->comm = dup;
         m->rank = rank;
         m->size = size;
+        m->tally_type = MPI_DATATYPE_NULL;
+        m->tally_op = MPI_OP_NULL;
         int local_rank = 0, local_ranks = 1;
         fm_mpi_node_place(dup, rank, &local_rank, &local_ranks);
         m->exchange_bytes = resolved.exchange_bytes ? resolved.exchange_bytes
@@ -498,13 +542,14 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
         map->cfg.exchange_bytes = m->exchange_bytes;
         st = fm_backend_choose(resolved.backend, &map->backend);
         if (st != FM_OK) fm_fail(map, st, "%s", fm_error_detail(fm_last_error(NULL)));
+        if (st == FM_OK) st = fm_mpi_tally_open(map);
         st = create_local(map, m, local_rank, st);
         if (st == FM_OK) st = fm_shared_attach(map);
         st = fm_mpi_agree_comm(map, dup, rank, size, st);
         if (st != FM_OK) {
             fm_shared_detach(map);
             fm_fail(NULL, st, "%s", fm_error_detail(map->error));
-            mpi_destroy(map); /* frees the communicator too */
+            teardown(map, 1); /* frees the communicator too */
             free(map);
             return st;
         }
