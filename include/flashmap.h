@@ -9,8 +9,17 @@
  *
  * Conventions for every function below:
  *   - Not collective unless the map was made by fm_create_mpi / fm_load_mpi;
- *     then every bulk call, fm_size, fm_clear, fm_get_stats and fm_save is
- *     collective over the map's communicator.
+ *     then every bulk call, fm_size, fm_clear, fm_get_stats, fm_save and
+ *     fm_destroy is collective over the map's communicator (fm_export is
+ *     not). Every rank must make these calls in the same order; before any
+ *     data moves, the first collective of each call checks that all ranks
+ *     are making the same call (and the same number of calls on the map).
+ *     If not, every rank returns FM_ERR_INVALID with a message naming both
+ *     calls ("rank 1 called fm_bulk_insert where rank 0 called
+ *     fm_bulk_get, call 12 on this map"), nothing changes, and the map
+ *     takes the next calls as usual. Where a rank called fm_destroy, its
+ *     map is freed and the other ranks' map is closed: every later call on
+ *     it returns FM_ERR_INVALID at once, and fm_destroy frees it there.
  *   - Blocking: the call returns when the work is done and the caller's
  *     buffers may be reused.
  *   - Memory: key, value and output buffers are host memory; on a CUDA map
@@ -91,9 +100,17 @@ typedef enum fm_backend { FM_BACKEND_AUTO = 0, FM_BACKEND_CPU, FM_BACKEND_CUDA }
 typedef enum fm_hash { FM_HASH_DEFAULT = 0, FM_HASH_MURMUR3, FM_HASH_IDENTITY } fm_hash;
 
 enum {
-    /* The map's memory never grows. It takes up to `capacity` live entries;
-     * a batch that would need more returns FM_ERR_FULL with the map unchanged.
-     * Tombstones left by removals are cleared by rehashing in place. */
+    /* The map's memory never grows. It takes up to `capacity` live entries
+     * in total, also when it is sharded (cfg.shards > 1) or an MPI map,
+     * however the keys fall on the shards or ranks; a batch that would need
+     * more returns FM_ERR_FULL with the map unchanged. Tombstones left by
+     * removals are cleared by rehashing in place. Each shard's (or rank's)
+     * table is sized at creation for its share of the capacity plus
+     * headroom for keys that hash unevenly (6 sqrt(share) + 16 entries, in
+     * the slots of an even share where its load stays at most 0.9): only
+     * keys that fall on one shard beyond that headroom, which hashed keys
+     * all but never do, fill its table first, and the batch then returns
+     * FM_ERR_FULL saying so. */
     FM_FIXED_CAPACITY = 1u << 0
 };
 
@@ -127,7 +144,8 @@ FM_API fm_config fm_config_default(uint32_t key_size, uint32_t value_size, uint6
  * FM_ERR_NOMEM, FM_ERR_UNSUPPORTED (backend, shards or devices not available). */
 FM_API fm_status fm_create(const fm_config *cfg, fm_map **map_out);
 
-/* Free the map and everything it holds. NULL is fine. */
+/* Free the map and everything it holds. NULL is fine. Collective on an MPI
+ * map (see the conventions above for a rank that calls it alone). */
 FM_API void fm_destroy(fm_map *map);
 
 /* Insert or update n entries. keys: n * key_size packed bytes; values:
@@ -155,7 +173,9 @@ FM_API fm_status fm_bulk_remove(fm_map *map, const void *keys, size_t n, uint8_t
  * Errors as fm_bulk_insert, plus FM_ERR_INVALID when value_size != 8. */
 FM_API fm_status fm_bulk_add_u64(fm_map *map, const void *keys, const uint64_t *deltas, size_t n);
 
-/* Live entries (global on an MPI map). 0 for a NULL map. */
+/* Live entries (global on an MPI map). 0 for a NULL map. On an MPI map,
+ * UINT64_MAX when the call fails (the ranks' calls differ, the map is
+ * closed, MPI fails) and fm_last_error(map) says why: never a wrong count. */
 FM_API uint64_t fm_size(fm_map *map);
 
 /* Remove every entry; the table keeps its size. */

@@ -2,8 +2,10 @@
  *
  * A sharded map (cfg.shards = S) and an MPI map (one shard per rank) send a
  * key to fm_owner_of(fm_hash_key(hash, key), owners). With FM_FIXED_CAPACITY
- * every shard holds at most ceil(capacity / owners) live entries, so the
- * tests must know the owner of every key to predict FM_ERR_FULL exactly.
+ * the map takes up to capacity live entries in all, and each shard's table
+ * holds at most fm_part_capacity(capacity, owners) of them (its share plus
+ * headroom), so the tests must know the owner of every key to predict
+ * FM_ERR_FULL exactly.
  * This uses the library's private headers (tests that include it add
  * ${PROJECT_SOURCE_DIR}/src to their include path); the reference map itself
  * stays independent of flashmap. */
@@ -18,6 +20,7 @@
 #include "reference_map.h"
 
 #include "shard/fm_partition.h"
+#include "shard/fm_parts.h"
 #include "table/fm_hash.h"
 
 /* hash: FM_HASH_MURMUR3 or FM_HASH_IDENTITY (DEFAULT means MURMUR3). */
@@ -30,10 +33,27 @@ static inline uint32_t tm_owner(fm_hash hash, const uint8_t *key, uint32_t key_s
     return fm_owner_of(fm_hash_key(kind, key, key_size), owners);
 }
 
-/* The live entries one shard of a fixed-capacity map may hold. */
+/* The live entries one shard's table of a fixed-capacity map may hold. */
 static inline uint64_t tm_shard_capacity(uint64_t capacity, uint32_t owners)
 {
-    return owners <= 1 ? capacity : (capacity + owners - 1) / owners;
+    return fm_part_capacity(capacity, owners);
+}
+
+/* Would new[i] more live entries on every owner i take a fixed map past
+ * its capacity, or one owner's table past its part? *by_part: only the
+ * latter (the whole map had room). */
+static inline int tm_would_be_full(uint64_t capacity, uint32_t owners, const uint64_t *live, const uint64_t *fresh,
+                                   int *by_part)
+{
+    const uint64_t part = tm_shard_capacity(capacity, owners);
+    uint64_t total = 0;
+    int part_full = 0;
+    for (uint32_t i = 0; i < owners; i++) {
+        total += live[i] + fresh[i];
+        if (live[i] + fresh[i] > part) part_full = 1;
+    }
+    *by_part = part_full && total <= capacity;
+    return part_full || total > capacity;
 }
 
 /* The reference map of a test plus, for fixed-capacity maps, the live

@@ -24,9 +24,9 @@
  * Configurations (seed % 144): key size 1/8/16/32, value size 0/8/128,
  * murmur3/identity, growing/fixed capacity, exchange_bytes default / 64 /
  * a few hundred to a few thousand bytes (many exchange rounds). With
- * FM_FIXED_CAPACITY each rank holds at most ceil(capacity / ranks) entries;
- * the test routes every key with the library's owner function
- * (owner_model.h) and predicts FM_ERR_FULL rank by rank.
+ * FM_FIXED_CAPACITY the map holds up to capacity entries in all, and each
+ * rank's table its share plus headroom; the test routes every key with the
+ * library's owner function (owner_model.h) and predicts FM_ERR_FULL.
  *
  * Before the seeds: fm_create_mpi with configurations that differ between
  * ranks (or are invalid on one rank only) must return FM_ERR_INVALID on
@@ -381,8 +381,9 @@ static void model_add(run *r, const uint8_t *key, uint64_t delta)
 
 static void model_clear(run *r) { tm_clear(r->ref, r->rank_live, (uint32_t)g_nranks); }
 
-/* Would the global batch (r->keys, total keys) push any rank's shard of a
- * fixed-capacity map past ceil(capacity / ranks)? Same answer on every rank. */
+/* Would the global batch (r->keys, total keys) push a fixed-capacity map
+ * past its capacity, or one rank's table past its part (owner_model.h)?
+ * Same answer on every rank. */
 static int expect_full(run *r, size_t total)
 {
     if (!r->cfg.fixed)
@@ -395,20 +396,17 @@ static int expect_full(run *r, size_t total)
         if (ref_find(r->ref, k) == REF_NONE && ref_put(r->scratch, k, NULL))
             r->rank_new[owner_of(r, k)]++;
     }
-    const uint64_t per_rank = tm_shard_capacity(r->cfg.capacity, P);
-    int full = 0;
     uint64_t live = 0;
-    for (uint32_t p = 0; p < P; p++) {
+    for (uint32_t p = 0; p < P; p++)
         live += r->rank_live[p];
-        if (r->rank_live[p] + r->rank_new[p] > per_rank)
-            full = 1;
-    }
     if (live != ref_size(r->ref)) {
         fprintf(stderr, "test_mpi_differential: internal error: owner model has %llu entries, "
                         "reference %zu\n", (unsigned long long)live, ref_size(r->ref));
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
-    if (full && ref_size(r->ref) + ref_size(r->scratch) <= r->cfg.capacity)
+    int by_part = 0;
+    const int full = tm_would_be_full(r->cfg.capacity, P, r->rank_live, r->rank_new, &by_part);
+    if (by_part)
         g_full_rank++;
     return full;
 }

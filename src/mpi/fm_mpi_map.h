@@ -1,6 +1,8 @@
 /* The internals of MPI maps, shared by their files:
  *   mpi_map.c       the backend: bulk calls, the other operations, creation
- *   mpi_agree.c     agreeing on one status (and on sizes) over the ranks
+ *   mpi_agree.c     agreeing on one status (and on sizes) over the ranks,
+ *                   and checking that every rank makes the same call
+ *   mpi_room.c      room for new keys on every rank (fixed capacity: in all)
  *   mpi_exchange.c  routing a batch and running it in exchange rounds
  *   mpi_adds.c      summing a rank's repeated adds before they travel
  *   mpi_node.c      a rank's node: its place there, default round sizes

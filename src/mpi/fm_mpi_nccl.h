@@ -22,6 +22,16 @@ typedef enum mpi_op { OP_COUNT_NEW, OP_INSERT, OP_ADD, OP_GET, OP_REMOVE } mpi_o
  * the largest of `count` (at most 3) values). Collective. */
 fm_status fm_mpi_agree(fm_map *map, fm_status mine);
 fm_status fm_mpi_agree_max(fm_map *map, fm_status mine, uint64_t *values, int count);
+/* mpi_room.c: room on every rank for an insert's or add's new keys, on
+ * the host path and the NCCL path alike. room_check agrees on the status
+ * so far and on whether the new keys must be counted first (`writes`: an
+ * insert or add; `received`: the keys this rank will receive); after
+ * that counting pass found `fresh` new keys here, room_make makes room in
+ * the local table and, on a fixed map, checks the ranks' total against
+ * the capacity. One collective each; every rank returns the same status. */
+fm_status fm_mpi_room_check(fm_map *map, fm_map *local, fm_status mine, int writes, uint64_t received,
+                            int *count_first);
+fm_status fm_mpi_room_make(fm_map *map, fm_map *local, uint64_t fresh);
 /* "nccl" when the map's device batches exchange through NCCL, else "host". */
 const char *fm_mpi_exchange_path(fm_map *map);
 

@@ -29,6 +29,7 @@
 #include "mpi/fm_mpi_map.h"
 #include "mpi/fm_mpi_node.h"
 #include "shard/fm_device_route.h"
+#include "shard/fm_parts.h"
 #include "shard/fm_stage.h"
 #include "table/fm_hash.h"
 
@@ -175,22 +176,15 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
     fm_mpi_plan x;
     fm_status mine = fm_mpi_plan_exchange(map, &r, op, &x);
     if (mine == FM_OK) mine = prepare_local(map, &x, op);
-    uint64_t count_first = 0;
-    if (mine == FM_OK && (op == OP_INSERT || op == OP_ADD)) {
-        uint64_t received = 0;
-        for (size_t i = 0; i < (size_t)m->size * r.rounds; i++) received += r.rcnt[i];
-        count_first = received > m->local->ops->headroom(m->local);
-    }
-    if ((st = fm_mpi_agree_max(map, mine, &count_first, 1)) != FM_OK) goto done;
+    uint64_t received = 0;
+    for (size_t i = 0; i < (size_t)m->size * r.rounds; i++) received += r.rcnt[i];
+    int count_first = 0;
+    const int writes = op == OP_INSERT || op == OP_ADD;
+    if ((st = fm_mpi_room_check(map, m->local, mine, writes, received, &count_first)) != FM_OK) goto done;
     if (count_first) {
         uint64_t fresh = 0;
         if ((st = fm_mpi_run_rounds(map, &r, &x, OP_COUNT_NEW, keys, NULL, NULL, NULL, &fresh)) != FM_OK) goto done;
-        mine = FM_OK;
-        if (fresh > m->local->ops->headroom(m->local)) {
-            mine = m->local->ops->make_room_for(m->local, fresh);
-            if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(m->local->error));
-        }
-        if ((st = fm_mpi_agree(map, mine)) != FM_OK) goto done;
+        if ((st = fm_mpi_room_make(map, m->local, fresh)) != FM_OK) goto done;
     }
     st = fm_mpi_run_rounds(map, &r, &x, op, keys, payload, sg->values_out, sg->flags_out, NULL);
 done:
@@ -430,7 +424,7 @@ static fm_status create_local(fm_map *map, mpi_map *m, int local_rank, fm_status
     if (!local) return fm_fail(map, FM_ERR_NOMEM, "no memory for the local shard");
     m->local = local;
     local->cfg = map->cfg;
-    local->cfg.capacity = (map->cfg.capacity + (uint64_t)m->size - 1) / (uint64_t)m->size;
+    fm_part_config(&local->cfg, &map->cfg, (uint64_t)m->size); /* fixed: with headroom (fm_parts.h) */
     local->backend = map->backend;
     local->ops = map->backend == FM_BACKEND_CUDA ? &fm_cuda_backend : &fm_cpu_backend;
     if (map->backend == FM_BACKEND_CUDA && local->cfg.device < 0) {

@@ -404,17 +404,13 @@ static fm_status exchange_call(fm_map *map, fm_mpi_nccl *nc, fm_map *local, MPI_
         (mine = alloc_if(map, c->ps != 0, &c->rpay, most * c->ps, "received values")) == FM_OK &&
         (mine = alloc_if(map, c->rvs != 0, &c->rvals, most * c->rvs, "results")) == FM_OK)
         mine = alloc_if(map, c->replies, &c->rflags, most, "results");
-    uint64_t count_first = (op == OP_INSERT || op == OP_ADD) && received > local->ops->headroom(local);
-    if ((st = fm_mpi_agree_max(map, mine, &count_first, 1)) != FM_OK) return st;
+    int count_first = 0;
+    const int writes = op == OP_INSERT || op == OP_ADD;
+    if ((st = fm_mpi_room_check(map, local, mine, writes, received, &count_first)) != FM_OK) return st;
     if (count_first) {
         uint64_t fresh = 0;
         if ((st = run_rounds(map, nc, local, c, OP_COUNT_NEW, &fresh)) != FM_OK) return st;
-        mine = FM_OK;
-        if (fresh > local->ops->headroom(local)) {
-            mine = local->ops->make_room_for(local, fresh);
-            if (mine != FM_OK) fm_fail(map, mine, "%s", fm_error_detail(local->error));
-        }
-        if ((st = fm_mpi_agree(map, mine)) != FM_OK) return st;
+        if ((st = fm_mpi_room_make(map, local, fresh)) != FM_OK) return st;
     }
     mine = run_rounds(map, nc, local, c, op, NULL);
     if (!c->replies) return mine; /* OK: the last round agreed */

@@ -21,6 +21,7 @@
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
 #include "shard/fm_device_route.h"
+#include "shard/fm_parts.h"
 #include "shard/fm_route.h"
 #include "shard/fm_stage.h"
 
@@ -71,8 +72,8 @@ static fm_status sharded_create(fm_map *map)
         part->cfg = *cfg;
         part->cfg.shards = 1;
         part->cfg.devices = NULL;
-        /* Every shard takes an equal part of the capacity, rounded up. */
-        part->cfg.capacity = (cfg->capacity + s->count - 1) / s->count;
+        /* An even share of the capacity; fixed: plus headroom (fm_parts.h). */
+        fm_part_config(&part->cfg, cfg, s->count);
         part->backend = map->backend;
         part->ops = map->backend == FM_BACKEND_CUDA ? &fm_cuda_backend : &fm_cpu_backend;
         if (map->backend == FM_BACKEND_CUDA) {
@@ -106,7 +107,9 @@ static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_
 }
 
 /* One step of a bulk call on one shard's part of a routed batch. */
-typedef enum shard_step { STEP_RESERVE, STEP_PREPARE, STEP_INSERT, STEP_ADD, STEP_GET, STEP_REMOVE } shard_step;
+typedef enum shard_step {
+    STEP_RESERVE, STEP_PREPARE, STEP_COUNT, STEP_MAKE_ROOM, STEP_INSERT, STEP_ADD, STEP_GET, STEP_REMOVE
+} shard_step;
 typedef struct step_args {
     shard_step write;        /* STEP_RESERVE, STEP_PREPARE: the write they ready every shard for */
     const uint64_t *start;   /* shard i's run: routed positions start[i] .. start[i + 1] */
@@ -115,6 +118,7 @@ typedef struct step_args {
     size_t record;           /* bytes of payload per key */
     uint8_t *values, *flags; /* get / remove results, routed order */
     const fm_device_route *dev; /* device route: every shard's own run instead */
+    uint64_t *fresh;         /* STEP_COUNT, STEP_MAKE_ROOM: each shard's new keys */
 } step_args;
 
 static size_t part_size(const step_args *a, uint32_t i) { return (size_t)(a->start[i + 1] - a->start[i]); }
@@ -149,6 +153,15 @@ static fm_status step_one(fm_map *map, uint32_t i, shard_step step, const step_a
         return st != FM_OK ? st : fm_reserve_batch(shard, k, len);
     }
     case STEP_PREPARE: return prepare(shard, a->write, k, p, f, len);
+    case STEP_COUNT: return shard->ops->count_new(shard, k, len, 0, &a->fresh[i]);
+    case STEP_MAKE_ROOM: {
+        if (a->fresh[i] <= shard->ops->headroom(shard)) return FM_OK;
+        const fm_status st = shard->ops->make_room_for(shard, a->fresh[i]);
+        if (st == FM_ERR_FULL)
+            fm_fail(shard, st, "its table is full (%s): its keys fall unevenly, past the headroom of its share",
+                    fm_error_detail(shard->error));
+        return st;
+    }
     case STEP_INSERT: return shard->ops->insert(shard, k, p, len, FM_WRITE_ROOM_MADE);
     case STEP_ADD: return shard->ops->add_u64(shard, k, (const uint64_t *)p, len, FM_WRITE_ROOM_MADE);
     case STEP_GET: return shard->ops->get(shard, k, len, v, f);
@@ -192,6 +205,44 @@ static fm_status each_shard(fm_map *map, shard_step step, const step_args *a)
     return first;
 }
 
+/* A fixed map's capacity is the whole map's: the batch's new keys, counted
+ * on every shard unless the map has room for all n, must fit it in total,
+ * and each shard's table must take its own (fm_parts.h). Nothing changes
+ * on failure (a shard may clear its tombstones). */
+static fm_status reserve_fixed(fm_map *map, const step_args *a)
+{
+    sharded *s = sharded_of(map);
+    fm_status st = each_shard(map, STEP_PREPARE, a);
+    if (st != FM_OK) return st;
+    uint64_t live = 0, n = 0;
+    int roomy = 1;
+    for (uint32_t i = 0; i < s->count; i++) {
+        live += s->shard[i]->ops->size(s->shard[i]);
+        n += part_size(a, i);
+        roomy = roomy && part_size(a, i) <= s->shard[i]->ops->headroom(s->shard[i]);
+    }
+    if (roomy && live + n <= map->cfg.capacity) return FM_OK; /* even if every key is new */
+    uint64_t *fresh = fm_calloc(s->count, sizeof *fresh);
+    if (!fresh) return fm_fail(map, FM_ERR_NOMEM, "no memory to count new keys on %u shards", s->count);
+    step_args counted = *a;
+    counted.fresh = fresh;
+    uint64_t total = 0;
+    if ((st = each_shard(map, STEP_COUNT, &counted)) == FM_OK) {
+        for (uint32_t i = 0; i < s->count; i++) total += fresh[i];
+        st = live + total > map->cfg.capacity ? fm_parts_full(map, live, total)
+                                               : each_shard(map, STEP_MAKE_ROOM, &counted);
+    }
+    fm_free(fresh);
+    return st;
+}
+
+/* Room on every shard for a write, before any shard changes. */
+static fm_status reserve(fm_map *map, const step_args *a)
+{
+    if (map->cfg.flags & FM_FIXED_CAPACITY) return reserve_fixed(map, a);
+    return each_shard(map, STEP_RESERVE, a);
+}
+
 /* Insert or add: route, reserve on every shard, then write every shard. */
 static fm_status sharded_write_host(fm_map *map, const void *keys, const void *payload, size_t n, int adding)
 {
@@ -212,7 +263,7 @@ static fm_status sharded_write_host(fm_map *map, const void *keys, const void *p
                          .payload = routed, .record = record};
     /* Room on every shard first; with room made the writes cannot fail
      * (except on a device error). */
-    st = each_shard(map, STEP_RESERVE, &a);
+    st = reserve(map, &a);
     if (st == FM_OK) st = each_shard(map, adding ? STEP_ADD : STEP_INSERT, &a);
     fm_free(routed);
 free_route:
@@ -230,7 +281,7 @@ static fm_status sharded_device(fm_map *map, const fm_device_batch *b, shard_ste
     fm_status st = fm_device_route_build(map, &dr, b, s->device, s->count);
     if (st != FM_OK) return st;
     const step_args a = {.write = step, .start = dr.start, .dev = &dr};
-    if (step == STEP_INSERT || step == STEP_ADD) st = each_shard(map, STEP_RESERVE, &a);
+    if (step == STEP_INSERT || step == STEP_ADD) st = reserve(map, &a);
     else if (step == STEP_REMOVE) st = each_shard(map, STEP_PREPARE, &a);
     if (st == FM_OK) st = each_shard(map, step, &a);
     if (st == FM_OK && (step == STEP_GET || step == STEP_REMOVE)) st = fm_device_route_finish(map, &dr, b);
