@@ -80,6 +80,9 @@ typedef struct fm_backend_ops {
      * grow keeps its entries past max_load, below the physical limit). */
     void (*keep_write)(fm_map *map);
     void (*undo_write)(fm_map *map);
+    /* 1 when writes that may not fit should probe once (tentatively)
+     * rather than count first (NULL: never). */
+    int (*probes_once)(const fm_map *map);
 } fm_backend_ops;
 
 struct fm_map {
@@ -110,8 +113,8 @@ fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, size_t byte
  * binds its GPU); FM_ERR_DEVICE with the CUDA message on `report`. */
 fm_status fm_cuda_bind(fm_map *report, int device);
 
-/* 1 when the map's insert and add_u64 take FM_WRITE_TENTATIVE (a CPU table
- * that may grow). */
+/* 1 when the map's insert and add_u64 should take FM_WRITE_TENTATIVE (a CPU
+ * table that may grow and is large enough for one pass to pay). */
 int fm_write_tentative_ok(const fm_map *map);
 
 /* Makes room on a one-table map for the new keys of this batch, with the

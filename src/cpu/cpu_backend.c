@@ -179,8 +179,9 @@ static fm_status write_once(fm_map *map, write_kind kind, const void *keys, cons
  * FLASHMAP_TEST_SINGLE_PASS=1 makes every growing table probe once, so
  * that small test maps run that path too. */
 #define FM_SINGLE_PASS_SLOTS ((uint64_t)1 << 16)
-static int probes_once(const fm_map *map, const fm_cpu_table *t)
+static int cpu_probes_once(const fm_map *map)
 {
+    const fm_cpu_table *t = (const fm_cpu_table *)map->impl;
     if (map->cfg.flags & FM_FIXED_CAPACITY) return 0;
     if (t->v.mask + 1 >= FM_SINGLE_PASS_SLOTS) return 1;
     const char *test = getenv("FLASHMAP_TEST_SINGLE_PASS");
@@ -192,7 +193,7 @@ static fm_status cpu_write(fm_map *map, write_kind kind, const void *keys, const
 {
     fm_cpu_table *t = table_of(map);
     if (kind != WRITE_REMOVE && !(flags & FM_WRITE_ROOM_MADE)) {
-        if ((flags & FM_WRITE_TENTATIVE) || (n > cpu_headroom(map) && probes_once(map, t)))
+        if ((flags & FM_WRITE_TENTATIVE) || (n > cpu_headroom(map) && cpu_probes_once(map)))
             return write_once(map, kind, keys, values, deltas, n, flags);
         fm_status st = fm_reserve_batch(map, keys, n);
         if (st != FM_OK) return st;
@@ -283,4 +284,5 @@ const fm_backend_ops fm_cpu_backend = {
     .stats = cpu_stats,
     .keep_write = cpu_keep_write,
     .undo_write = cpu_undo_write,
+    .probes_once = cpu_probes_once,
 };

@@ -250,4 +250,5 @@ extern "C" const fm_backend_ops fm_cuda_backend = {
     .stats = cuda_stats,
     .keep_write = NULL, /* no tentative writes: writes count first */
     .undo_write = NULL,
+    .probes_once = NULL,
 };

@@ -166,14 +166,30 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
     fm_mpi_plan x;
     fm_status mine = fm_mpi_plan_exchange(map, &r, op, &x);
     if (mine == FM_OK) mine = prepare_local(map, &x, op);
-    uint64_t count_first = 0;
+    /* room[0]: some rank must make room first; room[1]: some rank's table
+     * cannot write tentatively. */
+    uint64_t room[2] = {0, 0};
     if (mine == FM_OK && (op == OP_INSERT || op == OP_ADD)) {
         uint64_t received = 0;
         for (size_t i = 0; i < (size_t)m->size * r.rounds; i++) received += r.rcnt[i];
-        count_first = received > m->local->ops->headroom(m->local);
+        room[0] = received > m->local->ops->headroom(m->local);
+        room[1] = !fm_write_tentative_ok(m->local);
     }
-    if ((st = fm_mpi_agree_max(map, mine, &count_first, 1)) != FM_OK) goto done;
-    if (count_first) {
+    if ((st = fm_mpi_agree_max(map, mine, room, 2)) != FM_OK) goto done;
+    /* One round on tables that take tentative writes: write at once, and
+     * keep the write only when every rank's fitted (see fm_map.h). */
+    if (room[0] && !room[1] && r.rounds == 1) {
+        x.write_flags = FM_WRITE_TENTATIVE;
+        st = fm_mpi_run_rounds(map, &r, &x, op, keys, payload, NULL, NULL, NULL);
+        x.write_flags = 0;
+        if (st == FM_OK) {
+            m->local->ops->keep_write(m->local);
+            goto done;
+        }
+        m->local->ops->undo_write(m->local); /* nothing to undo where it failed */
+        if (st != FM_ERR_FULL) goto done;
+    }
+    if (room[0]) {
         uint64_t fresh = 0;
         if ((st = fm_mpi_run_rounds(map, &r, &x, OP_COUNT_NEW, keys, NULL, NULL, NULL, &fresh)) != FM_OK) goto done;
         mine = FM_OK;

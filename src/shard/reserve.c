@@ -12,5 +12,5 @@ fm_status fm_reserve_batch(fm_map *map, const void *keys, size_t n)
 
 int fm_write_tentative_ok(const fm_map *map)
 {
-    return map->ops->keep_write && map->ops->undo_write && !(map->cfg.flags & FM_FIXED_CAPACITY);
+    return map->ops->keep_write && map->ops->undo_write && map->ops->probes_once && map->ops->probes_once(map);
 }
