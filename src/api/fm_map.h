@@ -20,8 +20,17 @@ extern "C" {
  * keys (exactly, repeats once, when they exceed `headroom`); make_room_for
  * grows or rehashes for that many new keys, or fails (FM_ERR_FULL,
  * FM_ERR_NOMEM) leaving the table as it was. insert and add_u64 with
- * FM_WRITE_ROOM_MADE then skip those steps. */
-enum { FM_WRITE_ROOM_MADE = 1 };
+ * FM_WRITE_ROOM_MADE then skip those steps.
+ *
+ * Or in one probe per key: insert and add_u64 with FM_WRITE_TENTATIVE
+ * (only where fm_write_tentative_ok) write at once, as far as the table has
+ * room, and keep what they need to undo it: FM_OK when the whole batch was
+ * written, FM_ERR_FULL (the write already undone) when room ran out, and
+ * then the caller makes room in the three steps above. After FM_OK, every
+ * shard or rank either keeps its write (keep_write) or, when another one
+ * failed, undoes it (undo_write); nothing else may run on the table in
+ * between, and the batch's buffers must stay as they were. */
+enum { FM_WRITE_ROOM_MADE = 1, FM_WRITE_TENTATIVE = 2 };
 /* The calls that every rank of a collective map makes together, in the
  * same order; the first collective of each says which it is, so that ranks
  * whose calls differ all fail instead of hanging (mpi/mpi_agree.c). */
@@ -72,6 +81,14 @@ typedef struct fm_backend_ops {
     fm_status (*export_entries)(fm_map *map, uint64_t *cursor, void *keys_out,
                                 void *values_out, size_t max, size_t *n_out);
     fm_status (*stats)(fm_map *map, fm_stats *out);
+    /* The end of an FM_WRITE_TENTATIVE write that returned FM_OK. keep_write
+     * may grow the table afterwards; it cannot fail (a table that cannot
+     * grow keeps its entries past max_load, below the physical limit). */
+    void (*keep_write)(fm_map *map);
+    void (*undo_write)(fm_map *map);
+    /* 1 when writes that may not fit should probe once (tentatively)
+     * rather than count first (NULL: never). */
+    int (*probes_once)(const fm_map *map);
 } fm_backend_ops;
 
 struct fm_map {
@@ -101,6 +118,10 @@ fm_status fm_cuda_memcpy(fm_map *report, void *dst, const void *src, size_t byte
 /* Makes `device` the calling thread's current CUDA device (an MPI rank
  * binds its GPU); FM_ERR_DEVICE with the CUDA message on `report`. */
 fm_status fm_cuda_bind(fm_map *report, int device);
+
+/* 1 when the map's insert and add_u64 should take FM_WRITE_TENTATIVE (a CPU
+ * table that may grow and is large enough for one pass to pay). */
+int fm_write_tentative_ok(const fm_map *map);
 
 /* Makes room on a one-table map for the new keys of this batch, with the
  * three steps above. */

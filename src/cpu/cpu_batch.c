@@ -61,26 +61,126 @@ static int key_set_add(key_set *s, const uint8_t *keys, uint32_t ks, uint64_t i,
     }
 }
 
-typedef enum walk_op { WALK_COUNT_ABSENT, WALK_COUNT_DISTINCT, WALK_INSERT, WALK_ADD, WALK_REMOVE } walk_op;
+/* Room for `bytes` more at the end of the log, or NULL when it cannot grow. */
+static uint8_t *log_append(fm_undo_log *log, size_t bytes)
+{
+    if (log->len + bytes > log->cap) {
+        size_t cap = log->cap ? 2 * log->cap : 64 * 1024;
+        while (cap < log->len + bytes) cap *= 2;
+        uint8_t *more = fm_alloc(cap);
+        if (!more) return NULL;
+        if (log->len) memcpy(more, log->bytes, log->len);
+        fm_free(log->bytes);
+        log->bytes = more;
+        log->cap = cap;
+    }
+    uint8_t *at = log->bytes + log->len;
+    log->len += bytes;
+    return at;
+}
+
+typedef enum walk_op {
+    WALK_COUNT_ABSENT,
+    WALK_COUNT_DISTINCT,
+    WALK_INSERT,
+    WALK_ADD,
+    WALK_REMOVE,
+    WALK_SUBTRACT /* undoes WALK_ADD on the keys that were present */
+} walk_op;
 
 typedef struct walk_args {
     walk_op op;
     const uint8_t *values;   /* WALK_INSERT */
-    const uint64_t *deltas;  /* WALK_ADD; NULL = +1 */
+    const uint64_t *deltas;  /* WALK_ADD, WALK_SUBTRACT; NULL = 1 each */
     uint8_t *removed_out;    /* WALK_REMOVE; may be NULL */
     key_set *sets;           /* WALK_COUNT_DISTINCT: one per owner */
     uint64_t *per_owner;     /* WALK_COUNT_ABSENT: absent keys per owner */
+    fm_cpu_pending *log;     /* tentative WALK_INSERT / WALK_ADD, else NULL */
+    uint64_t budget;         /* with log: new keys each owner may claim */
 } walk_args;
 
 typedef struct walk_totals {
-    uint64_t counted, claimed, from_tombstones, removed, tombstones_left;
+    uint64_t counted, claimed, from_tombstones, removed, tombstones_left, skipped;
 } walk_totals;
+
+static void add_totals(walk_totals *sum, const walk_totals *t)
+{
+    sum->counted += t->counted;
+    sum->claimed += t->claimed;
+    sum->from_tombstones += t->from_tombstones;
+    sum->removed += t->removed;
+    sum->tombstones_left += t->tombstones_left;
+    sum->skipped += t->skipped;
+}
+
+static inline uint64_t delta_at(const uint64_t *deltas, uint64_t i) { return deltas ? deltas[i] : 1; }
+
+/* An insert or add of the key at batch position i: one probe finds it or
+ * the slot to claim. A tentative write logs what it changes and skips a
+ * key it has no room or no log for. */
+static inline void write_one(const fm_table_view *v, const walk_args *a, int owner, const uint8_t *key,
+                             uint64_t i, uint64_t h, walk_totals *tot)
+{
+    const uint32_t vs = v->value_size;
+    fm_cpu_pending *log = a->log;
+    uint64_t vacancy = FM_NO_SLOT;
+    uint64_t slot = fm_probe_find_or_vacancy(v, key, h, &vacancy);
+    if (slot != FM_NO_SLOT) { /* present: overwrite or add */
+        uint8_t *dst = fm_value_at(v, slot);
+        if (a->op == WALK_ADD) {
+            uint64_t counter;
+            memcpy(&counter, dst, 8);
+            counter += delta_at(a->deltas, i);
+            memcpy(dst, &counter, 8);
+            return;
+        }
+        /* A set has no values (and may pass values == NULL). */
+        if (!vs) return;
+        if (log) {
+            uint8_t *rec = log_append(&log->overwrites[owner], 8 + vs);
+            if (!rec) {
+                tot->skipped++;
+                return;
+            }
+            memcpy(rec, &slot, 8);
+            memcpy(rec + 8, dst, vs);
+        }
+        fm_copy_bytes(dst, a->values + i * vs, vs);
+        return;
+    }
+    uint8_t *rec = NULL;
+    if (log && (log->owner_claims[owner] >= a->budget || !(rec = log_append(&log->claims[owner], 8)))) {
+        tot->skipped++;
+        return;
+    }
+    int was_tombstone = 0;
+    slot = vacancy == FM_NO_SLOT ? FM_NO_SLOT : fm_claim_from(v, vacancy, key, &was_tombstone);
+    if (slot == FM_NO_SLOT) { /* only a tentative write meets a full table */
+        if (log) log->claims[owner].len -= 8;
+        tot->skipped++;
+        return;
+    }
+    if (a->op == WALK_INSERT) {
+        if (vs) fm_copy_bytes(fm_value_at(v, slot), a->values + i * vs, vs);
+    } else {
+        const uint64_t counter = delta_at(a->deltas, i);
+        memcpy(fm_value_at(v, slot), &counter, 8);
+    }
+    fm_publish(v, slot, h);
+    tot->claimed++;
+    tot->from_tombstones += (uint64_t)was_tombstone;
+    if (log) {
+        const uint64_t entry = slot << 1 | (uint64_t)was_tombstone;
+        memcpy(rec, &entry, 8);
+        log->owner_claims[owner]++;
+    }
+}
 
 /* What one key does, at batch position i with hash h. */
 static inline void walk_one(const fm_cpu_batch *b, const fm_table_view *v, const walk_args *a,
                             int owner, uint64_t i, uint64_t h, walk_totals *tot)
 {
-    const uint32_t ks = v->key_size, vs = v->value_size;
+    const uint32_t ks = v->key_size;
     const uint8_t *key = b->keys + i * ks;
     switch (a->op) {
     case WALK_COUNT_ABSENT:
@@ -101,88 +201,104 @@ static inline void walk_one(const fm_cpu_batch *b, const fm_table_view *v, const
         tot->tombstones_left += (uint64_t)left_tombstone;
         return;
     }
-    case WALK_INSERT:
-    case WALK_ADD: {
-        int fresh = 0, was_tombstone = 0;
-        /* Room for every new key was made before the walk. */
-        const uint64_t slot = fm_probe_upsert(v, key, h, &fresh, &was_tombstone);
-        if (a->op == WALK_INSERT) {
-            /* A set has no values (and may pass values == NULL): no
-             * pointer arithmetic on NULL. */
-            if (vs) fm_copy_bytes(fm_value_at(v, slot), a->values + i * vs, vs);
-        } else {
-            uint8_t *dst = fm_value_at(v, slot);
-            uint64_t counter = 0;
-            if (!fresh) memcpy(&counter, dst, 8);
-            counter += a->deltas ? a->deltas[i] : 1;
-            memcpy(dst, &counter, 8);
-        }
-        if (fresh) {
-            fm_publish(v, slot, h);
-            tot->claimed++;
-            tot->from_tombstones += (uint64_t)was_tombstone;
-        }
+    case WALK_SUBTRACT: {
+        const uint64_t slot = fm_probe_find(v, key, h);
+        if (slot == FM_NO_SLOT) return;
+        uint64_t counter;
+        memcpy(&counter, fm_value_at(v, slot), 8);
+        counter -= delta_at(a->deltas, i);
+        memcpy(fm_value_at(v, slot), &counter, 8);
         return;
     }
+    case WALK_INSERT:
+    case WALK_ADD: write_one(v, a, owner, key, i, h, tot); return;
+    }
+}
+
+/* Hashes this thread's slice [lo, hi) of the chunk at `base` and counts its
+ * keys per owner into mine[owners]. */
+static void hash_slice(const fm_cpu_batch *b, const fm_cpu_table *t, size_t base, size_t lo, size_t hi,
+                       uint64_t *mine, int owners)
+{
+    const uint32_t ks = t->v.key_size;
+    memset(mine, 0, (size_t)owners * sizeof *mine);
+    for (size_t k = lo; k < hi; k++) {
+        const uint64_t h = fm_hash_key(t->hash_kind, b->keys + (base + k) * ks, ks);
+        b->hashes[k] = h;
+        mine[owner_of(h, owners)]++;
+    }
+}
+
+/* Turns the per-(thread, owner) counts into where each thread's keys of
+ * each owner start in `order`: owner-major, then thread, so that an
+ * owner's keys keep batch order. start[u] is where owner u's keys begin. */
+static void owner_offsets(uint64_t *counts, uint64_t *start, int team, int owners)
+{
+    uint64_t at = 0;
+    for (int u = 0; u < owners; u++) {
+        start[u] = at;
+        for (int th = 0; th < team; th++) {
+            const uint64_t c = counts[(size_t)th * owners + u];
+            counts[(size_t)th * owners + u] = at;
+            at += c;
+        }
+    }
+    start[owners] = at;
+}
+
+/* Walks owner u's keys of the chunk at `base`, with the table lines of
+ * the next FM_AHEAD keys prefetched. */
+static void walk_owner(const fm_cpu_batch *b, const fm_cpu_table *t, const walk_args *a, int u,
+                       const uint32_t *ord, size_t count, size_t base, int touches_values, walk_totals *tot)
+{
+    const fm_table_view *v = &t->v;
+    const uint32_t ks = v->key_size;
+    for (size_t j = 0; j < count + FM_AHEAD; j++) {
+        if (j < count) {
+            const uint64_t h = b->hashes[ord[j]];
+            const uint64_t home = fm_home_slot(h, v->log2_slots);
+            fm_prefetch_write(&v->tags[home]);
+            fm_prefetch(fm_key_at(v, home));
+            /* Counting and removing never touch values. */
+            if (touches_values) fm_prefetch_write(fm_value_at(v, home));
+            fm_prefetch(b->keys + (base + ord[j]) * ks);
+        }
+        if (j >= FM_AHEAD) {
+            const uint32_t k = ord[j - FM_AHEAD];
+            walk_one(b, v, a, u, base + k, b->hashes[k], tot);
+        }
     }
 }
 
 /* Runs `a->op` over the batch: chunk by chunk, the threads hash the chunk
- * together, then each walks it in order for the keys it owns, with the
- * table lines of its next FM_AHEAD keys prefetched. */
+ * and sort its positions by owner together, then each walks the keys of
+ * its own owners. */
 static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, const walk_args *a)
 {
-    const fm_table_view *v = &t->v;
-    const uint32_t ks = v->key_size;
-    const int kind = t->hash_kind;
-    uint64_t *const hashes = b->hashes;
-    walk_totals sum = {0, 0, 0, 0, 0};
-    const int touches_values = v->value_size && (a->op == WALK_INSERT || a->op == WALK_ADD);
+    walk_totals sum = {0, 0, 0, 0, 0, 0};
+    const int touches_values = t->v.value_size && (a->op == WALK_INSERT || a->op == WALK_ADD);
 #pragma omp parallel num_threads(b->n > 4096 ? t->threads : 1)
     {
         const int me = thread_id(), team = thread_count(), owners = t->threads;
-        walk_totals tot = {0, 0, 0, 0, 0};
+        uint64_t *const counts = b->counts, *const start = b->counts + (size_t)team * owners;
+        uint64_t *const mine = counts + (size_t)me * owners;
+        walk_totals tot = {0, 0, 0, 0, 0, 0};
         for (size_t base = 0; base < b->n; base += b->chunk) {
-            const int64_t len = (int64_t)(b->n - base < b->chunk ? b->n - base : b->chunk);
-#pragma omp for schedule(static)
-            for (int64_t k = 0; k < len; k++)
-                hashes[k] = fm_hash_key(kind, b->keys + (base + (size_t)k) * ks, ks);
-            uint64_t ring[FM_AHEAD];
-            int ring_owner[FM_AHEAD];
-            unsigned head = 0, queued = 0;
-            for (int64_t scan = 0;;) {
-                while (queued < FM_AHEAD && scan < len) {
-                    const uint64_t h = hashes[scan];
-                    const int owner = owner_of(h, owners);
-                    if (owner % team == me) {
-                        const uint64_t home = fm_home_slot(h, v->log2_slots);
-                        fm_prefetch_write(&v->tags[home]);
-                        fm_prefetch(fm_key_at(v, home));
-                        /* Counting and removing never touch values. */
-                        if (touches_values) fm_prefetch_write(fm_value_at(v, home));
-                        ring[(head + queued) % FM_AHEAD] = (uint64_t)scan;
-                        ring_owner[(head + queued) % FM_AHEAD] = owner;
-                        queued++;
-                    }
-                    scan++;
-                }
-                if (queued == 0) break;
-                const uint64_t k = ring[head];
-                const int owner = ring_owner[head];
-                head = (head + 1) % FM_AHEAD;
-                queued--;
-                walk_one(b, v, a, owner, base + k, hashes[k], &tot);
-            }
+            const size_t len = b->n - base < b->chunk ? b->n - base : b->chunk;
+            const size_t lo = len * (size_t)me / (size_t)team, hi = len * (size_t)(me + 1) / (size_t)team;
+            hash_slice(b, t, base, lo, hi, mine, owners);
+#pragma omp barrier
+#pragma omp single
+            owner_offsets(counts, start, team, owners);
+            for (size_t k = lo; k < hi; k++) b->order[mine[owner_of(b->hashes[k], owners)]++] = (uint32_t)k;
+#pragma omp barrier
+            for (int u = me; u < owners; u += team)
+                walk_owner(b, t, a, u, b->order + start[u], (size_t)(start[u + 1] - start[u]), base,
+                           touches_values, &tot);
 #pragma omp barrier
         }
 #pragma omp critical(fm_walk_totals)
-        {
-            sum.counted += tot.counted;
-            sum.claimed += tot.claimed;
-            sum.from_tombstones += tot.from_tombstones;
-            sum.removed += tot.removed;
-            sum.tombstones_left += tot.tombstones_left;
-        }
+        add_totals(&sum, &tot);
     }
     return sum;
 }
@@ -190,9 +306,15 @@ static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, cons
 fm_status fm_cpu_batch_plan(fm_cpu_batch *b, fm_cpu_table *t, const void *keys, size_t n)
 {
     memset(b, 0, sizeof *b);
+    const size_t owners = (size_t)t->threads;
     b->chunk = FM_BATCH_CHUNK;
-    b->hashes = fm_cpu_table_scratch(t, b->chunk);
-    if (!b->hashes) return FM_ERR_NOMEM;
+    /* hashes, then order (two positions a word), then the owner counts */
+    const size_t order_words = b->chunk / 2, count_words = owners * owners + owners + 1;
+    uint64_t *scratch = fm_cpu_table_scratch(t, b->chunk + order_words + count_words);
+    if (!scratch) return FM_ERR_NOMEM;
+    b->hashes = scratch;
+    b->order = (uint32_t *)(scratch + b->chunk);
+    b->counts = scratch + b->chunk + order_words;
     b->keys = keys;
     b->n = n;
     return FM_OK;
@@ -233,20 +355,80 @@ fm_status fm_cpu_batch_count_new(const fm_cpu_batch *b, const fm_cpu_table *t, u
     return st;
 }
 
-void fm_cpu_batch_insert(const fm_cpu_batch *b, fm_cpu_table *t, const uint8_t *values)
+uint64_t fm_cpu_batch_sample_absent(const fm_cpu_batch *b, const fm_cpu_table *t, size_t samples)
 {
-    walk_args a = {.op = WALK_INSERT, .values = values};
-    walk_totals tot = walk_batch(b, t, &a);
-    t->live += tot.claimed;
-    t->tombstones -= tot.from_tombstones;
+    const uint32_t ks = t->v.key_size;
+    uint64_t absent = 0;
+    for (size_t j = 0; j < samples && j < b->n; j++) {
+        const uint8_t *key = b->keys + (j * b->n / samples) * ks;
+        absent += fm_probe_find(&t->v, key, fm_hash_key(t->hash_kind, key, ks)) == FM_NO_SLOT;
+    }
+    return absent;
 }
 
-void fm_cpu_batch_add_u64(const fm_cpu_batch *b, fm_cpu_table *t, const uint64_t *deltas)
+/* Gets the per-owner logs of a tentative write ready (empty). 0 when they
+ * cannot be allocated. */
+static int pending_begin(fm_cpu_table *t, int adding, const uint8_t *keys, const uint64_t *deltas, size_t n)
 {
-    walk_args a = {.op = WALK_ADD, .deltas = deltas};
-    walk_totals tot = walk_batch(b, t, &a);
+    fm_cpu_pending *p = &t->pending;
+    if (!p->claims) {
+        const size_t owners = (size_t)t->threads;
+        p->claims = fm_calloc(owners, sizeof *p->claims);
+        p->overwrites = fm_calloc(owners, sizeof *p->overwrites);
+        p->owner_claims = fm_calloc(owners, sizeof *p->owner_claims);
+        if (!p->claims || !p->overwrites || !p->owner_claims) {
+            fm_free(p->claims);
+            fm_free(p->overwrites);
+            fm_free(p->owner_claims);
+            p->claims = NULL;
+            p->overwrites = NULL;
+            p->owner_claims = NULL;
+            return 0;
+        }
+        p->owners = t->threads;
+    }
+    for (int u = 0; u < p->owners; u++) {
+        p->claims[u].len = 0;
+        p->overwrites[u].len = 0;
+        p->owner_claims[u] = 0;
+    }
+    p->active = 1;
+    p->adding = adding;
+    p->keys = keys;
+    p->deltas = deltas;
+    p->n = n;
+    p->claimed = 0;
+    p->from_tombstones = 0;
+    return 1;
+}
+
+static int write_batch(const fm_cpu_batch *b, fm_cpu_table *t, walk_args *a, const uint64_t *room)
+{
+    if (room) {
+        if (!pending_begin(t, a->op == WALK_ADD, b->keys, a->deltas, b->n)) return 1;
+        a->log = &t->pending;
+        a->budget = *room / (uint64_t)t->threads;
+    }
+    const walk_totals tot = walk_batch(b, t, a);
     t->live += tot.claimed;
     t->tombstones -= tot.from_tombstones;
+    if (room) {
+        t->pending.claimed = tot.claimed;
+        t->pending.from_tombstones = tot.from_tombstones;
+    }
+    return tot.skipped != 0;
+}
+
+int fm_cpu_batch_insert(const fm_cpu_batch *b, fm_cpu_table *t, const uint8_t *values, const uint64_t *room)
+{
+    walk_args a = {.op = WALK_INSERT, .values = values};
+    return write_batch(b, t, &a, room);
+}
+
+int fm_cpu_batch_add_u64(const fm_cpu_batch *b, fm_cpu_table *t, const uint64_t *deltas, const uint64_t *room)
+{
+    walk_args a = {.op = WALK_ADD, .deltas = deltas};
+    return write_batch(b, t, &a, room);
 }
 
 void fm_cpu_batch_remove(const fm_cpu_batch *b, fm_cpu_table *t, uint8_t *removed_out)
@@ -255,6 +437,52 @@ void fm_cpu_batch_remove(const fm_cpu_batch *b, fm_cpu_table *t, uint8_t *remove
     walk_totals tot = walk_batch(b, t, &a);
     t->live -= tot.removed;
     t->tombstones += tot.tombstones_left;
+}
+
+uint64_t fm_cpu_batch_claimed(const fm_cpu_table *t) { return t->pending.active ? t->pending.claimed : 0; }
+
+uint64_t fm_cpu_batch_claimed_tombstones(const fm_cpu_table *t)
+{
+    return t->pending.active ? t->pending.from_tombstones : 0;
+}
+
+void fm_cpu_batch_keep(fm_cpu_table *t) { t->pending.active = 0; }
+
+void fm_cpu_batch_undo(fm_cpu_table *t)
+{
+    fm_cpu_pending *p = &t->pending;
+    if (!p->active) return;
+    const fm_table_view *v = &t->v;
+    const uint32_t vs = v->value_size;
+    /* Newest first, so a key overwritten twice gets its oldest value. */
+    for (int u = 0; u < p->owners; u++) {
+        const fm_undo_log *log = &p->overwrites[u];
+        for (size_t at = log->len; at > 0; at -= 8 + vs) {
+            const uint8_t *rec = log->bytes + at - (8 + vs);
+            uint64_t slot;
+            memcpy(&slot, rec, 8);
+            memcpy(fm_value_at(v, slot), rec + 8, vs);
+        }
+    }
+    for (int u = 0; u < p->owners; u++) {
+        const fm_undo_log *log = &p->claims[u];
+        for (size_t at = 0; at < log->len; at += 8) {
+            uint64_t entry;
+            memcpy(&entry, log->bytes + at, 8);
+            v->tags[entry >> 1] = (entry & 1) ? FM_TAG_TOMBSTONE : FM_TAG_EMPTY;
+        }
+    }
+    t->live -= p->claimed;
+    t->tombstones += p->from_tombstones;
+    p->active = 0;
+    if (p->adding) { /* what was added to keys present before the write */
+        fm_cpu_batch b;
+        /* The write's plan left scratch big enough: this cannot fail. */
+        if (fm_cpu_batch_plan(&b, t, p->keys, p->n) == FM_OK) {
+            walk_args a = {.op = WALK_SUBTRACT, .deltas = p->deltas};
+            (void)walk_batch(&b, t, &a);
+        }
+    }
 }
 
 /* Lookups: each thread takes a contiguous part of the batch; hashes are

@@ -66,6 +66,15 @@ void fm_cpu_table_release(fm_cpu_table *t)
     fm_free(t->scratch);
     t->scratch = NULL;
     t->scratch_words = 0;
+    fm_cpu_pending *p = &t->pending;
+    for (int u = 0; p->claims && u < p->owners; u++) {
+        fm_free(p->claims[u].bytes);
+        fm_free(p->overwrites[u].bytes);
+    }
+    fm_free(p->claims);
+    fm_free(p->overwrites);
+    fm_free(p->owner_claims);
+    memset(p, 0, sizeof *p);
 }
 
 uint64_t *fm_cpu_table_scratch(fm_cpu_table *t, size_t words)
@@ -100,7 +109,9 @@ fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
     next.live = t->live;
     next.scratch = t->scratch;
     next.scratch_words = t->scratch_words;
+    next.pending = t->pending; /* logs are reused; a resize never runs while one is active */
     t->scratch = NULL;
+    memset(&t->pending, 0, sizeof t->pending);
     fm_cpu_table_release(t);
     *t = next;
     return FM_OK;

@@ -8,6 +8,27 @@
 
 #define FM_MIN_SLOTS 16u
 
+/* A growable log of fixed-size records (cpu_batch.c). */
+typedef struct fm_undo_log {
+    uint8_t *bytes;
+    size_t len, cap;
+} fm_undo_log;
+
+/* What a tentative write did, kept until it is kept or undone
+ * (fm_cpu_batch.h). The logs are per owner and reused between writes. */
+typedef struct fm_cpu_pending {
+    int active;
+    int adding;              /* add_u64 (undone by subtracting), else insert */
+    const uint8_t *keys;     /* the write's batch, for subtracting adds */
+    const uint64_t *deltas;
+    size_t n;
+    uint64_t claimed, from_tombstones;
+    int owners;              /* entries of the arrays below */
+    uint64_t *owner_claims;  /* new keys each owner claimed */
+    fm_undo_log *claims;     /* per owner: uint64 slot << 1 | was_tombstone */
+    fm_undo_log *overwrites; /* per owner: uint64 slot, then the old value */
+} fm_cpu_pending;
+
 typedef struct fm_cpu_table {
     fm_table_view v;
     uint64_t live;       /* FULL slots */
@@ -18,6 +39,7 @@ typedef struct fm_cpu_table {
      * page fault per 4 KiB on every call. */
     uint64_t *scratch;
     size_t scratch_words;
+    fm_cpu_pending pending;
 } fm_cpu_table;
 
 /* At least `words` uint64 of scratch, reusing what the table holds. NULL

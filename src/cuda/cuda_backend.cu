@@ -247,4 +247,7 @@ extern "C" const fm_backend_ops fm_cuda_backend = {
     .clear = cuda_clear,
     .export_entries = cuda_export,
     .stats = cuda_stats,
+    .keep_write = NULL, /* no tentative writes: writes count first */
+    .undo_write = NULL,
+    .probes_once = NULL,
 };

@@ -127,6 +127,7 @@ typedef struct fm_mpi_plan {
     uint8_t *sbuf, *rrec, *rkeys, *rpay, *reply;
     uint64_t *disp; /* 4 per peer: send and receive counts and offsets */
     int *ibuf;      /* the same as MPI's int byte counts */
+    unsigned write_flags; /* for the local insert or add: FM_WRITE_ROOM_MADE (default) or FM_WRITE_TENTATIVE */
 } fm_mpi_plan;
 
 /* Local part of routing, with r->rounds set: hashes, sorts by (round,

@@ -25,12 +25,14 @@ fm_status fm_mpi_agree_max(fm_map *map, fm_status mine, uint64_t *values, int co
 /* mpi_room.c: room on every rank for an insert's or add's new keys, on
  * the host path and the NCCL path alike. room_check agrees on the status
  * so far and on whether the new keys must be counted first (`writes`: an
- * insert or add; `received`: the keys this rank will receive); after
- * that counting pass found `fresh` new keys here, room_make makes room in
- * the local table and, on a fixed map, checks the ranks' total against
- * the capacity. One collective each; every rank returns the same status. */
+ * insert or add; `received`: the keys this rank will receive) and, unless
+ * `tentative` is NULL, whether every rank's table may write tentatively
+ * instead (never on a fixed map); after that counting pass found `fresh`
+ * new keys here, room_make makes room in the local table and, on a fixed
+ * map, checks the ranks' total against the capacity. One collective each;
+ * every rank returns the same status. */
 fm_status fm_mpi_room_check(fm_map *map, fm_map *local, fm_status mine, int writes, uint64_t received,
-                            int *count_first);
+                            int *count_first, int *tentative);
 fm_status fm_mpi_room_make(fm_map *map, fm_map *local, uint64_t fresh);
 /* "nccl" when the map's device batches exchange through NCCL, else "host". */
 const char *fm_mpi_exchange_path(fm_map *map);

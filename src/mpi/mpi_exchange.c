@@ -193,6 +193,7 @@ fm_status fm_mpi_run_rounds(fm_map *map, fm_mpi_routed *r, const fm_mpi_plan *x,
     const record_sizes z = sizes_of(map, r, op);
     const size_t ps = z.ps;
     const int threads = map->cfg.threads;
+    const unsigned write_flags = x->write_flags ? x->write_flags : FM_WRITE_ROOM_MADE;
     uint8_t *sbuf = x->sbuf, *rrec = x->rrec, *rkeys = x->rkeys, *rpay = x->rpay, *reply = x->reply;
     uint64_t *sc = x->disp, *sd = x->disp + P, *rc = x->disp + 2 * P, *rdp = x->disp + 3 * P;
     fm_status st = FM_OK;
@@ -225,10 +226,8 @@ fm_status fm_mpi_run_rounds(fm_map *map, fm_mpi_routed *r, const fm_mpi_plan *x,
                 mine = local->ops->count_new(local, rkeys, q, 0, &got);
                 *fresh += got;
                 break;
-            case OP_INSERT: mine = local->ops->insert(local, rkeys, rpay, q, FM_WRITE_ROOM_MADE); break;
-            case OP_ADD:
-                mine = local->ops->add_u64(local, rkeys, (const uint64_t *)rpay, q, FM_WRITE_ROOM_MADE);
-                break;
+            case OP_INSERT: mine = local->ops->insert(local, rkeys, rpay, q, write_flags); break;
+            case OP_ADD: mine = local->ops->add_u64(local, rkeys, (const uint64_t *)rpay, q, write_flags); break;
             case OP_GET: mine = local->ops->get(local, rkeys, q, reply, reply + q * vs); break;
             case OP_REMOVE: mine = local->ops->remove(local, rkeys, q, reply); break;
             }

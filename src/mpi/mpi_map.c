@@ -178,9 +178,23 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
     if (mine == FM_OK) mine = prepare_local(map, &x, op);
     uint64_t received = 0;
     for (size_t i = 0; i < (size_t)m->size * r.rounds; i++) received += r.rcnt[i];
-    int count_first = 0;
+    int count_first = 0, tentative = 0;
     const int writes = op == OP_INSERT || op == OP_ADD;
-    if ((st = fm_mpi_room_check(map, m->local, mine, writes, received, &count_first)) != FM_OK) goto done;
+    if ((st = fm_mpi_room_check(map, m->local, mine, writes, received, &count_first, &tentative)) != FM_OK)
+        goto done;
+    /* One round on tables that take tentative writes: write at once, and
+     * keep the write only when every rank's fitted (see fm_map.h). */
+    if (count_first && tentative && r.rounds == 1) {
+        x.write_flags = FM_WRITE_TENTATIVE;
+        st = fm_mpi_run_rounds(map, &r, &x, op, keys, payload, NULL, NULL, NULL);
+        x.write_flags = 0;
+        if (st == FM_OK) {
+            m->local->ops->keep_write(m->local);
+            goto done;
+        }
+        m->local->ops->undo_write(m->local); /* nothing to undo where it failed */
+        if (st != FM_ERR_FULL) goto done;
+    }
     if (count_first) {
         uint64_t fresh = 0;
         if ((st = fm_mpi_run_rounds(map, &r, &x, OP_COUNT_NEW, keys, NULL, NULL, NULL, &fresh)) != FM_OK) goto done;

@@ -406,7 +406,7 @@ static fm_status exchange_call(fm_map *map, fm_mpi_nccl *nc, fm_map *local, MPI_
         mine = alloc_if(map, c->replies, &c->rflags, most, "results");
     int count_first = 0;
     const int writes = op == OP_INSERT || op == OP_ADD;
-    if ((st = fm_mpi_room_check(map, local, mine, writes, received, &count_first)) != FM_OK) return st;
+    if ((st = fm_mpi_room_check(map, local, mine, writes, received, &count_first, NULL)) != FM_OK) return st;
     if (count_first) {
         uint64_t fresh = 0;
         if ((st = run_rounds(map, nc, local, c, OP_COUNT_NEW, &fresh)) != FM_OK) return st;

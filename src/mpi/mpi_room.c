@@ -8,20 +8,24 @@
 #include "shard/fm_parts.h"
 
 fm_status fm_mpi_room_check(fm_map *map, fm_map *local, fm_status mine, int writes, uint64_t received,
-                            int *count_first)
+                            int *count_first, int *tentative)
 {
+    const int fixed = (map->cfg.flags & FM_FIXED_CAPACITY) != 0;
     fm_mpi_tally t;
     memset(&t, 0, sizeof t);
     if (mine == FM_OK && writes) {
         t.max[0] = received > local->ops->headroom(local);
+        /* A fixed map's total is known only once its new keys are counted. */
+        t.max[1] = fixed || !fm_write_tentative_ok(local);
         t.sum[0] = local->ops->size(local);
         t.sum[1] = received;
     }
     *count_first = 0;
+    if (tentative) *tentative = 0;
     const fm_status st = fm_mpi_agree_tally(map, mine, &t);
     if (st != FM_OK) return st;
-    const int fixed = (map->cfg.flags & FM_FIXED_CAPACITY) != 0;
     *count_first = t.max[0] || (fixed && t.sum[0] + t.sum[1] > map->cfg.capacity);
+    if (tentative) *tentative = !t.max[1];
     return FM_OK;
 }
 

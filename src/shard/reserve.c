@@ -9,3 +9,8 @@ fm_status fm_reserve_batch(fm_map *map, const void *keys, size_t n)
     if (st != FM_OK || fresh <= headroom) return st;
     return map->ops->make_room_for(map, fresh);
 }
+
+int fm_write_tentative_ok(const fm_map *map)
+{
+    return map->ops->keep_write && map->ops->undo_write && map->ops->probes_once && map->ops->probes_once(map);
+}

@@ -108,7 +108,16 @@ static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_
 
 /* One step of a bulk call on one shard's part of a routed batch. */
 typedef enum shard_step {
-    STEP_RESERVE, STEP_PREPARE, STEP_COUNT, STEP_MAKE_ROOM, STEP_INSERT, STEP_ADD, STEP_GET, STEP_REMOVE
+    STEP_RESERVE,
+    STEP_PREPARE,
+    STEP_COUNT,
+    STEP_MAKE_ROOM,
+    STEP_INSERT,
+    STEP_ADD,
+    STEP_INSERT_TENTATIVE,
+    STEP_ADD_TENTATIVE,
+    STEP_GET,
+    STEP_REMOVE
 } shard_step;
 typedef struct step_args {
     shard_step write;        /* STEP_RESERVE, STEP_PREPARE: the write they ready every shard for */
@@ -164,6 +173,8 @@ static fm_status step_one(fm_map *map, uint32_t i, shard_step step, const step_a
     }
     case STEP_INSERT: return shard->ops->insert(shard, k, p, len, FM_WRITE_ROOM_MADE);
     case STEP_ADD: return shard->ops->add_u64(shard, k, (const uint64_t *)p, len, FM_WRITE_ROOM_MADE);
+    case STEP_INSERT_TENTATIVE: return shard->ops->insert(shard, k, p, len, FM_WRITE_TENTATIVE);
+    case STEP_ADD_TENTATIVE: return shard->ops->add_u64(shard, k, (const uint64_t *)p, len, FM_WRITE_TENTATIVE);
     case STEP_GET: return shard->ops->get(shard, k, len, v, f);
     case STEP_REMOVE: return shard->ops->remove(shard, k, len, f);
     }
@@ -243,6 +254,33 @@ static fm_status reserve(fm_map *map, const step_args *a)
     return each_shard(map, STEP_RESERVE, a);
 }
 
+/* Writes every shard's part tentatively and keeps them all, or undoes them
+ * all when one fails. FM_ERR_FULL (nothing changed) when the batch must
+ * take the counting steps instead: some shard cannot write tentatively,
+ * every shard has room already (counting is then free), or one ran out of
+ * room. */
+static fm_status write_tentatively(fm_map *map, const step_args *a, int adding)
+{
+    sharded *s = sharded_of(map);
+    int needs_room = 0;
+    for (uint32_t i = 0; i < s->count; i++) {
+        fm_map *shard = s->shard[i];
+        if (!fm_write_tentative_ok(shard)) return FM_ERR_FULL;
+        needs_room |= part_size(a, i) > shard->ops->headroom(shard);
+    }
+    if (!needs_room) return FM_ERR_FULL; /* the counting steps cost nothing */
+    const fm_status st = each_shard(map, adding ? STEP_ADD_TENTATIVE : STEP_INSERT_TENTATIVE, a);
+    for (uint32_t i = 0; i < s->count; i++) {
+        if (part_size(a, i) == 0) continue;
+        fm_map *shard = s->shard[i];
+        if (st == FM_OK)
+            shard->ops->keep_write(shard);
+        else
+            shard->ops->undo_write(shard); /* nothing to undo where it failed or did not run */
+    }
+    return st;
+}
+
 /* Insert or add: route, reserve on every shard, then write every shard. */
 static fm_status sharded_write_host(fm_map *map, const void *keys, const void *payload, size_t n, int adding)
 {
@@ -261,10 +299,15 @@ static fm_status sharded_write_host(fm_map *map, const void *keys, const void *p
     }
     const step_args a = {.write = adding ? STEP_ADD : STEP_INSERT, .start = r.part.start, .keys = r.keys,
                          .payload = routed, .record = record};
+    /* Where some shard may lack room and every shard takes tentative
+     * writes: one probe per key, kept only when every shard fitted. */
+    st = write_tentatively(map, &a, adding);
+    if (st != FM_ERR_FULL) goto free_routed;
     /* Room on every shard first; with room made the writes cannot fail
      * (except on a device error). */
     st = reserve(map, &a);
     if (st == FM_OK) st = each_shard(map, adding ? STEP_ADD : STEP_INSERT, &a);
+free_routed:
     fm_free(routed);
 free_route:
     fm_route_free(&r);

@@ -141,13 +141,13 @@ FM_FN void fm_publish(const fm_table_view *t, uint64_t slot, uint64_t hash)
     fm_store_release_u32(&t->tags[slot], fm_full_tag(hash));
 }
 
-/* Finds `key` or claims a slot for it. Returns the slot; *fresh is 0 when the
- * key was present (tag FULL) and 1 when the slot was just claimed (tag BUSY,
- * key written, value not yet: the caller writes it and calls fm_publish).
- * The whole chain up to an EMPTY tag is searched before the first tombstone
- * on it is reused. */
-FM_FN uint64_t fm_probe_upsert(const fm_table_view *t, const uint8_t *key, uint64_t hash,
-                               int *fresh, int *was_tombstone)
+/* Looks for `key` along its chain. Returns its slot when present; else
+ * FM_NO_SLOT with *vacancy = where a claim for it starts: the first
+ * TOMBSTONE on the chain, or the EMPTY slot that ends it (FM_NO_SLOT when
+ * the table has neither). The whole chain up to an EMPTY tag is searched
+ * before a tombstone may be reused, so a key is never stored twice. */
+FM_FN uint64_t fm_probe_find_or_vacancy(const fm_table_view *t, const uint8_t *key, uint64_t hash,
+                                        uint64_t *vacancy)
 {
     const uint32_t want = fm_full_tag(hash);
     uint64_t slot = fm_home_slot(hash, t->log2_slots);
@@ -156,18 +156,30 @@ FM_FN uint64_t fm_probe_upsert(const fm_table_view *t, const uint8_t *key, uint6
     for (; step <= t->mask; step++, slot = (slot + 1) & t->mask) {
         uint32_t tag = fm_load_acquire_u32(&t->tags[slot]);
         if (tag == FM_TAG_EMPTY) break;
-        if (tag == want && fm_key_equal(fm_key_at(t, slot), key, t->key_size)) {
-            *fresh = 0;
-            return slot;
-        }
+        if (tag == want && fm_key_equal(fm_key_at(t, slot), key, t->key_size)) return slot;
         if (tag == FM_TAG_TOMBSTONE && first_tombstone == FM_NO_SLOT) first_tombstone = slot;
     }
-    if (step > t->mask && first_tombstone == FM_NO_SLOT) return FM_NO_SLOT;
+    *vacancy = first_tombstone != FM_NO_SLOT ? first_tombstone : step > t->mask ? FM_NO_SLOT : slot;
+    return FM_NO_SLOT;
+}
+
+/* Finds `key` or claims a slot for it. Returns the slot; *fresh is 0 when the
+ * key was present (tag FULL) and 1 when the slot was just claimed (tag BUSY,
+ * key written, value not yet: the caller writes it and calls fm_publish). */
+FM_FN uint64_t fm_probe_upsert(const fm_table_view *t, const uint8_t *key, uint64_t hash,
+                               int *fresh, int *was_tombstone)
+{
+    uint64_t vacancy = FM_NO_SLOT;
+    const uint64_t slot = fm_probe_find_or_vacancy(t, key, hash, &vacancy);
+    if (slot != FM_NO_SLOT) {
+        *fresh = 0;
+        return slot;
+    }
+    if (vacancy == FM_NO_SLOT) return FM_NO_SLOT;
     *fresh = 1;
     /* Slots before the claimed one never become EMPTY during a batch, so the
      * key stays reachable from its home. */
-    return fm_claim_from(t, first_tombstone != FM_NO_SLOT ? first_tombstone : slot, key,
-                         was_tombstone);
+    return fm_claim_from(t, vacancy, key, was_tombstone);
 }
 
 /* Inserts a key known to be absent (rehash into a fresh table): claims the
