@@ -27,13 +27,19 @@ static inline uint64_t fm_isqrt(uint64_t x)
     return r;
 }
 
+/* One part's even share of the capacity, rounded up. */
+static inline uint64_t fm_part_share(uint64_t capacity, uint64_t parts)
+{
+    return parts <= 1 ? capacity : capacity / parts + (capacity % parts != 0);
+}
+
 /* The live entries one of `parts` parts of a fixed-capacity map may hold:
- * its share, ceil(capacity / parts), plus 6 sqrt(share) + 16, and never
- * more than the whole capacity. (The tests' model uses this too.) */
+ * its share plus 6 sqrt(share) + 16, and never more than the whole
+ * capacity. (The tests' model uses this too.) */
 static inline uint64_t fm_part_capacity(uint64_t capacity, uint64_t parts)
 {
     if (parts <= 1) return capacity;
-    const uint64_t share = capacity / parts + (capacity % parts != 0);
+    const uint64_t share = fm_part_share(capacity, parts);
     const uint64_t part = share + 6 * fm_isqrt(share) + 16;
     return part < capacity ? part : capacity;
 }

@@ -4,7 +4,7 @@
 
 void fm_part_config(fm_config *part, const fm_config *whole, uint64_t parts)
 {
-    const uint64_t share = parts <= 1 ? whole->capacity : whole->capacity / parts + (whole->capacity % parts != 0);
+    const uint64_t share = fm_part_share(whole->capacity, parts);
     part->capacity = share;
     if (!(whole->flags & FM_FIXED_CAPACITY) || parts <= 1) return;
     part->capacity = fm_part_capacity(whole->capacity, parts);

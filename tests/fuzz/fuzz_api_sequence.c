@@ -11,8 +11,8 @@
  * so batches repeat keys and, for keys longer than 8 bytes, share the first
  * 8 bytes that the identity hash reads (long probe chains).
  *
- * Checked after every call: the status (FM_ERR_FULL predicted shard by
- * shard with owner_model.h, FM_ERR_INVALID for calls the API rejects), the
+ * Checked after every call: the status (FM_ERR_FULL predicted from the
+ * live entries and new keys of every shard with owner_model.h, FM_ERR_INVALID for calls the API rejects), the
  * outputs of get and remove, fm_size; after a failed call, and at the end,
  * the whole map through fm_export (a failed call must leave the map as it
  * was). Statistics: size, shard count, and a fixed map's slots never change.
@@ -109,7 +109,8 @@ static void ref_add(state *s, const uint8_t *key, uint64_t delta)
     ref_add_u64(s->ref, key, delta);
 }
 
-/* Would these n keys push one shard of a fixed map past ceil(capacity / S)? */
+/* Would these n keys push a fixed map past its capacity, or one shard's
+ * table past its part (owner_model.h)? */
 static int expect_full(state *s, size_t n)
 {
     if (!s->fixed) return 0;
@@ -119,10 +120,8 @@ static int expect_full(state *s, size_t n)
         const uint8_t *k = s->keys + i * s->ks;
         if (ref_find(s->ref, k) == REF_NONE && ref_put(s->scratch, k, NULL)) s->shard_new[owner(s, k)]++;
     }
-    const uint64_t per_shard = tm_shard_capacity(s->capacity, s->shards);
-    for (uint32_t i = 0; i < s->shards; i++)
-        if (s->shard_live[i] + s->shard_new[i] > per_shard) return 1;
-    return 0;
+    int by_part = 0;
+    return tm_would_be_full(s->capacity, s->shards, s->shard_live, s->shard_new, &by_part);
 }
 
 static void check_status(const state *s, fm_status got, fm_status want)
