@@ -173,7 +173,7 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
         uint64_t received = 0;
         for (size_t i = 0; i < (size_t)m->size * r.rounds; i++) received += r.rcnt[i];
         room[0] = received > m->local->ops->headroom(m->local);
-        room[1] = !fm_write_tentative_ok(m->local);
+        room[1] = !fm_write_tentative_ok(m->local) || (map->cfg.flags & FM_FIXED_CAPACITY);
     }
     if ((st = fm_mpi_agree_max(map, mine, room, 2)) != FM_OK) goto done;
     /* One round on tables that take tentative writes: write at once, and
