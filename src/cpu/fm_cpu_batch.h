@@ -37,7 +37,7 @@ typedef struct fm_cpu_batch {
     size_t chunk;
     uint64_t *hashes; /* the current chunk's hashes, in batch order (table scratch) */
     uint32_t *order;  /* the current chunk's positions, sorted by owner (table scratch) */
-    uint64_t *counts; /* keys per (thread, owner) of the current chunk, then offsets */
+    uint64_t *counts; /* keys per (thread, owner) of the current chunk (then offsets), then per owner */
 } fm_cpu_batch;
 
 /* Gets the table's chunk buffers ready. FM_ERR_NOMEM changes nothing. */
