@@ -325,7 +325,9 @@ fm_status fm_cpu_batch_plan(fm_cpu_batch *b, fm_cpu_table *t, const void *keys, 
 {
     memset(b, 0, sizeof *b);
     const size_t owners = (size_t)t->threads;
-    b->chunk = FM_BATCH_CHUNK;
+    /* Past 16 threads the chunk grows with them, so that each thread's
+     * share of a chunk stays large against the chunk's barriers. */
+    b->chunk = FM_BATCH_CHUNK * (owners > 16 ? owners / 16 : 1);
     /* hashes, then order (two positions a word), then the owner counts
      * and totals */
     const size_t order_words = b->chunk / 2, count_words = owners * owners + owners;
