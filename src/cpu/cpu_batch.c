@@ -467,7 +467,24 @@ uint64_t fm_cpu_batch_claimed_tombstones(const fm_cpu_table *t)
     return t->pending.active ? t->pending.from_tombstones : 0;
 }
 
-void fm_cpu_batch_keep(fm_cpu_table *t) { t->pending.active = 0; }
+/* Logs are kept for the next write up to this size; a larger one is freed
+ * (a big batch's log would otherwise hold its memory for good). */
+#define FM_LOG_KEEP_BYTES ((size_t)4 << 20)
+
+static void pending_end(fm_cpu_pending *p)
+{
+    p->active = 0;
+    for (int u = 0; u < p->owners; u++) {
+        fm_undo_log *logs[2] = {&p->claims[u], &p->overwrites[u]};
+        for (int l = 0; l < 2; l++) {
+            if (logs[l]->cap <= FM_LOG_KEEP_BYTES) continue;
+            fm_free(logs[l]->bytes);
+            memset(logs[l], 0, sizeof *logs[l]);
+        }
+    }
+}
+
+void fm_cpu_batch_keep(fm_cpu_table *t) { pending_end(&t->pending); }
 
 void fm_cpu_batch_undo(fm_cpu_table *t)
 {
@@ -495,7 +512,7 @@ void fm_cpu_batch_undo(fm_cpu_table *t)
     }
     t->live -= p->claimed;
     t->tombstones += p->from_tombstones;
-    p->active = 0;
+    pending_end(p);
     if (p->adding) { /* what was added to keys present before the write */
         fm_cpu_batch b;
         /* The write's plan left scratch big enough: this cannot fail. */
