@@ -209,12 +209,18 @@ static uint64_t parse_count(const char *s, const char *what) {
 
 /* --------------------------------------------------------------- options */
 
-enum { OP_INSERT, OP_GET, OP_GETMIX, OP_ADD, OP_REMOVE, OP_COUNT };
-static const char *const op_names[OP_COUNT] = {"insert", "get", "get_mix", "add_u64", "remove"};
+/* insert_grow and add_grow: a map created for 1/16 of the keys takes them
+ * all in batches of GROW_BATCH (growing 16-fold on the way). */
+enum { OP_INSERT, OP_GET, OP_GETMIX, OP_ADD, OP_REMOVE, OP_INSERT_GROW, OP_ADD_GROW, OP_COUNT };
+static const char *const op_names[OP_COUNT] = {"insert", "get", "get_mix", "add_u64", "remove",
+                                               "insert_grow", "add_grow"};
 static const char *const op_fm[OP_COUNT] = {"fm_bulk_insert", "fm_bulk_get", "fm_bulk_get (50% miss)",
-                                            "fm_bulk_add_u64", "fm_bulk_remove"};
+                                            "fm_bulk_add_u64", "fm_bulk_remove",
+                                            "fm_bulk_insert (growing, 2^20 a call)",
+                                            "fm_bulk_add_u64 (growing, 2^20 a call)"};
 static const char *const op_peer[OP_COUNT] = {"insert", "find", "find (50% miss)", "add (+=)",
-                                              "erase"};
+                                              "erase", "insert (growing)", "add (growing)"};
+#define GROW_BATCH ((size_t)1 << 20)
 
 enum { C_FM, C_CUCKOO, C_TBB, C_ABSL, C_COUNT };
 static const char *const contender_names[C_COUNT] = {"flashmap", "libcuckoo", "tbb", "absl"};
@@ -250,7 +256,8 @@ static void usage(FILE *f) {
         "  --threads LIST       thread counts, e.g. 1,2 (default 1,2)\n"
         "  --reps N             repetitions per measurement; the median is reported (default 3)\n"
         "  --shapes LIST        KEYxVALUE byte sizes, e.g. 8x8,32x128 (default 8x8,32x128)\n"
-        "  --ops LIST           insert,get,get_mix,add_u64,remove (default all)\n"
+        "  --ops LIST           insert,get,get_mix,add_u64,remove,insert_grow,add_grow (default all;\n"
+        "                       --quick: the first five)\n"
         "  --contenders LIST    flashmap,libcuckoo,tbb,absl (default all)\n"
         "  --json FILE          write one JSON object per measurement to FILE\n"
         "  --backend B          cpu (default), auto or cuda for flashmap\n"
@@ -337,6 +344,7 @@ static void parse_options(options *o, int argc, char **argv) {
             o->reps = 1;
             o->nshapes = 1;
             o->retry_busy = 0;
+            o->ops = (1u << OP_INSERT_GROW) - 1;
         }
     }
     for (int i = 1; i < argc; i++) {
@@ -552,13 +560,50 @@ static const char *contender_error(const bench_peer *c, void *map) {
 
 /* Run every selected op `reps` times on fresh maps; fill res[op]. Returns 0,
  * or -1 when the contender failed (message printed). */
+/* A growing map: created for n / 16 keys, then all n inserted (or added,
+ * every key new) in calls of GROW_BATCH keys; the calls are timed
+ * together. Checked (when `check`): every key is in once. */
+static int time_growing(const bench_peer *c, const dataset *d, int threads, int op, int check, double *secs,
+                        result *res) {
+    const size_t n = d->n;
+    void *map = c->create(d->ks, d->vs, n / 16 ? n / 16 : 1, 0.5, threads);
+    if (!map) {
+        fprintf(stderr, "flashmap-bench: %s: create failed\n", c->name);
+        g_failures++;
+        return -1;
+    }
+    long f0 = minor_faults();
+    double t0 = bench_now();
+    for (size_t at = 0; at < n; at += GROW_BATCH) {
+        const size_t len = n - at < GROW_BATCH ? n - at : GROW_BATCH;
+        if (op == OP_INSERT_GROW)
+            c->insert(map, d->keys + at * d->ks, d->vals + at * d->vs, len, threads);
+        else
+            c->add_u64(map, d->keys + at * d->ks, d->deltas + at, len, threads);
+    }
+    double t1 = bench_now();
+    res->minflt = minor_faults() - f0;
+    const char *err = contender_error(c, map);
+    if (err) {
+        fprintf(stderr, "flashmap-bench: %s %s: %s\n", c->name, op_names[op], err);
+        g_failures++;
+        c->destroy(map);
+        return -1;
+    }
+    *secs = t1 - t0;
+    if (check && c->size(map) != n)
+        report_wrong(c->name, op_names[op], "size after the growing writes != keys", (size_t)c->size(map)), res->wrong = 1;
+    c->destroy(map);
+    return 0;
+}
+
 static int run_contender(const bench_peer *c, const dataset *d, int threads, const options *o,
                          result res[OP_COUNT]) {
     const size_t n = d->n, vs = d->vs;
     double secs[OP_COUNT][BENCH_MAX_REPS];
     memset(res, 0, sizeof(result) * OP_COUNT);
     unsigned ops = o->ops;
-    if (vs != 8) ops &= ~(1u << OP_ADD);
+    if (vs != 8) ops &= ~(1u << OP_ADD | 1u << OP_ADD_GROW);
     const int run_threads = c->concurrent ? threads : 1;
     cpu_mark m0, m1;
     cpu_mark_now(&m0);
@@ -575,6 +620,13 @@ static int run_contender(const bench_peer *c, const dataset *d, int threads, con
         for (int op = 0; op < OP_COUNT; op++) {
             /* the insert always runs: everything after it needs the keys */
             if (op != OP_INSERT && !(ops & (1u << op))) continue;
+            if (op >= OP_INSERT_GROW) {
+                if (time_growing(c, d, run_threads, op, check, &secs[op][r], &res[op]) != 0) {
+                    c->destroy(map);
+                    return -1;
+                }
+                continue;
+            }
             long f0 = minor_faults();
             double t0 = bench_now();
             switch (op) {

@@ -229,19 +229,35 @@ static void hash_slice(const fm_cpu_batch *b, const fm_cpu_table *t, size_t base
     }
 }
 
-/* Turns the per-(thread, owner) counts into where each thread's keys of
- * each owner start in `order`: owner-major, then thread, so that an
- * owner's keys keep batch order. start[u] is where owner u's keys begin. */
-static void owner_offsets(uint64_t *counts, uint64_t *start, int team, int owners)
+/* The counting sort's offsets, in two steps that split the work among the
+ * threads (O(team) each per chunk, never O(team * owners) on one thread).
+ * counts[th * owners + u] holds thread th's keys of owner u; positions go
+ * owner-major, then thread, so an owner's keys keep batch order.
+ * Step 1, for each owner u of this thread: the column of u becomes its
+ * running sum over the threads, and total[u] its sum. */
+static void owner_columns(uint64_t *counts, uint64_t *total, int me, int team, int owners)
 {
-    uint64_t at = 0;
-    for (int u = 0; u < owners; u++) {
-        start[u] = at;
+    for (int u = me; u < owners; u += team) {
+        uint64_t at = 0;
         for (int th = 0; th < team; th++) {
             const uint64_t c = counts[(size_t)th * owners + u];
             counts[(size_t)th * owners + u] = at;
             at += c;
         }
+        total[u] = at;
+    }
+}
+
+/* Step 2, once every column is done: this thread's row of counts becomes
+ * where its keys of each owner go, and start[u] (this thread's copy) where
+ * owner u's keys begin, for u = 0..owners. */
+static void owner_row(uint64_t *mine, const uint64_t *total, uint64_t *start, int owners)
+{
+    uint64_t at = 0;
+    for (int u = 0; u < owners; u++) {
+        start[u] = at;
+        mine[u] += at;
+        at += total[u];
     }
     start[owners] = at;
 }
@@ -280,16 +296,18 @@ static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, cons
 #pragma omp parallel num_threads(b->n > 4096 ? t->threads : 1)
     {
         const int me = thread_id(), team = thread_count(), owners = t->threads;
-        uint64_t *const counts = b->counts, *const start = b->counts + (size_t)team * owners;
+        uint64_t *const counts = b->counts, *const total = b->counts + (size_t)team * owners;
         uint64_t *const mine = counts + (size_t)me * owners;
+        uint64_t start[FM_CONFIG_MAX_THREADS + 1];
         walk_totals tot = {0, 0, 0, 0, 0, 0};
         for (size_t base = 0; base < b->n; base += b->chunk) {
             const size_t len = b->n - base < b->chunk ? b->n - base : b->chunk;
             const size_t lo = len * (size_t)me / (size_t)team, hi = len * (size_t)(me + 1) / (size_t)team;
             hash_slice(b, t, base, lo, hi, mine, owners);
 #pragma omp barrier
-#pragma omp single
-            owner_offsets(counts, start, team, owners);
+            owner_columns(counts, total, me, team, owners);
+#pragma omp barrier
+            owner_row(mine, total, start, owners);
             for (size_t k = lo; k < hi; k++) b->order[mine[owner_of(b->hashes[k], owners)]++] = (uint32_t)k;
 #pragma omp barrier
             for (int u = me; u < owners; u += team)
@@ -307,9 +325,12 @@ fm_status fm_cpu_batch_plan(fm_cpu_batch *b, fm_cpu_table *t, const void *keys, 
 {
     memset(b, 0, sizeof *b);
     const size_t owners = (size_t)t->threads;
-    b->chunk = FM_BATCH_CHUNK;
-    /* hashes, then order (two positions a word), then the owner counts */
-    const size_t order_words = b->chunk / 2, count_words = owners * owners + owners + 1;
+    /* Past 16 threads the chunk grows with them, so that each thread's
+     * share of a chunk stays large against the chunk's barriers. */
+    b->chunk = FM_BATCH_CHUNK * (owners > 16 ? owners / 16 : 1);
+    /* hashes, then order (two positions a word), then the owner counts
+     * and totals */
+    const size_t order_words = b->chunk / 2, count_words = owners * owners + owners;
     uint64_t *scratch = fm_cpu_table_scratch(t, b->chunk + order_words + count_words);
     if (!scratch) return FM_ERR_NOMEM;
     b->hashes = scratch;
@@ -446,7 +467,24 @@ uint64_t fm_cpu_batch_claimed_tombstones(const fm_cpu_table *t)
     return t->pending.active ? t->pending.from_tombstones : 0;
 }
 
-void fm_cpu_batch_keep(fm_cpu_table *t) { t->pending.active = 0; }
+/* Logs are kept for the next write up to this size; a larger one is freed
+ * (a big batch's log would otherwise hold its memory for good). */
+#define FM_LOG_KEEP_BYTES ((size_t)4 << 20)
+
+static void pending_end(fm_cpu_pending *p)
+{
+    p->active = 0;
+    for (int u = 0; u < p->owners; u++) {
+        fm_undo_log *logs[2] = {&p->claims[u], &p->overwrites[u]};
+        for (int l = 0; l < 2; l++) {
+            if (logs[l]->cap <= FM_LOG_KEEP_BYTES) continue;
+            fm_free(logs[l]->bytes);
+            memset(logs[l], 0, sizeof *logs[l]);
+        }
+    }
+}
+
+void fm_cpu_batch_keep(fm_cpu_table *t) { pending_end(&t->pending); }
 
 void fm_cpu_batch_undo(fm_cpu_table *t)
 {
@@ -474,7 +512,7 @@ void fm_cpu_batch_undo(fm_cpu_table *t)
     }
     t->live -= p->claimed;
     t->tombstones += p->from_tombstones;
-    p->active = 0;
+    pending_end(p);
     if (p->adding) { /* what was added to keys present before the write */
         fm_cpu_batch b;
         /* The write's plan left scratch big enough: this cannot fail. */

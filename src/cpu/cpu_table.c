@@ -32,8 +32,12 @@ static uint32_t log2_of(uint64_t pow2)
     return l;
 }
 
-fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
-                            uint32_t value_size, int hash_kind, int threads)
+/* A table whose tags are EMPTY; with `touch_all` its keys and values are
+ * written too (zeros), so that no later batch pays for their first-touch
+ * faults. A table made to rehash into leaves them to the rehash, which
+ * writes them anyway: fresh pages are zeroed by the kernel once, not twice. */
+static fm_status table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size, uint32_t value_size,
+                            int hash_kind, int threads, int touch_all)
 {
     memset(t, 0, sizeof *t);
     int overflow = 0;
@@ -42,8 +46,8 @@ fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
     size_t value_bytes = fm_mul_size((size_t)slots, value_size, &overflow);
     if (overflow || slots > SIZE_MAX) return FM_ERR_NOMEM;
     t->v.tags = fm_alloc_zero(tag_bytes, threads);
-    t->v.keys = fm_alloc_zero(key_bytes, threads);
-    t->v.values = value_size ? fm_alloc_zero(value_bytes, threads) : NULL;
+    t->v.keys = touch_all ? fm_alloc_zero(key_bytes, threads) : fm_alloc(key_bytes);
+    t->v.values = !value_size ? NULL : touch_all ? fm_alloc_zero(value_bytes, threads) : fm_alloc(value_bytes);
     if (!t->v.tags || !t->v.keys || (value_size && !t->v.values)) {
         fm_cpu_table_release(t);
         return FM_ERR_NOMEM;
@@ -55,6 +59,12 @@ fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
     t->hash_kind = hash_kind;
     t->threads = threads;
     return FM_OK;
+}
+
+fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
+                            uint32_t value_size, int hash_kind, int threads)
+{
+    return table_init(t, slots, key_size, value_size, hash_kind, threads, 1);
 }
 
 void fm_cpu_table_release(fm_cpu_table *t)
@@ -91,8 +101,7 @@ uint64_t *fm_cpu_table_scratch(fm_cpu_table *t, size_t words)
 fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
 {
     fm_cpu_table next;
-    fm_status st = fm_cpu_table_init(&next, new_slots, t->v.key_size, t->v.value_size,
-                                     t->hash_kind, t->threads);
+    fm_status st = table_init(&next, new_slots, t->v.key_size, t->v.value_size, t->hash_kind, t->threads, 0);
     if (st != FM_OK) return st;
     const fm_table_view old = t->v;
     const uint32_t vs = old.value_size;

@@ -26,9 +26,10 @@
 
 #include "cpu/fm_cpu_table.h"
 
-/* Keys hashed and sorted at a time: the hashes and positions of a chunk
- * stay in cache, and a batch of any size needs no scratch memory
- * proportional to it. Positions inside a chunk fit in 32 bits. */
+/* Keys hashed and sorted at a time (times threads / 16 past 16 threads):
+ * the hashes and positions of a chunk stay in cache, and a batch of any
+ * size needs no scratch memory proportional to it. Positions inside a
+ * chunk fit in 32 bits. */
 #define FM_BATCH_CHUNK ((size_t)1 << 17)
 
 typedef struct fm_cpu_batch {
@@ -37,7 +38,7 @@ typedef struct fm_cpu_batch {
     size_t chunk;
     uint64_t *hashes; /* the current chunk's hashes, in batch order (table scratch) */
     uint32_t *order;  /* the current chunk's positions, sorted by owner (table scratch) */
-    uint64_t *counts; /* keys per (thread, owner) of the current chunk, then offsets */
+    uint64_t *counts; /* keys per (thread, owner) of the current chunk (then offsets), then per owner */
 } fm_cpu_batch;
 
 /* Gets the table's chunk buffers ready. FM_ERR_NOMEM changes nothing. */

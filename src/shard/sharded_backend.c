@@ -263,6 +263,7 @@ static fm_status write_tentatively(fm_map *map, const step_args *a, int adding)
 {
     sharded *s = sharded_of(map);
     int needs_room = 0;
+    if (map->cfg.flags & FM_FIXED_CAPACITY) return FM_ERR_FULL; /* its capacity is checked by counting */
     for (uint32_t i = 0; i < s->count; i++) {
         fm_map *shard = s->shard[i];
         if (!fm_write_tentative_ok(shard)) return FM_ERR_FULL;
