@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -29,6 +30,8 @@
 
 struct fm_emu_stream {
     int device;
+    std::atomic<unsigned long long> ops{0};
+    explicit fm_emu_stream(int d) : device(d) {}
 };
 struct fm_emu_event {
     int device;
@@ -49,6 +52,30 @@ std::map<uintptr_t, allocation> registry; /* address + HIDE -> allocation */
 std::set<void *> streams, events;
 size_t used[64];
 thread_local int current_device = 0;
+
+/* fm_emu_counts, kept with atomics (shards run on several host threads). */
+std::atomic<unsigned long long> n_launches{0}, n_memsets{0}, n_memset_bytes{0}, n_copies{0}, n_copy_bytes{0},
+    n_mallocs{0}, n_frees{0}, n_host_waits{0}, legacy_ops{0};
+
+void count_op(cudaStream_t s)
+{
+    if (s) s->ops++;
+    else legacy_ops++;
+}
+
+void count_copy(cudaStream_t s, size_t bytes)
+{
+    count_op(s);
+    n_copies++;
+    n_copy_bytes += bytes;
+}
+
+void count_memset(cudaStream_t s, size_t bytes)
+{
+    count_op(s);
+    n_memsets++;
+    n_memset_bytes += bytes;
+}
 thread_local cudaError_t last_error = cudaSuccess;
 
 int env_int(const char *name, int fallback, int most)
@@ -142,7 +169,7 @@ void check_stream(cudaStream_t s, const char *what)
 
 void check_event(cudaEvent_t e, const char *what) { check_live(events, e, "event", what); }
 
-template <typename H> cudaError_t create_handle(H **out, std::set<void *> &live, const H &value)
+template <typename H, typename V> cudaError_t create_handle(H **out, std::set<void *> &live, const V &value)
 {
     if (!out) return fail(cudaErrorInvalidValue);
     if (!device_count()) return fail(cudaErrorNoDevice);
@@ -190,6 +217,30 @@ void fm_emu_misuse(const char *fmt, ...)
 }
 
 void fm_emu_set_last_error(cudaError_t e) { last_error = e; }
+
+void fm_emu_counts_get(fm_emu_counts *out)
+{
+    out->launches = n_launches;
+    out->memsets = n_memsets;
+    out->memset_bytes = n_memset_bytes;
+    out->copies = n_copies;
+    out->copy_bytes = n_copy_bytes;
+    out->mallocs = n_mallocs;
+    out->frees = n_frees;
+    out->host_waits = n_host_waits;
+}
+
+unsigned long long fm_emu_stream_ops(cudaStream_t s)
+{
+    if (s) check_stream(s, "fm_emu_stream_ops");
+    return s ? s->ops.load() : legacy_ops.load();
+}
+
+void fm_emu_count_launch(cudaStream_t s)
+{
+    count_op(s);
+    n_launches++;
+}
 int fm_emu_current_device(void) { return current_device; }
 int fm_emu_stream_device(cudaStream_t s) { return s ? s->device : -1; }
 
@@ -244,7 +295,11 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device)
     return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void)
+{
+    n_host_waits++;
+    return cudaSuccess;
+}
 
 cudaError_t cudaRuntimeGetVersion(int *version)
 {
@@ -318,6 +373,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes)
         return fail(cudaErrorMemoryAllocation);
     }
     memset(m, 0xcd, bytes); /* what was there before */
+    n_mallocs++;
     std::lock_guard<std::mutex> g(lock);
     registry[(uintptr_t)m + HIDE] = allocation{bytes, d};
     *p = m;
@@ -340,7 +396,11 @@ static cudaError_t free_block(void *p, int pinned, const char *what)
     return cudaSuccess;
 }
 
-cudaError_t cudaFree(void *p) { return free_block(p, 0, "cudaFree"); }
+cudaError_t cudaFree(void *p)
+{
+    if (p) n_frees++;
+    return free_block(p, 0, "cudaFree");
+}
 cudaError_t cudaMallocHost(void **p, size_t bytes) { return host_alloc(p, bytes); }
 cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned flags)
 {
@@ -378,12 +438,15 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *attr, const void *p)
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
 {
+    count_copy(nullptr, bytes);
+    n_host_waits++;
     return copy(dst, src, bytes, kind, "cudaMemcpy");
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream)
 {
     check_stream(stream, "cudaMemcpyAsync");
+    count_copy(stream, bytes);
     return copy(dst, src, bytes, kind, "cudaMemcpyAsync");
 }
 
@@ -405,10 +468,11 @@ cudaError_t cudaMemcpyPeerAsync(void *dst, int dst_device, const void *src, int 
                                 cudaStream_t stream)
 {
     check_stream(stream, "cudaMemcpyPeerAsync");
+    count_copy(stream, bytes);
     return cudaMemcpyPeer(dst, dst_device, src, src_device, bytes);
 }
 
-cudaError_t cudaMemset(void *p, int value, size_t bytes)
+static cudaError_t memset_device(void *p, int value, size_t bytes)
 {
     if (bytes == 0) return cudaSuccess;
     if (space_of(p, bytes, "cudaMemset") < 0) fm_emu_misuse("cudaMemset of %zu bytes outside device memory", bytes);
@@ -416,10 +480,18 @@ cudaError_t cudaMemset(void *p, int value, size_t bytes)
     return cudaSuccess;
 }
 
+cudaError_t cudaMemset(void *p, int value, size_t bytes)
+{
+    count_memset(nullptr, bytes);
+    n_host_waits++;
+    return memset_device(p, value, bytes);
+}
+
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream)
 {
     check_stream(stream, "cudaMemsetAsync");
-    return cudaMemset(p, value, bytes);
+    count_memset(stream, bytes);
+    return memset_device(p, value, bytes);
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
@@ -427,7 +499,7 @@ cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags)
 {
     (void)flags;
-    return create_handle(s, streams, fm_emu_stream{current_device});
+    return create_handle(s, streams, current_device);
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t s)
@@ -440,6 +512,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s)
 cudaError_t cudaStreamSynchronize(cudaStream_t s)
 {
     check_stream(s, "cudaStreamSynchronize");
+    n_host_waits++;
     return cudaSuccess;
 }
 
@@ -478,6 +551,7 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
 cudaError_t cudaEventSynchronize(cudaEvent_t e)
 {
     check_event(e, "cudaEventSynchronize");
+    n_host_waits++;
     return cudaSuccess;
 }
 

@@ -141,6 +141,20 @@ void fm_emu_set_last_error(cudaError_t e);
 int fm_emu_current_device(void);
 int fm_emu_stream_device(cudaStream_t s); /* -1: the legacy default stream */
 
+/* What the program asked of the runtime since it started (all threads):
+ * the cost model of a call that tests and tools/write_cost print. host_waits
+ * counts every call that blocks the host on the device (stream, event and
+ * device synchronization, and the synchronous cudaMemcpy and cudaMemset). */
+typedef struct fm_emu_counts {
+    unsigned long long launches, memsets, memset_bytes, copies, copy_bytes, mallocs, frees, host_waits;
+} fm_emu_counts;
+void fm_emu_counts_get(fm_emu_counts *out);
+/* Launches, copies and memsets enqueued on stream s (NULL: the legacy
+ * default stream) since it was created. */
+unsigned long long fm_emu_stream_ops(cudaStream_t s);
+/* Called by the kernel launcher for every launch that runs. */
+void fm_emu_count_launch(cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #include "fm_emu_kernels.h"

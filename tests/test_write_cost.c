@@ -1,0 +1,215 @@
+/* What one bulk call of a CUDA map asks of the CUDA runtime, counted by the
+ * host emulation (tests/cuda_emu: fm_emu_counts): kernel launches, memsets
+ * and bytes memset, device allocations and frees, host waits. Printed per
+ * call for warm maps (the second call of each kind), 8-byte keys and
+ * values in device memory, on one table and on 2 shards of one device
+ * (the device route); every result is checked against what was written.
+ *
+ *   test_write_cost [--keys N] [--check]
+ *
+ * --check also holds every call to the budget of the lean write path
+ * (issue 14): no memset larger than the call's counters, no device
+ * allocation once warm, at most two kernels per chunk for a write, no host
+ * wait beyond the call's end for a get; a call over budget is a failure.
+ * Prints "test_write_cost: N failures". */
+#include <flashmap.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime.h>
+
+static int failures;
+
+#define EXPECT(cond, ...)                                                      \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            printf("FAIL ");                                                   \
+            printf(__VA_ARGS__);                                               \
+            printf("\n");                                                      \
+            failures++;                                                        \
+        }                                                                      \
+    } while (0)
+
+typedef struct budget {
+    unsigned long long launches, memset_bytes, mallocs, host_waits;
+} budget;
+
+static fm_emu_counts counts_now(void)
+{
+    fm_emu_counts c;
+    fm_emu_counts_get(&c);
+    return c;
+}
+
+/* Prints what happened between a and b for one call; with a budget,
+ * checks it. */
+static void report(const char *what, const fm_emu_counts *a, const fm_emu_counts *b, const budget *most)
+{
+    const unsigned long long launches = b->launches - a->launches, memsets = b->memsets - a->memsets,
+                             mbytes = b->memset_bytes - a->memset_bytes, mallocs = b->mallocs - a->mallocs,
+                             frees = b->frees - a->frees, waits = b->host_waits - a->host_waits;
+    printf("COST %-34s launches %3llu  memsets %3llu  memset_bytes %10llu  mallocs %2llu  frees %2llu  "
+           "host_waits %2llu\n",
+           what, launches, memsets, mbytes, mallocs, frees, waits);
+    if (!most) return;
+    EXPECT(launches <= most->launches, "%s: %llu launches, budget %llu", what, launches, most->launches);
+    EXPECT(mbytes <= most->memset_bytes, "%s: %llu bytes memset, budget %llu", what, mbytes, most->memset_bytes);
+    EXPECT(mallocs <= most->mallocs, "%s: %llu device allocations, budget %llu", what, mallocs, most->mallocs);
+    EXPECT(waits <= most->host_waits, "%s: %llu host waits, budget %llu", what, waits, most->host_waits);
+}
+
+static uint64_t mix(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void *device_copy(const void *host, size_t bytes)
+{
+    void *d = NULL;
+    if (cudaMalloc(&d, bytes) != cudaSuccess || cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice) != cudaSuccess) {
+        printf("FAIL cudaMalloc/cudaMemcpy of %zu bytes\n", bytes);
+        exit(1);
+    }
+    return d;
+}
+
+#define CALL(map, expr)                                                        \
+    do {                                                                       \
+        fm_status s_ = (expr);                                                 \
+        EXPECT(s_ == FM_OK, "%s: %s", #expr, fm_last_error(map));              \
+    } while (0)
+
+/* One map: warm calls of every kind, each counted, results checked. */
+static void run_map(const char *name, int shards, size_t n, int check)
+{
+    static const int on_device_0[2] = {0, 0};
+    uint64_t *hk = malloc(n * 8), *hv = malloc(n * 8), *out = malloc(n * 8);
+    uint8_t *found = malloc(n);
+    for (size_t i = 0; i < n; i++) {
+        hk[i] = mix(i + 1); /* distinct: mix is a bijection */
+        hv[i] = mix(i + 7777);
+    }
+    uint64_t *dk = device_copy(hk, n * 8), *dv = device_copy(hv, n * 8), *dout = NULL;
+    uint8_t *dfound = NULL;
+    if (cudaMalloc((void **)&dout, n * 8) != cudaSuccess || cudaMalloc((void **)&dfound, n) != cudaSuccess) exit(1);
+    fm_config cfg = fm_config_default(8, 8, n);
+    cfg.backend = FM_BACKEND_CUDA;
+    cfg.device = 0;
+    cfg.shards = shards;
+    cfg.devices = shards > 1 ? on_device_0 : NULL;
+    fm_map *map = NULL;
+    if (fm_create(&cfg, &map) != FM_OK) {
+        printf("FAIL fm_create: %s\n", fm_last_error(NULL));
+        failures++;
+        return;
+    }
+    /* Chunks of a call (FM_CUDA_CHUNK_KEYS is far above any n here). */
+    const unsigned long long k = shards > 1 ? (unsigned long long)shards : 1;
+    /* Budgets per call: counters (at most 64 bytes a table) may be zeroed;
+     * the device route sorts with a few kernels of its own. */
+    const unsigned long long route = shards > 1 ? 12 : 0;
+    const budget write = {2 * k + route, 64 * k, 0, 4 + 2 * k};
+    const budget read = {1 * k + route, 0, 0, 4 + 2 * k};
+    char what[64];
+    fm_emu_counts a, b;
+
+    CALL(map, fm_bulk_insert(map, dk, dv, n)); /* cold: allocates what it keeps */
+    CALL(map, fm_clear(map));
+    a = counts_now();
+    CALL(map, fm_bulk_insert(map, dk, dv, n));
+    b = counts_now();
+    snprintf(what, sizeof what, "%s insert", name);
+    report(what, &a, &b, check ? &write : NULL);
+    EXPECT(fm_size(map) == n, "%s: size %llu after insert, expected %zu", name, (unsigned long long)fm_size(map), n);
+
+    CALL(map, fm_bulk_get(map, dk, n, dout, dfound));
+    a = counts_now();
+    CALL(map, fm_bulk_get(map, dk, n, dout, dfound));
+    b = counts_now();
+    snprintf(what, sizeof what, "%s get", name);
+    report(what, &a, &b, check ? &read : NULL);
+    if (cudaMemcpy(out, dout, n * 8, cudaMemcpyDeviceToHost) != cudaSuccess ||
+        cudaMemcpy(found, dfound, n, cudaMemcpyDeviceToHost) != cudaSuccess)
+        exit(1);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++) wrong += !found[i] || out[i] != hv[i];
+    EXPECT(wrong == 0, "%s get: %zu of %zu keys wrong", name, wrong, n);
+
+    /* add_u64 of keys present (+1 each), warm, twice: counters at v + 2. */
+    CALL(map, fm_bulk_add_u64(map, dk, NULL, n));
+    a = counts_now();
+    CALL(map, fm_bulk_add_u64(map, dk, NULL, n));
+    b = counts_now();
+    snprintf(what, sizeof what, "%s add_u64 (present)", name);
+    report(what, &a, &b, check ? &write : NULL);
+    CALL(map, fm_bulk_get(map, dk, n, dout, NULL));
+    if (cudaMemcpy(out, dout, n * 8, cudaMemcpyDeviceToHost) != cudaSuccess) exit(1);
+    wrong = 0;
+    for (size_t i = 0; i < n; i++) wrong += out[i] != hv[i] + 2;
+    EXPECT(wrong == 0, "%s add_u64: %zu of %zu counters wrong", name, wrong, n);
+
+    /* add_u64 of fresh keys into the cleared map (each key twice in the batch). */
+    uint64_t *twice = malloc(2 * n * 8);
+    for (size_t i = 0; i < n; i++) twice[i] = twice[n + i] = hk[i];
+    uint64_t *dtwice = device_copy(twice, 2 * n * 8);
+    CALL(map, fm_clear(map));
+    CALL(map, fm_bulk_add_u64(map, dtwice, NULL, 2 * n));
+    CALL(map, fm_clear(map));
+    a = counts_now();
+    CALL(map, fm_bulk_add_u64(map, dtwice, NULL, 2 * n));
+    b = counts_now();
+    snprintf(what, sizeof what, "%s add_u64 (fresh, x2)", name);
+    report(what, &a, &b, check ? &write : NULL);
+    EXPECT(fm_size(map) == n, "%s: size %llu after add_u64, expected %zu", name, (unsigned long long)fm_size(map), n);
+    CALL(map, fm_bulk_get(map, dk, n, dout, NULL));
+    if (cudaMemcpy(out, dout, n * 8, cudaMemcpyDeviceToHost) != cudaSuccess) exit(1);
+    wrong = 0;
+    for (size_t i = 0; i < n; i++) wrong += out[i] != 2;
+    EXPECT(wrong == 0, "%s add_u64 fresh: %zu of %zu counters wrong", name, wrong, n);
+
+    CALL(map, fm_bulk_remove(map, dk, n / 2, dfound));
+    CALL(map, fm_bulk_insert(map, dk, dv, n / 2));
+    a = counts_now();
+    CALL(map, fm_bulk_remove(map, dk, n / 2, dfound));
+    b = counts_now();
+    snprintf(what, sizeof what, "%s remove", name);
+    report(what, &a, &b, check ? &write : NULL);
+    EXPECT(fm_size(map) == n - n / 2, "%s: size %llu after remove, expected %zu", name,
+           (unsigned long long)fm_size(map), n - n / 2);
+
+    fm_destroy(map);
+    cudaFree(dk);
+    cudaFree(dv);
+    cudaFree(dout);
+    cudaFree(dfound);
+    cudaFree(dtwice);
+    free(hk);
+    free(hv);
+    free(out);
+    free(found);
+    free(twice);
+}
+
+int main(int argc, char **argv)
+{
+    size_t n = 1 << 14;
+    int check = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) n = strtoull(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "--check") == 0) check = 1;
+        else {
+            fprintf(stderr, "usage: test_write_cost [--keys N] [--check]\n");
+            return 2;
+        }
+    }
+    run_map("8x8", 1, n, check);
+    run_map("8x8 shards 2", 2, n, check);
+    printf("test_write_cost: %d failures\n", failures);
+    return failures != 0;
+}
