@@ -1,4 +1,6 @@
 /* Devices, errors and device memory of the CUDA backend. */
+#include <mutex>
+
 #include "cuda/fm_cuda.h"
 
 #include "api/fm_fault.h"
@@ -120,4 +122,74 @@ fm_status fm_cuda_alloc(fm_map *map, void **p, size_t bytes, const char *what)
 void fm_cuda_free(void *p)
 {
     if (p) (void)cudaFree(p);
+}
+
+fm_status fm_cuda_copy_back(fm_map *map, void *host, const void *dev, size_t bytes)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    fm_status st = FM_OK;
+    FM_CUDA(cudaMemcpyAsync(host, dev, bytes, cudaMemcpyDeviceToHost, m->stream), fail);
+    FM_CUDA(cudaStreamSynchronize(m->stream), fail);
+fail:
+    return st;
+}
+
+/* ---- per-call scratch from a stream-ordered pool ------------------------------ */
+
+#define FM_CUDA_MAX_DEVICES 64
+
+static std::mutex pool_lock;
+static cudaMemPool_t pools[FM_CUDA_MAX_DEVICES];
+
+/* flashmap's own pool on `device`, created on first use and kept for the
+ * process: its release threshold keeps what it holds, so warm calls
+ * allocate nothing from the driver (the caller's pools are left alone). */
+static cudaError_t pool_of(int device, cudaMemPool_t *out)
+{
+    if (device < 0 || device >= FM_CUDA_MAX_DEVICES) return cudaErrorInvalidDevice;
+    std::lock_guard<std::mutex> g(pool_lock);
+    if (!pools[device]) {
+        cudaMemPoolProps props;
+        memset(&props, 0, sizeof props);
+        props.allocType = cudaMemAllocationTypePinned;
+        props.handleTypes = cudaMemHandleTypeNone;
+        props.location.type = cudaMemLocationTypeDevice;
+        props.location.id = device;
+        cudaMemPool_t pool = NULL;
+        cudaError_t e = cudaMemPoolCreate(&pool, &props);
+        if (e != cudaSuccess) return e;
+        uint64_t keep = UINT64_MAX;
+        if ((e = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep)) != cudaSuccess) return e;
+        pools[device] = pool;
+    }
+    *out = pools[device];
+    return cudaSuccess;
+}
+
+fm_status fm_cuda_scratch(fm_map *map, void **p, size_t bytes, const char *what, cudaStream_t stream)
+{
+    fm_status st = FM_OK;
+    int device = 0;
+    cudaMemPool_t pool = NULL;
+    *p = NULL;
+    if (fm_fault_fire(FM_FAULT_DEVICE))
+        return fm_fail(map, FM_ERR_NOMEM, "cannot allocate %zu bytes of device memory for %s (injected fault)",
+                       bytes, what);
+    FM_CUDA(cudaGetDevice(&device), fail);
+    FM_CUDA(pool_of(device, &pool), fail);
+    {
+        const cudaError_t e = cudaMallocFromPoolAsync(p, bytes ? bytes : 1, pool, stream);
+        if (e == cudaSuccess) return FM_OK;
+        *p = NULL;
+        st = fm_cuda_fail_at(map, e, "cudaMallocFromPoolAsync", __FILE__, __LINE__);
+        if (st == FM_ERR_NOMEM)
+            fm_fail(map, FM_ERR_NOMEM, "cannot allocate %zu bytes of device memory for %s", bytes, what);
+    }
+fail:
+    return st;
+}
+
+void fm_cuda_scratch_free(void *p, cudaStream_t stream)
+{
+    if (p && cudaFreeAsync(p, stream) != cudaSuccess) (void)cudaGetLastError();
 }

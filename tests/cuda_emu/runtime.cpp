@@ -33,6 +33,10 @@ struct fm_emu_stream {
     std::atomic<unsigned long long> ops{0};
     explicit fm_emu_stream(int d) : device(d) {}
 };
+struct fm_emu_pool {
+    int device;
+    std::multimap<size_t, void *> free_blocks; /* by size */
+};
 struct fm_emu_event {
     int device;
     double ms;
@@ -50,12 +54,13 @@ struct allocation {
 std::mutex lock;
 std::map<uintptr_t, allocation> registry; /* address + HIDE -> allocation */
 std::set<void *> streams, events;
+std::map<uintptr_t, cudaMemPool_t> pool_of; /* address + HIDE of pool memory in use -> its pool */
 size_t used[64];
 thread_local int current_device = 0;
 
 /* fm_emu_counts, kept with atomics (shards run on several host threads). */
 std::atomic<unsigned long long> n_launches{0}, n_memsets{0}, n_memset_bytes{0}, n_copies{0}, n_copy_bytes{0},
-    n_mallocs{0}, n_frees{0}, n_host_waits{0}, legacy_ops{0};
+    n_mallocs{0}, n_frees{0}, n_host_waits{0}, legacy_ops{0}, n_pool_grows{0};
 
 void count_op(cudaStream_t s)
 {
@@ -228,6 +233,7 @@ void fm_emu_counts_get(fm_emu_counts *out)
     out->mallocs = n_mallocs;
     out->frees = n_frees;
     out->host_waits = n_host_waits;
+    out->pool_grows = n_pool_grows;
 }
 
 unsigned long long fm_emu_stream_ops(cudaStream_t s)
@@ -492,6 +498,63 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t strea
     check_stream(stream, "cudaMemsetAsync");
     count_memset(stream, bytes);
     return memset_device(p, value, bytes);
+}
+
+cudaError_t cudaMemPoolCreate(cudaMemPool_t *pool, const cudaMemPoolProps *props)
+{
+    if (!pool || !props || props->allocType != cudaMemAllocationTypePinned ||
+        props->location.type != cudaMemLocationTypeDevice || props->location.id < 0 ||
+        props->location.id >= device_count())
+        return fail(cudaErrorInvalidValue);
+    *pool = new fm_emu_pool{props->location.id, {}};
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr attr, void *value)
+{
+    if (!pool || !value || attr != cudaMemPoolAttrReleaseThreshold) return fail(cudaErrorInvalidValue);
+    return cudaSuccess; /* the emulated pool keeps everything */
+}
+
+cudaError_t cudaMallocFromPoolAsync(void **p, size_t bytes, cudaMemPool_t pool, cudaStream_t stream)
+{
+    if (!p || !pool) return fail(cudaErrorInvalidValue);
+    check_stream(stream, "cudaMallocFromPoolAsync");
+    if (stream && stream->device != pool->device) return fail(cudaErrorInvalidValue);
+    {
+        std::lock_guard<std::mutex> g(lock);
+        auto it = pool->free_blocks.find(bytes ? bytes : 1);
+        if (it != pool->free_blocks.end()) {
+            *p = it->second;
+            pool->free_blocks.erase(it);
+            pool_of[(uintptr_t)*p + HIDE] = pool;
+            return cudaSuccess;
+        }
+    }
+    const int keep = current_device;
+    current_device = pool->device;
+    const cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    current_device = keep;
+    if (e != cudaSuccess) return e;
+    n_mallocs--; /* counted as the pool's, not as a cudaMalloc */
+    n_pool_grows++;
+    std::lock_guard<std::mutex> g(lock);
+    pool_of[(uintptr_t)*p + HIDE] = pool;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeAsync(void *p, cudaStream_t stream)
+{
+    if (!p) return cudaSuccess;
+    check_stream(stream, "cudaFreeAsync");
+    std::lock_guard<std::mutex> g(lock);
+    auto it = pool_of.find((uintptr_t)p + HIDE);
+    if (it == pool_of.end()) fm_emu_misuse("cudaFreeAsync(%p): not memory from a pool (freed twice?)", p);
+    const auto *a = find(p);
+    it->second->free_blocks.emplace(a->second.bytes, p);
+    pool_of.erase(it);
+    memset(p, 0xcd, a->second.bytes); /* what a later user finds */
+    return cudaSuccess;
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }

@@ -13,17 +13,7 @@
 #include <cub/device/device_scan.cuh>
 #include <cuda_runtime.h>
 
-static int failures;
-
-#define EXPECT(cond, ...)                                                                                    \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                             \
-            printf("\n");                                                                                    \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
+#include "emu_expect.h"
 
 #define LAUNCH(kernel, grid, block, shared, stream) FM_EMU_LAUNCH(kernel, grid, block, shared, stream)
 
