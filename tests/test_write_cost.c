@@ -198,6 +198,42 @@ static void run_map(const char *name, int shards, size_t n, int check)
     free(twice);
 }
 
+/* Memory a pool keeps is given back when an allocation needs it: after a
+ * sharded device-resident batch (its routing scratch stays in flashmap's
+ * pool), nearly all the rest of device memory is taken, and a new map's
+ * table fits only in what the pool holds. */
+static void pool_gives_back(void)
+{
+    const size_t n = (size_t)1 << 18;
+    static const int on_device_0[2] = {0, 0};
+    uint64_t *hk = malloc(n * 8);
+    for (size_t i = 0; i < n; i++) hk[i] = mix(i + 3);
+    uint64_t *dk = device_copy(hk, n * 8);
+    fm_config cfg = fm_config_default(8, 8, n);
+    cfg.backend = FM_BACKEND_CUDA;
+    cfg.device = 0;
+    cfg.shards = 2;
+    cfg.devices = on_device_0;
+    fm_map *sharded = NULL, *next = NULL;
+    if (fm_create(&cfg, &sharded) != FM_OK) exit(1);
+    CALL(sharded, fm_bulk_insert(sharded, dk, dk, n)); /* routing scratch: >= 24 bytes a key, kept */
+    size_t free_b = 0, total_b = 0;
+    void *filler = NULL;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess || cudaMalloc(&filler, free_b - (2u << 20)) != cudaSuccess)
+        exit(1);
+    fm_config one = fm_config_default(8, 8, n / 2); /* 2^18 slots of 20 bytes: 5 MiB */
+    one.backend = FM_BACKEND_CUDA;
+    one.device = 0;
+    const fm_status st = fm_create(&one, &next);
+    EXPECT(st == FM_OK, "a 5 MiB table with 2 MiB free and the pool's scratch unused: %s", fm_last_error(NULL));
+    printf("POOL a table that fits only in memory the pool gave back: %s\n", st == FM_OK ? "created" : "FAILED");
+    fm_destroy(next);
+    cudaFree(filler);
+    fm_destroy(sharded);
+    cudaFree(dk);
+    free(hk);
+}
+
 int main(int argc, char **argv)
 {
     size_t n = 1 << 14;
@@ -212,6 +248,7 @@ int main(int argc, char **argv)
     }
     run_map("8x8", 1, n, check);
     run_map("8x8 shards 2", 2, n, check);
+    pool_gives_back();
     printf("test_write_cost: %d failures\n", failures);
     return failures != 0;
 }

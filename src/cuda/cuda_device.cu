@@ -103,6 +103,11 @@ void fm_cuda_leave(int prev)
     if (prev >= 0 && cudaGetDevice(&now) == cudaSuccess && now != prev) (void)cudaSetDevice(prev);
 }
 
+/* Returns to the driver what flashmap's pool on the current device holds
+ * unused (after a device synchronization: frees still queued on streams
+ * count once they ran); 1 when there was such a pool. */
+static int trim_pool(void);
+
 fm_status fm_cuda_alloc(fm_map *map, void **p, size_t bytes, const char *what)
 {
     fm_status st = FM_OK;
@@ -111,6 +116,10 @@ fm_status fm_cuda_alloc(fm_map *map, void **p, size_t bytes, const char *what)
         return fm_fail(map, FM_ERR_NOMEM, "cannot allocate %zu bytes of device memory for %s (injected fault)",
                        bytes, what);
     cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    if (e == cudaErrorMemoryAllocation && trim_pool()) { /* memory the pool kept: give it back, once */
+        (void)cudaGetLastError();
+        e = cudaMalloc(p, bytes ? bytes : 1);
+    }
     if (e == cudaSuccess) return FM_OK;
     *p = NULL;
     st = fm_cuda_fail_at(map, e, "cudaMalloc", __FILE__, __LINE__);
@@ -166,6 +175,25 @@ static cudaError_t pool_of(int device, cudaMemPool_t *out)
     return cudaSuccess;
 }
 
+static int trim_pool(void)
+{
+    int device = -1;
+    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= FM_CUDA_MAX_DEVICES) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    cudaMemPool_t pool = NULL;
+    {
+        std::lock_guard<std::mutex> g(pool_lock);
+        pool = pools[device];
+    }
+    if (!pool || cudaDeviceSynchronize() != cudaSuccess || cudaMemPoolTrimTo(pool, 0) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return 1;
+}
+
 fm_status fm_cuda_scratch(fm_map *map, void **p, size_t bytes, const char *what, cudaStream_t stream)
 {
     fm_status st = FM_OK;
@@ -178,7 +206,11 @@ fm_status fm_cuda_scratch(fm_map *map, void **p, size_t bytes, const char *what,
     FM_CUDA(cudaGetDevice(&device), fail);
     FM_CUDA(pool_of(device, &pool), fail);
     {
-        const cudaError_t e = cudaMallocFromPoolAsync(p, bytes ? bytes : 1, pool, stream);
+        cudaError_t e = cudaMallocFromPoolAsync(p, bytes ? bytes : 1, pool, stream);
+        if (e == cudaErrorMemoryAllocation && trim_pool()) { /* free blocks of other sizes: back, then retry */
+            (void)cudaGetLastError();
+            e = cudaMallocFromPoolAsync(p, bytes ? bytes : 1, pool, stream);
+        }
         if (e == cudaSuccess) return FM_OK;
         *p = NULL;
         st = fm_cuda_fail_at(map, e, "cudaMallocFromPoolAsync", __FILE__, __LINE__);

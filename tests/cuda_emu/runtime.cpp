@@ -557,6 +557,43 @@ cudaError_t cudaFreeAsync(void *p, cudaStream_t stream)
     return cudaSuccess;
 }
 
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t keep_bytes)
+{
+    if (!pool) return fail(cudaErrorInvalidValue);
+    std::multimap<size_t, void *> blocks;
+    {
+        std::lock_guard<std::mutex> g(lock);
+        size_t kept = 0;
+        for (auto it = pool->free_blocks.begin(); it != pool->free_blocks.end();) {
+            if (kept + it->first <= keep_bytes) {
+                kept += it->first;
+                ++it;
+            } else {
+                blocks.insert(*it);
+                it = pool->free_blocks.erase(it);
+            }
+        }
+    }
+    for (auto &b : blocks) {
+        n_frees--; /* the pool's, not the program's */
+        (void)cudaFree(b.second);
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolDestroy(cudaMemPool_t pool)
+{
+    if (!pool) return fail(cudaErrorInvalidValue);
+    {
+        std::lock_guard<std::mutex> g(lock);
+        for (const auto &in_use : pool_of)
+            if (in_use.second == pool) fm_emu_misuse("cudaMemPoolDestroy: the pool still has memory in use");
+    }
+    cudaMemPoolTrimTo(pool, 0);
+    delete pool;
+    return cudaSuccess;
+}
+
 cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags)
