@@ -18,8 +18,10 @@ extern "C" {
 
 /* Makes every later call on `map` (a one-table CUDA map) run its device
  * work on `stream`, after the work the caller queued there before the
- * call; NULL gives the map back its own stream. The stream must belong to
- * the map's device and outlive its use (set NULL before destroying it).
+ * call; NULL gives the map back its own stream (the legacy default stream
+ * itself is cudaStreamLegacy, the per-thread one cudaStreamPerThread). The
+ * stream must belong to the map's device and outlive its use (set NULL
+ * before destroying it).
  *
  * On the caller's stream, with keys and outputs all in device memory:
  * - fm_bulk_get returns as soon as its kernels are queued, with no host
