@@ -34,6 +34,8 @@
 
 #include <cuda_runtime.h>
 
+#include "cuda/fm_launch.h" /* FM_LAUNCH: <<<>>> with nvcc, the host emulation's launcher in tests */
+
 #include <algorithm>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +71,30 @@ typedef struct options {
     uint64_t keys, host_keys;
     int reps;
 } options;
+
+/* ---- what a call asks of the runtime (the host emulation only) ------------------ */
+
+/* On the host emulation of CUDA (tests/cuda_emu, CTest gpu_bench_emu) the
+ * last repetition of every operation prints "COST <name> ..." lines:
+ * launches, memsets, bytes memset, device allocations and host waits of
+ * one call (bench/RESULTS.md). With nvcc, nothing. */
+struct cost_count {
+#ifdef FM_CUDA_EMULATION
+    fm_emu_counts a;
+    void start() { fm_emu_counts_get(&a); }
+    void report(const char *name)
+    {
+        fm_emu_counts b;
+        fm_emu_counts_get(&b);
+        printf("COST %-28s launches %llu  memsets %llu  memset_bytes %llu  mallocs %llu  host_waits %llu\n", name,
+               b.launches - a.launches, b.memsets - a.memsets, b.memset_bytes - a.memset_bytes,
+               b.mallocs - a.mallocs, b.host_waits - a.host_waits);
+    }
+#else
+    void start() {}
+    void report(const char *) {}
+#endif
+};
 
 /* ---- timing ----------------------------------------------------------------- */
 
@@ -155,7 +181,7 @@ static unsigned grid(uint64_t n) { return (unsigned)((n + 255) / 256); }
 
 static void fill(void *p, uint64_t n, uint32_t bytes, uint64_t seed)
 {
-    fill_words<<<grid(n), 256>>>((uint64_t *)p, n, bytes / 8, seed);
+    FM_LAUNCH(fill_words, grid(n), 256, 0, 0)((uint64_t *)p, n, bytes / 8, seed);
 }
 
 /* n keys and values in device memory, filled from seed (keys distinct),
@@ -186,7 +212,7 @@ static void measure_limits(const options *o, uint64_t table_bytes, limits *out)
     /* A table-sized buffer, within what is free. */
     uint64_t bytes = table_bytes;
     if (bytes > free_b / 2) bytes = (free_b / 2) & ~(uint64_t)31;
-    const uint64_t n_gather = 1ull << 26;
+    const uint64_t n_gather = o->keys < (1ull << 26) ? o->keys : 1ull << 26;
     void *a = NULL, *b = NULL;
     CHECK_CUDA(cudaMalloc(&a, bytes));
     CHECK_CUDA(cudaMalloc(&b, n_gather * 32 > bytes / 4 ? n_gather * 32 : bytes / 4));
@@ -200,7 +226,7 @@ static void measure_limits(const options *o, uint64_t table_bytes, limits *out)
         double s = t.stop();
         if (r) copy.push_back(s);
         t.start();
-        gather32<<<grid(n_gather), 256>>>((const uint4 *)a, bytes / 32, (uint4 *)b, n_gather);
+        FM_LAUNCH(gather32, grid(n_gather), 256, 0, 0)((const uint4 *)a, bytes / 32, (uint4 *)b, n_gather);
         s = t.stop();
         CHECK_CUDA(cudaGetLastError());
         if (r) gather.push_back(s);
@@ -249,7 +275,8 @@ static void probes(const options *o)
     CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
     uint64_t bytes = 2ull << 30;
     if (bytes > free_b / 2) bytes = free_b / 2;
-    const uint64_t words = bytes / 8, n = 1ull << 26;
+    if (bytes > o->keys * 64) bytes = o->keys * 64; /* 2 GB from --keys 2^25 up */
+    const uint64_t words = bytes / 8, n = o->keys < (1ull << 26) ? o->keys : 1ull << 26;
     uint64_t *buf = NULL, *out = NULL;
     CHECK_CUDA(cudaMalloc(&buf, bytes));
     CHECK_CUDA(cudaMalloc(&out, n * 8));
@@ -263,7 +290,7 @@ static void probes(const options *o)
             std::vector<double> v;
             for (int r = 0; r <= o->reps; r++) {
                 t.start();
-                gather_chain<<<grid(n), 256>>>(buf, words, depth, fenced, out, n);
+                FM_LAUNCH(gather_chain, grid(n), 256, 0, 0)(buf, words, depth, fenced, out, n);
                 const double sec = t.stop();
                 CHECK_CUDA(cudaGetLastError());
                 if (r) v.push_back(sec);
@@ -310,30 +337,38 @@ static void time_insert_get(const options *o, fm_map *map, const char *what, con
 {
     timer t;
     std::vector<double> ins, get;
+    cost_count cost;
+    char label[96];
     for (int r = 0; r <= o->reps; r++) {
         CHECK_FM(map, fm_clear(map));
         CHECK_CUDA(cudaDeviceSynchronize());
+        if (r == o->reps) cost.start();
         t.start();
         CHECK_FM(map, fm_bulk_insert(map, keys, values, n));
         const double sec = t.stop();
         if (r) ins.push_back(sec);
     }
+    snprintf(label, sizeof label, "%s_insert", what);
+    cost.report(label);
     if (fm_size(map) != n) {
         printf("FAILED: %s size after insert %llu, expected %llu\n", what, (unsigned long long)fm_size(map),
                (unsigned long long)n);
         g_failed = 1;
     }
     for (int r = 0; r <= o->reps; r++) {
+        if (r == o->reps) cost.start();
         t.start();
         CHECK_FM(map, fm_bulk_get(map, keys, n, out, found));
         const double sec = t.stop();
         if (r) get.push_back(sec);
     }
+    snprintf(label, sizeof label, "%s_get", what);
+    cost.report(label);
     unsigned long long *bad = NULL, wrong = 0;
     CHECK_CUDA(cudaMalloc(&bad, sizeof *bad));
     CHECK_CUDA(cudaMemset(bad, 0, sizeof *bad));
     /* Without a separate output the values cannot be compared: flags only. */
-    check_get<<<grid(n), 256>>>((const uint64_t *)out, (const uint64_t *)values, found, n,
+    FM_LAUNCH(check_get, grid(n), 256, 0, 0)((const uint64_t *)out, (const uint64_t *)values, found, n,
                                 out != values ? vs / 8 : 0, bad);
     CHECK_CUDA(cudaMemcpy(&wrong, bad, sizeof wrong, cudaMemcpyDeviceToHost));
     cudaFree(bad);
@@ -353,27 +388,34 @@ static void time_add(const options *o, fm_map *map, const uint8_t *keys, uint8_t
 {
     timer t;
     std::vector<double> fresh, present;
+    cost_count cost_fresh, cost_present;
     for (int r = 0; r <= o->reps; r++) {
         CHECK_FM(map, fm_clear(map));
         CHECK_CUDA(cudaDeviceSynchronize());
+        if (r == o->reps) cost_fresh.start();
         t.start();
         CHECK_FM(map, fm_bulk_add_u64(map, keys, NULL, n));
         double sec = t.stop();
         if (r) fresh.push_back(sec);
+        if (r == o->reps) {
+            cost_fresh.report("add_fresh");
+            cost_present.start();
+        }
         t.start();
         CHECK_FM(map, fm_bulk_add_u64(map, keys, NULL, n));
         sec = t.stop();
         if (r) present.push_back(sec);
     }
+    cost_present.report("add_present");
     /* Every counter is 2 now: compare with a buffer of twos. */
     uint64_t *twos = NULL;
     unsigned long long *bad = NULL, wrong = 0;
     CHECK_CUDA(cudaMalloc(&twos, n * 8));
     CHECK_CUDA(cudaMalloc(&bad, sizeof *bad));
     CHECK_CUDA(cudaMemset(bad, 0, sizeof *bad));
-    fill_const<<<grid(n), 256>>>(twos, n, 2);
+    FM_LAUNCH(fill_const, grid(n), 256, 0, 0)(twos, n, 2);
     CHECK_FM(map, fm_bulk_get(map, keys, n, out, found));
-    check_get<<<grid(n), 256>>>((const uint64_t *)out, twos, found, n, 1, bad);
+    FM_LAUNCH(check_get, grid(n), 256, 0, 0)((const uint64_t *)out, twos, found, n, 1, bad);
     CHECK_CUDA(cudaMemcpy(&wrong, bad, sizeof wrong, cudaMemcpyDeviceToHost));
     cudaFree(bad);
     cudaFree(twos);

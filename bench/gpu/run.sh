@@ -41,11 +41,13 @@
 # FM_GPU_MPI_PREFIX, FM_GPU_KEYS (device-resident keys, default 2^27).
 #
 # Dry mode (FM_GPU_DRY=1; tests/gpu_run_dry.sh, CTest gpu_run_dry): no GPU,
-# no build. Every step runs a stand-in that checks that $OUT already holds
-# the previous step's end line, and the smoke step runs FM_GPU_DRY_PROGRAM
-# (a program of the emulated CUDA build) for real; FM_GPU_DRY_HANG names a
+# no build. The benchmark steps run their real commands with
+# FM_GPU_DRY_BENCH (flashmap-bench-gpu of the emulated CUDA build) on 4096
+# keys; every other step runs a stand-in that fails unless $OUT already
+# holds the previous step's end line and summary; FM_GPU_DRY_HANG names a
 # step whose stand-in hangs, to show that its timeout ends it and the steps
-# after it still run. Proves the order, the timeouts and the saving.
+# after it still run. Proves the order, the commands of the benchmark
+# steps, the timeouts and the saving.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -57,7 +59,9 @@ MPI_BUILD=${BUILD}-mpi
 ARCH=${FM_GPU_ARCH:-90}
 JOBS=${FM_GPU_JOBS:-$(nproc 2>/dev/null || echo 8)}
 KEYS=${FM_GPU_KEYS:-2^27}
+HOST_KEYS=${FM_GPU_HOST_KEYS:-1000000}
 DRY=${FM_GPU_DRY:-}
+[ -n "$DRY" ] && KEYS=4096 HOST_KEYS=4096
 export PATH="$PATH:/usr/local/cuda/bin"
 
 GPU=$(timeout 5 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
@@ -135,10 +139,14 @@ step() {
         return 0
     fi
     [ "$limit" -gt "$left" ] && limit=$left
-    [ -n "$DRY" ] && [ "$limit" -gt 5 ] && limit=5
+    # Dry: the emulated benchmark runs for real; stand-ins get 5 s.
+    local stand_in=
+    if [ -n "$DRY" ]; then
+        case " $* " in *" ${FM_GPU_DRY_BENCH:-none} "*) ;; *) stand_in=1; [ "$limit" -gt 5 ] && limit=5 ;; esac
+    fi
     say "== $name (timeout ${limit}s): $*"
     t0=$(date +%s)
-    if [ -n "$DRY" ]; then
+    if [ -n "$stand_in" ]; then
         timeout -k 2 "$limit" bash -c 'dry_stand_in "$0" "$1"' "$name" "$LAST_STEP" 2>&1 |
             tee -a "$RESULT_FILE" "$OUT_FILE" > "$LOGDIR/$name.log"
     else
@@ -213,11 +221,6 @@ export -f smoke
 export LOGDIR NVCC ARCH
 if [ -n "$DRY" ]; then
     step smoke 30 true
-    if [ -n "${FM_GPU_DRY_PROGRAM:-}" ]; then
-        say "== dry: the emulated program $FM_GPU_DRY_PROGRAM, for real"
-        timeout 60 "$FM_GPU_DRY_PROGRAM" 2>&1 | tee -a "$RESULT_FILE" "$OUT_FILE"
-        save
-    fi
 else
     step smoke 40 bash -c smoke
     [ -e "$LOGDIR/smoke/unsupported" ] && NVCC_EXTRA=(-allow-unsupported-compiler)
@@ -260,7 +263,7 @@ direct_build() {
     [ $failed = 0 ] || return 1
     ar rcs "$out/libflashmap.a" "${objs[@]}" || return 1
     local link=("$out/libflashmap.a" -L"$cuda_home/lib64" -lcudart "${libs[@]}" -fopenmp -lstdc++ -lpthread -lm)
-    "$NVCC" $NVCC_FLAGS -O3 -std=c++17 -arch="sm_$ARCH" -I"$ROOT/include" bench/gpu/gpu_bench.cu \
+    "$NVCC" $NVCC_FLAGS -O3 -std=c++17 -arch="sm_$ARCH" -I"$ROOT/include" -I"$ROOT/src" bench/gpu/gpu_bench.cu \
         -o "$out/flashmap-bench-gpu" "$out/libflashmap.a" "${libs[@]}" -lgomp -lpthread -lm || return 1
     cc -O2 -std=c11 "${defs[@]}" -DFM_TEST_HAVE_CUDA=1 -I"$ROOT/tests" -I"$cuda_home/include" \
         tests/test_differential.c tests/reference_map.c tests/device_calls.c \
@@ -320,13 +323,14 @@ else
     GPUBENCH="$BUILD/bench/gpu/flashmap-bench-gpu" CPUBENCH="$BUILD/bench/flashmap-bench"
 fi
 [ $BUILT = none ] && [ -z "$DRY" ] && GPU_OK=0 && say "no build: no GPU step runs"
+[ -n "$DRY" ] && GPUBENCH=${FM_GPU_DRY_BENCH:-$GPUBENCH}
 
 # ---- benchmarks, most valuable first; then correctness -----------------------------
 gpu_step bench_8x8 60 "$GPUBENCH" --shape 8x8 --keys "$KEYS" --reps 3
-gpu_step bench_host 40 "$GPUBENCH" --shape host --reps 3
+gpu_step bench_host 40 "$GPUBENCH" --shape host --host-keys "$HOST_KEYS" --reps 3
 gpu_step bench_32x128 60 "$GPUBENCH" --shape 32x128 --keys "$KEYS" --reps 3
 gpu_step bench_sharded 40 "$GPUBENCH" --shape sharded --keys "$KEYS" --reps 3
-gpu_step probes 30 "$GPUBENCH" --shape probes --reps 3
+gpu_step probes 30 "$GPUBENCH" --shape probes --keys "$KEYS" --reps 3
 gpu_step phases 30 env FLASHMAP_CUDA_PHASES=1 "$GPUBENCH" --shape 8x8 --keys "$KEYS" --reps 1
 export OMP_WAIT_POLICY=passive
 gpu_step differential_cuda 90 "$DIFF" --backend cuda --scale 0.1

@@ -186,6 +186,15 @@ void fm_emu_count_launch(cudaStream_t s);
 
 #ifdef __cplusplus
 }
+/* The C++ overloads of the real runtime: any T ** for the result. */
+template <typename T> static inline cudaError_t cudaMalloc(T **p, size_t bytes)
+{
+    return cudaMalloc((void **)p, bytes);
+}
+template <typename T> static inline cudaError_t cudaMallocHost(T **p, size_t bytes)
+{
+    return cudaMallocHost((void **)p, bytes);
+}
 #include "fm_emu_kernels.h"
 #endif
 
