@@ -149,6 +149,7 @@ fail:
 
 static std::mutex pool_lock;
 static cudaMemPool_t pools[FM_CUDA_MAX_DEVICES];
+static int no_pool[FM_CUDA_MAX_DEVICES]; /* creating one failed: plain allocations there */
 
 /* flashmap's own pool on `device`, created on first use and kept for the
  * process: its release threshold keeps what it holds, so warm calls
@@ -157,6 +158,7 @@ static cudaError_t pool_of(int device, cudaMemPool_t *out)
 {
     if (device < 0 || device >= FM_CUDA_MAX_DEVICES) return cudaErrorInvalidDevice;
     std::lock_guard<std::mutex> g(pool_lock);
+    if (no_pool[device]) return cudaErrorNotSupported;
     if (!pools[device]) {
         cudaMemPoolProps props;
         memset(&props, 0, sizeof props);
@@ -165,10 +167,13 @@ static cudaError_t pool_of(int device, cudaMemPool_t *out)
         props.location.type = cudaMemLocationTypeDevice;
         props.location.id = device;
         cudaMemPool_t pool = NULL;
-        cudaError_t e = cudaMemPoolCreate(&pool, &props);
-        if (e != cudaSuccess) return e;
         uint64_t keep = UINT64_MAX;
-        if ((e = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep)) != cudaSuccess) return e;
+        if (cudaMemPoolCreate(&pool, &props) != cudaSuccess ||
+            cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) != cudaSuccess) {
+            (void)cudaGetLastError(); /* a device or driver without pools */
+            no_pool[device] = 1;
+            return cudaErrorNotSupported;
+        }
         pools[device] = pool;
     }
     *out = pools[device];
@@ -204,7 +209,10 @@ fm_status fm_cuda_scratch(fm_map *map, void **p, size_t bytes, const char *what,
         return fm_fail(map, FM_ERR_NOMEM, "cannot allocate %zu bytes of device memory for %s (injected fault)",
                        bytes, what);
     FM_CUDA(cudaGetDevice(&device), fail);
-    FM_CUDA(pool_of(device, &pool), fail);
+    if (pool_of(device, &pool) != cudaSuccess) { /* no pools here: a plain allocation, freed after a wait */
+        (void)cudaGetLastError();
+        return fm_cuda_alloc(map, p, bytes, what);
+    }
     {
         cudaError_t e = cudaMallocFromPoolAsync(p, bytes ? bytes : 1, pool, stream);
         if (e == cudaErrorMemoryAllocation && trim_pool()) { /* free blocks of other sizes: back, then retry */
@@ -223,5 +231,16 @@ fail:
 
 void fm_cuda_scratch_free(void *p, cudaStream_t stream)
 {
-    if (p && cudaFreeAsync(p, stream) != cudaSuccess) (void)cudaGetLastError();
+    if (!p) return;
+    int device = -1, plain = 0;
+    if (cudaGetDevice(&device) == cudaSuccess && device >= 0 && device < FM_CUDA_MAX_DEVICES) {
+        std::lock_guard<std::mutex> g(pool_lock);
+        plain = no_pool[device];
+    }
+    if (plain) {
+        if (cudaStreamSynchronize(stream) != cudaSuccess) (void)cudaGetLastError();
+        fm_cuda_free(p);
+    } else if (cudaFreeAsync(p, stream) != cudaSuccess) {
+        (void)cudaGetLastError();
+    }
 }

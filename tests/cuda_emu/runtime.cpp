@@ -13,8 +13,9 @@
  * for recording on another device's stream (a CUDA error).
  *
  * Environment: FM_CUDA_EMU_DEVICES (default 2; 0 emulates a machine with
- * the toolkit but no device) and FM_CUDA_EMU_MEMORY_MIB (device memory per
- * device, default 2048). */
+ * the toolkit but no device), FM_CUDA_EMU_MEMORY_MIB (device memory per
+ * device, default 2048) and FM_CUDA_EMU_NO_POOLS=1 (cudaMemPoolCreate
+ * fails: a device without stream-ordered pools). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,7 @@ const char *cudaGetErrorName(cudaError_t e)
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorNotSupported: return "cudaErrorNotSupported";
     default: return "cudaErrorUnknown";
     }
 }
@@ -357,6 +359,7 @@ const char *cudaGetErrorString(cudaError_t e)
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorNotReady: return "device not ready";
+    case cudaErrorNotSupported: return "operation not supported";
     default: return "unknown error";
     }
 }
@@ -502,6 +505,7 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t strea
 
 cudaError_t cudaMemPoolCreate(cudaMemPool_t *pool, const cudaMemPoolProps *props)
 {
+    if (env_int("FM_CUDA_EMU_NO_POOLS", 0, 1)) return fail(cudaErrorNotSupported); /* a device without pools */
     if (!pool || !props || props->allocType != cudaMemAllocationTypePinned ||
         props->location.type != cudaMemLocationTypeDevice || props->location.id < 0 ||
         props->location.id >= device_count())
