@@ -38,7 +38,7 @@ install(TARGETS flashmap flashmap_static
           NAMELINK_COMPONENT flashmap_Development
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT flashmap_Development)
 
-set(_fm_headers ${PROJECT_SOURCE_DIR}/include/flashmap.h)
+set(_fm_headers ${PROJECT_SOURCE_DIR}/include/flashmap.h ${PROJECT_SOURCE_DIR}/include/flashmap_cuda.h)
 if(FLASHMAP_WITH_MPI)
   list(APPEND _fm_headers ${PROJECT_SOURCE_DIR}/include/flashmap_mpi.h)
 endif()

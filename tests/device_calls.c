@@ -5,6 +5,7 @@
 
 #ifdef FM_TEST_HAVE_CUDA
 #include <cuda_runtime_api.h>
+#include <flashmap_cuda.h>
 
 static void cuda_ok(cudaError_t e, const char *what)
 {
@@ -15,6 +16,15 @@ static void cuda_ok(cudaError_t e, const char *what)
 
 int td_available(void) { return 1; }
 
+/* The test's own stream (td_caller_stream), or NULL: the legacy stream. */
+static cudaStream_t g_stream;
+
+int td_caller_stream(fm_map *map)
+{
+    if (!g_stream) cuda_ok(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    return fm_cuda_set_stream(map, g_stream) == FM_OK;
+}
+
 /* A device copy of bytes at host (NULL stays NULL; the host pointer itself
  * when keep_host). */
 static void *down(const void *host, size_t bytes, int keep_host)
@@ -22,7 +32,8 @@ static void *down(const void *host, size_t bytes, int keep_host)
     if (!host || keep_host) return (void *)host;
     void *dev = NULL;
     cuda_ok(cudaMalloc(&dev, bytes ? bytes : 1), "cudaMalloc");
-    if (bytes) cuda_ok(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice), "cudaMemcpy to the device");
+    if (bytes) cuda_ok(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, g_stream), "cudaMemcpy to the device");
+    cuda_ok(cudaStreamSynchronize(g_stream), "cudaStreamSynchronize");
     return dev;
 }
 
@@ -30,7 +41,9 @@ static void *down(const void *host, size_t bytes, int keep_host)
 static void up(void *host, void *dev, size_t bytes, int output)
 {
     if (!dev || dev == host) return;
-    if (output && bytes) cuda_ok(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy to the host");
+    /* A get on the caller's stream returns before its kernels end. */
+    if (output && bytes) cuda_ok(cudaMemcpyAsync(host, dev, bytes, cudaMemcpyDeviceToHost, g_stream), "cudaMemcpy to the host");
+    cuda_ok(cudaStreamSynchronize(g_stream), "cudaStreamSynchronize");
     cuda_ok(cudaFree(dev), "cudaFree");
 }
 
@@ -78,6 +91,12 @@ fm_status td_add(fm_map *map, size_t ks, const void *keys, const uint64_t *delta
 #else /* built without CUDA */
 
 int td_available(void) { return 0; }
+
+int td_caller_stream(fm_map *map)
+{
+    (void)map;
+    return 0;
+}
 
 static fm_status absent(void)
 {

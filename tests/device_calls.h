@@ -15,6 +15,12 @@
 #include <stdint.h>
 
 int td_available(void);
+/* Gives map a non-blocking CUDA stream of the test's own
+ * (fm_cuda_set_stream), if it takes one (a one-table CUDA map; returns 0
+ * for others). From the first call on, the td_* calls copy their buffers
+ * on that stream and wait for it before they read outputs back, as a
+ * caller of a stream-ordered map must. */
+int td_caller_stream(fm_map *map);
 fm_status td_insert(fm_map *map, size_t ks, size_t vs, const void *keys, const void *values, size_t n,
                     int host_outputs);
 fm_status td_get(fm_map *map, size_t ks, size_t vs, const void *keys, size_t n, void *values_out,

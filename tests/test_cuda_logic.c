@@ -1,7 +1,9 @@
 /*
  * The CUDA backend's per-key logic on CPU threads: the steps every GPU
- * thread runs (src/cuda/fm_cuda_keys.h: grouping a chunk's keys, the
- * acting occurrence's write, remove, get, exact new-key counts) run here on
+ * thread runs (src/cuda/fm_cuda_keys.h: grouping a chunk's keys in the
+ * epoch-tagged set, the acting occurrence's write, remove, get, exact
+ * new-key counts, and add_u64 with no grouping, every occurrence of a key
+ * racing the others) run here on
  * OpenMP threads over a table in host memory, in a shuffled order, and the
  * outcome of every batch is compared with the reference map applied in
  * batch order. So the logic the kernels run is tested on every machine,
@@ -84,20 +86,16 @@ static void add_counts(fm_cuda_counts *sum, const fm_key_counts *k)
     }
 }
 
-/* The grouping pass of a chunk, on all threads, in a shuffled order. */
-static void group_chunk(emu *e, const uint8_t *keys, size_t n, int last, int sum,
-                        const unsigned long long *deltas)
+/* The grouping pass of a chunk, on all threads, in a shuffled order. The
+ * set is cleared only when the epoch wraps, as on the device. */
+static void group_chunk(emu *e, const uint8_t *keys, size_t n, int last)
 {
-    const uint64_t slots = fm_dedup_slots(n);
-    e->d.mask = slots - 1;
-    memset(e->d.ids, 0, slots * sizeof *e->d.ids);
-    memset(e->d.winner, last ? 0 : 0xff, slots * sizeof *e->d.winner);
-    memset(e->d.sums, 0, slots * sizeof *e->d.sums);
+    e->d.mask = fm_dedup_slots(n) - 1;
+    if (fm_dedup_next_epoch(&e->d)) memset(e->d.set, 0, e->d.slots * sizeof *e->d.set);
     shuffle(e, n);
     const long long len = (long long)n;
 #pragma omp parallel for schedule(dynamic, 3)
-    for (long long k = 0; k < len; k++)
-        fm_key_group(keys, e->perm[k], e->t.key_size, e->kind, &e->d, last, sum, deltas);
+    for (long long k = 0; k < len; k++) fm_key_group(keys, e->perm[k], e->t.key_size, e->kind, &e->d, last);
 }
 
 typedef enum op { OP_INSERT, OP_ADD, OP_REMOVE, OP_GET, OP_COUNT } op;
@@ -108,7 +106,7 @@ static void run_chunk(emu *e, op o, const uint8_t *keys, const uint8_t *values,
                       uint8_t *values_out, const fm_table_view *seen, fm_cuda_counts *c)
 {
     const uint32_t ks = e->t.key_size, vs = e->t.value_size;
-    if (o != OP_GET) group_chunk(e, keys, n, o == OP_INSERT, o == OP_ADD, deltas);
+    if (o != OP_GET && o != OP_ADD) group_chunk(e, keys, n, o == OP_INSERT); /* adds are not grouped */
     else shuffle(e, n);
     const long long len = (long long)n;
 #pragma omp parallel
@@ -123,17 +121,16 @@ static void run_chunk(emu *e, op o, const uint8_t *keys, const uint8_t *values,
                 fm_key_get(&e->t, e->kind, key, vs ? values_out + i * vs : NULL, flags_out + i, 0, &k);
                 break;
             case OP_REMOVE:
-                flags_out[i] = (uint8_t)(fm_key_acts(&e->d, i) ? fm_key_remove(&e->t, e->kind, key, &k) : 0);
+                flags_out[i] = (uint8_t)(fm_key_acts(&e->d, i, 0, &k) ? fm_key_remove(&e->t, e->kind, key, &k) : 0);
                 break;
             case OP_INSERT:
-                if (fm_key_acts(&e->d, i)) fm_key_write(&e->t, e->kind, key, values + i * vs, 0, 0, &k);
+                if (fm_key_acts(&e->d, i, 1, &k)) fm_key_write(&e->t, e->kind, key, values + i * vs, &k);
                 break;
-            case OP_ADD:
-                if (fm_key_acts(&e->d, i))
-                    fm_key_write(&e->t, e->kind, key, NULL, 1, e->d.sums[e->d.slot_of[i]], &k);
+            case OP_ADD: /* every occurrence, all at once: repeats of a key race */
+                fm_key_add(&e->t, e->kind, key, deltas ? deltas[i] : 1ull, &k);
                 break;
             case OP_COUNT:
-                if (fm_key_acts(&e->d, i)) fm_key_count_distinct(&e->t, seen, e->kind, key, &k);
+                if (fm_key_acts(&e->d, i, 0, &k)) fm_key_count_distinct(&e->t, seen, e->kind, key, &k);
                 break;
             }
         }
@@ -201,10 +198,19 @@ static void run_conf(uint32_t ks, uint32_t vs, fm_hash hash, uint64_t seed, doub
     while (slots < 2 * pool_n) slots <<= 1;
     e.t = table_new(slots, ks, vs);
     const size_t max_batch = 20000;
-    e.d.ids = tu_xcalloc(fm_dedup_slots(max_batch), sizeof *e.d.ids);
-    e.d.winner = tu_xcalloc(fm_dedup_slots(max_batch), sizeof *e.d.winner);
-    e.d.sums = tu_xcalloc(fm_dedup_slots(max_batch), sizeof *e.d.sums);
+    e.d.slots = fm_dedup_slots(max_batch);
+    e.d.set = tu_xcalloc(e.d.slots, sizeof *e.d.set);
     e.d.slot_of = tu_xcalloc(max_batch, sizeof *e.d.slot_of);
+    /* A third of the runs start just before the epoch wraps, over a set
+     * whose words claim epoch 1 (taken, acting for nobody): the wrap must
+     * clear them, or no occurrence of the chunks after it acts. */
+    if (tu_chance(&e.rng, 33)) {
+        e.d.epoch = FM_DEDUP_EPOCHS - 1 - (unsigned)tu_below(&e.rng, 4);
+        for (uint64_t i = 0; i < e.d.slots; i++) {
+            e.d.set[i].id = 1ull << 48 | 1;
+            e.d.set[i].act = 1ull << 32 | 0xffffffffu;
+        }
+    }
     e.perm = tu_xcalloc(max_batch, sizeof *e.perm);
     uint8_t *pool = tu_xcalloc(pool_n, ks), *keys = tu_xcalloc(max_batch, ks);
     uint8_t *values = tu_xcalloc(max_batch, vs), *out = tu_xcalloc(max_batch, vs);
@@ -288,9 +294,7 @@ static void run_conf(uint32_t ks, uint32_t vs, fm_hash hash, uint64_t seed, doub
     ref_destroy(ref);
     ref_destroy(fresh);
     table_free(&e.t);
-    free(e.d.ids);
-    free(e.d.winner);
-    free(e.d.sums);
+    free(e.d.set);
     free(e.d.slot_of);
     free(e.perm);
     free(pool);

@@ -20,9 +20,13 @@
  * order there). Every eighth call keeps its outputs and payload on the
  * host: device keys with host buffers, which the map stages instead.
  *
+ * With --caller-stream as well, one-table CUDA maps run on a non-blocking
+ * stream of the test's own (fm_cuda_set_stream): gets return before their
+ * kernels end, and the test reads outputs only after that stream.
+ *
  * Usage: test_differential [--seeds N] [--first F] [--scale X] [--seed S]
  *                          [--shards S] [--backend cpu|cuda] [--device-buffers]
- *                          [--verbose]
+ *                          [--caller-stream] [--verbose]
  *        test_differential N X          (same as --seeds N --scale X)
  *   --seeds N   run seeds F .. F+N-1 (default 224: every configuration once)
  *   --scale X   multiply the key operations per seed (default 1.0)
@@ -78,6 +82,7 @@ static double g_scale = 1.0; /* part of the configuration: printed for replays *
 static int g_shards = 1;     /* cfg.shards of every map (--shards) */
 static fm_backend g_backend = FM_BACKEND_CPU; /* --backend */
 static int g_device_buffers;                  /* --device-buffers */
+static int g_caller_stream;                   /* --caller-stream */
 static uint64_t g_device_calls;               /* this seed's bulk calls with device buffers */
 
 typedef struct config {
@@ -755,6 +760,10 @@ static int run_seed(uint64_t seed, double scale)
         bad = 1;
         goto done;
     }
+    if (g_caller_stream && !td_caller_stream(r.map) && c->shards <= 1) {
+        bad = mismatch(&r, "fm_cuda_set_stream refused a one-table CUDA map: %s", fm_last_error(r.map));
+        goto done;
+    }
     if (c->fixed) {
         fm_stats s;
         if (fm_get_stats(r.map, &s) != FM_OK) {
@@ -869,7 +878,7 @@ static double now_seconds(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: test_differential [--seeds N] [--first F] [--scale X] "
-                    "[--seed S] [--shards S] [--backend cpu|cuda] [--device-buffers] [--verbose]\n");
+                    "[--seed S] [--shards S] [--backend cpu|cuda] [--device-buffers] [--caller-stream] [--verbose]\n");
     exit(2);
 }
 
@@ -899,6 +908,8 @@ int main(int argc, char **argv)
             else usage();
         } else if (strcmp(a, "--device-buffers") == 0) {
             g_device_buffers = 1;
+        } else if (strcmp(a, "--caller-stream") == 0) {
+            g_caller_stream = 1;
         } else if (strcmp(a, "--verbose") == 0) {
             g_verbose = 1;
         } else if (a[0] != '-' && positional == 0) {
@@ -911,7 +922,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (!(scale > 0) || g_shards < 1 || g_shards > 4096 || (g_device_buffers && g_backend != FM_BACKEND_CUDA))
+    if (!(scale > 0) || g_shards < 1 || g_shards > 4096 || ((g_device_buffers || g_caller_stream) && g_backend != FM_BACKEND_CUDA))
         usage();
     g_scale = scale;
 

@@ -4,7 +4,8 @@
  * Device-resident batches (keys, values and outputs in device memory):
  *   8-byte keys -> 8-byte values and 32-byte keys -> 128-byte values,
  *   2^27 keys (--keys) in a table at load 0.5: fm_bulk_insert into an empty
- *   pre-sized map, fm_bulk_get of every key. Reference limits in the same
+ *   pre-sized map, fm_bulk_get of every key, and (8x8) fm_bulk_add_u64 of
+ *   +1 into the cleared map and again onto the keys present. Reference limits in the same
  *   run: a device-to-device cudaMemcpy and a random 32-byte gather over a
  *   buffer as large as the table; each operation's caller bytes per second
  *   are reported as a fraction of the copy, its keys per second as a
@@ -17,6 +18,11 @@
  *   and fm_bulk_get end to end, against plain cudaMemcpy of the same bytes
  *   from and to the same pageable buffers.
  *
+ * Micro-probes (--shape probes): dependent chains of 1-3 random loads a
+ *   thread, plain and with a volatile load + __threadfence() each (the
+ *   probing code's acquire), loads per second.
+ * --shape runs one of these alone (bench/gpu/run.sh: one process each).
+ *
  * Times: CUDA events on the default stream around each call (the library
  * waits for its own streams before it returns), median of --reps runs after
  * one untimed warm-up. Every timed result is checked once (found flags and
@@ -27,6 +33,8 @@
 #include <flashmap.h>
 
 #include <cuda_runtime.h>
+
+#include "cuda/fm_launch.h" /* FM_LAUNCH: <<<>>> with nvcc, the host emulation's launcher in tests */
 
 #include <algorithm>
 #include <stdint.h>
@@ -63,6 +71,30 @@ typedef struct options {
     uint64_t keys, host_keys;
     int reps;
 } options;
+
+/* ---- what a call asks of the runtime (the host emulation only) ------------------ */
+
+/* On the host emulation of CUDA (tests/cuda_emu, CTest gpu_bench_emu) the
+ * last repetition of every operation prints "COST <name> ..." lines:
+ * launches, memsets, bytes memset, device allocations and host waits of
+ * one call (bench/RESULTS.md). With nvcc, nothing. */
+struct cost_count {
+#ifdef FM_CUDA_EMULATION
+    fm_emu_counts a;
+    void start() { fm_emu_counts_get(&a); }
+    void report(const char *name)
+    {
+        fm_emu_counts b;
+        fm_emu_counts_get(&b);
+        printf("COST %-28s launches %llu  memsets %llu  memset_bytes %llu  mallocs %llu  host_waits %llu\n", name,
+               b.launches - a.launches, b.memsets - a.memsets, b.memset_bytes - a.memset_bytes,
+               b.mallocs - a.mallocs, b.host_waits - a.host_waits);
+    }
+#else
+    void start() {}
+    void report(const char *) {}
+#endif
+};
 
 /* ---- timing ----------------------------------------------------------------- */
 
@@ -129,6 +161,12 @@ __global__ static void check_get(const uint64_t *values, const uint64_t *expecte
     if (wrong) atomicAdd(bad, 1ull);
 }
 
+__global__ static void fill_const(uint64_t *out, uint64_t n, uint64_t v)
+{
+    const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = v;
+}
+
 /* Thread i reads the 32 bytes at a random 32-byte-aligned place of buf. */
 __global__ static void gather32(const uint4 *buf, uint64_t sectors, uint4 *out, uint64_t n)
 {
@@ -143,7 +181,7 @@ static unsigned grid(uint64_t n) { return (unsigned)((n + 255) / 256); }
 
 static void fill(void *p, uint64_t n, uint32_t bytes, uint64_t seed)
 {
-    fill_words<<<grid(n), 256>>>((uint64_t *)p, n, bytes / 8, seed);
+    FM_LAUNCH(fill_words, grid(n), 256, 0, 0)((uint64_t *)p, n, bytes / 8, seed);
 }
 
 /* n keys and values in device memory, filled from seed (keys distinct),
@@ -174,7 +212,7 @@ static void measure_limits(const options *o, uint64_t table_bytes, limits *out)
     /* A table-sized buffer, within what is free. */
     uint64_t bytes = table_bytes;
     if (bytes > free_b / 2) bytes = (free_b / 2) & ~(uint64_t)31;
-    const uint64_t n_gather = 1ull << 26;
+    const uint64_t n_gather = o->keys < (1ull << 26) ? o->keys : 1ull << 26;
     void *a = NULL, *b = NULL;
     CHECK_CUDA(cudaMalloc(&a, bytes));
     CHECK_CUDA(cudaMalloc(&b, n_gather * 32 > bytes / 4 ? n_gather * 32 : bytes / 4));
@@ -188,7 +226,7 @@ static void measure_limits(const options *o, uint64_t table_bytes, limits *out)
         double s = t.stop();
         if (r) copy.push_back(s);
         t.start();
-        gather32<<<grid(n_gather), 256>>>((const uint4 *)a, bytes / 32, (uint4 *)b, n_gather);
+        FM_LAUNCH(gather32, grid(n_gather), 256, 0, 0)((const uint4 *)a, bytes / 32, (uint4 *)b, n_gather);
         s = t.stop();
         CHECK_CUDA(cudaGetLastError());
         if (r) gather.push_back(s);
@@ -201,6 +239,71 @@ static void measure_limits(const options *o, uint64_t table_bytes, limits *out)
     result("random_gather32_Gps", out->gather_ps / 1e9, "G/s");
     cudaFree(a);
     cudaFree(b);
+}
+
+/* ---- micro-probes: what one probe step of a table costs ------------------------- */
+
+/* Thread i follows `depth` dependent random 8-byte loads through buf (each
+ * address comes from the value loaded before it), as a get does through
+ * tags, keys and values; with `fenced`, each load is volatile and followed
+ * by __threadfence(), as the probing code's acquire loads are. */
+__global__ static void gather_chain(const uint64_t *buf, uint64_t words, int depth, int fenced, uint64_t *out,
+                                    uint64_t n)
+{
+    const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    uint64_t at = mix(i) % words, acc = 0;
+    for (int d = 0; d < depth; d++) {
+        uint64_t v;
+        if (fenced) {
+            v = *(const volatile uint64_t *)&buf[at];
+            __threadfence();
+        } else {
+            v = buf[at];
+        }
+        acc += v;
+        at = mix(v + d) % words;
+    }
+    out[i] = acc;
+}
+
+/* Dependent random loads per second, 1 to 3 deep, plain and fenced, over a
+ * 2 GB buffer (--probes): the floor under a get and the fences' cost. */
+static void probes(const options *o)
+{
+    size_t free_b = 0, total_b = 0;
+    CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
+    uint64_t bytes = 2ull << 30;
+    if (bytes > free_b / 2) bytes = free_b / 2;
+    if (bytes > o->keys * 64) bytes = o->keys * 64; /* 2 GB from --keys 2^25 up */
+    const uint64_t words = bytes / 8, n = o->keys < (1ull << 26) ? o->keys : 1ull << 26;
+    uint64_t *buf = NULL, *out = NULL;
+    CHECK_CUDA(cudaMalloc(&buf, bytes));
+    CHECK_CUDA(cudaMalloc(&out, n * 8));
+    fill(buf, words, 8, 99);
+    CHECK_CUDA(cudaDeviceSynchronize());
+    printf("\nmicro-probes: %llu threads, dependent random 8-byte loads over %.2f GB\n", (unsigned long long)n,
+           bytes / 1e9);
+    timer t;
+    for (int fenced = 0; fenced <= 1; fenced++)
+        for (int depth = 1; depth <= 3; depth++) {
+            std::vector<double> v;
+            for (int r = 0; r <= o->reps; r++) {
+                t.start();
+                FM_LAUNCH(gather_chain, grid(n), 256, 0, 0)(buf, words, depth, fenced, out, n);
+                const double sec = t.stop();
+                CHECK_CUDA(cudaGetLastError());
+                if (r) v.push_back(sec);
+            }
+            const double s = median(v);
+            char name[64];
+            snprintf(name, sizeof name, "probe_chain%d%s_Gloads", depth, fenced ? "_fenced" : "");
+            printf("%-28s %8.3f ms  %7.2f G loads/s  %7.2f G chains/s\n", name, s * 1e3, n * depth / s / 1e9,
+                   n / s / 1e9);
+            result(name, n * depth / s / 1e9, "Gloads/s");
+        }
+    cudaFree(buf);
+    cudaFree(out);
 }
 
 /* ---- device-resident batches --------------------------------------------------- */
@@ -234,30 +337,38 @@ static void time_insert_get(const options *o, fm_map *map, const char *what, con
 {
     timer t;
     std::vector<double> ins, get;
+    cost_count cost;
+    char label[96];
     for (int r = 0; r <= o->reps; r++) {
         CHECK_FM(map, fm_clear(map));
         CHECK_CUDA(cudaDeviceSynchronize());
+        if (r == o->reps) cost.start();
         t.start();
         CHECK_FM(map, fm_bulk_insert(map, keys, values, n));
         const double sec = t.stop();
         if (r) ins.push_back(sec);
     }
+    snprintf(label, sizeof label, "%s_insert", what);
+    cost.report(label);
     if (fm_size(map) != n) {
         printf("FAILED: %s size after insert %llu, expected %llu\n", what, (unsigned long long)fm_size(map),
                (unsigned long long)n);
         g_failed = 1;
     }
     for (int r = 0; r <= o->reps; r++) {
+        if (r == o->reps) cost.start();
         t.start();
         CHECK_FM(map, fm_bulk_get(map, keys, n, out, found));
         const double sec = t.stop();
         if (r) get.push_back(sec);
     }
+    snprintf(label, sizeof label, "%s_get", what);
+    cost.report(label);
     unsigned long long *bad = NULL, wrong = 0;
     CHECK_CUDA(cudaMalloc(&bad, sizeof *bad));
     CHECK_CUDA(cudaMemset(bad, 0, sizeof *bad));
     /* Without a separate output the values cannot be compared: flags only. */
-    check_get<<<grid(n), 256>>>((const uint64_t *)out, (const uint64_t *)values, found, n,
+    FM_LAUNCH(check_get, grid(n), 256, 0, 0)((const uint64_t *)out, (const uint64_t *)values, found, n,
                                 out != values ? vs / 8 : 0, bad);
     CHECK_CUDA(cudaMemcpy(&wrong, bad, sizeof wrong, cudaMemcpyDeviceToHost));
     cudaFree(bad);
@@ -270,8 +381,54 @@ static void time_insert_get(const options *o, fm_map *map, const char *what, con
     *get_s = median(get);
 }
 
+/* Medians of fm_bulk_add_u64 (+1 each) of n device keys: into the cleared
+ * map (every key new) and then onto the keys present; counters checked. */
+static void time_add(const options *o, fm_map *map, const uint8_t *keys, uint8_t *out, uint8_t *found,
+                     uint64_t n, double *fresh_s, double *present_s)
+{
+    timer t;
+    std::vector<double> fresh, present;
+    cost_count cost_fresh, cost_present;
+    for (int r = 0; r <= o->reps; r++) {
+        CHECK_FM(map, fm_clear(map));
+        CHECK_CUDA(cudaDeviceSynchronize());
+        if (r == o->reps) cost_fresh.start();
+        t.start();
+        CHECK_FM(map, fm_bulk_add_u64(map, keys, NULL, n));
+        double sec = t.stop();
+        if (r) fresh.push_back(sec);
+        if (r == o->reps) {
+            cost_fresh.report("add_fresh");
+            cost_present.start();
+        }
+        t.start();
+        CHECK_FM(map, fm_bulk_add_u64(map, keys, NULL, n));
+        sec = t.stop();
+        if (r) present.push_back(sec);
+    }
+    cost_present.report("add_present");
+    /* Every counter is 2 now: compare with a buffer of twos. */
+    uint64_t *twos = NULL;
+    unsigned long long *bad = NULL, wrong = 0;
+    CHECK_CUDA(cudaMalloc(&twos, n * 8));
+    CHECK_CUDA(cudaMalloc(&bad, sizeof *bad));
+    CHECK_CUDA(cudaMemset(bad, 0, sizeof *bad));
+    FM_LAUNCH(fill_const, grid(n), 256, 0, 0)(twos, n, 2);
+    CHECK_FM(map, fm_bulk_get(map, keys, n, out, found));
+    FM_LAUNCH(check_get, grid(n), 256, 0, 0)((const uint64_t *)out, twos, found, n, 1, bad);
+    CHECK_CUDA(cudaMemcpy(&wrong, bad, sizeof wrong, cudaMemcpyDeviceToHost));
+    cudaFree(bad);
+    cudaFree(twos);
+    if (wrong) {
+        printf("FAILED: add_u64: %llu of %llu counters wrong\n", wrong, (unsigned long long)n);
+        g_failed = 1;
+    }
+    *fresh_s = median(fresh);
+    *present_s = median(present);
+}
+
 static void device_shape(const options *o, uint32_t ks, uint32_t vs, double insert_target,
-                         double get_target)
+                         double get_target, double add_target)
 {
     uint64_t n = o->keys;
     fm_config cfg = fm_config_default(ks, vs, n);
@@ -321,6 +478,14 @@ static void device_shape(const options *o, uint32_t ks, uint32_t vs, double inse
     report_device_op(name, n, ks + vs, ins, &lim, insert_target);
     snprintf(name, sizeof name, "dev_%ux%u_get", ks, vs);
     report_device_op(name, n, ks + vs + 1, get, &lim, get_target);
+    if (vs == 8 && out != values) {
+        double fresh = 0, present = 0;
+        time_add(o, map, keys, out, found, n, &fresh, &present);
+        snprintf(name, sizeof name, "dev_%ux%u_add_fresh", ks, vs);
+        report_device_op(name, n, ks, fresh, &lim, add_target);
+        snprintf(name, sizeof name, "dev_%ux%u_add_present", ks, vs);
+        report_device_op(name, n, ks, present, &lim, 0);
+    }
     if (out != values) cudaFree(out);
     cudaFree(keys);
     cudaFree(values);
@@ -465,6 +630,7 @@ int main(int argc, char **argv)
 {
     options o = {1ull << 27, 1000000, 5};
     int dev_only = 0, host_only = 0;
+    const char *shape = "all";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--keys") == 0 && i + 1 < argc) o.keys = parse_count(argv[++i]);
@@ -472,11 +638,20 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--reps") == 0 && i + 1 < argc) o.reps = atoi(argv[++i]);
         else if (strcmp(a, "--device-only") == 0) dev_only = 1;
         else if (strcmp(a, "--host-only") == 0) host_only = 1;
+        else if (strcmp(a, "--shape") == 0 && i + 1 < argc) shape = argv[++i];
         else {
             fprintf(stderr, "usage: flashmap-bench-gpu [--keys N|2^K] [--host-keys N] [--reps R] "
-                            "[--device-only|--host-only]\n");
+                            "[--device-only|--host-only] [--shape all|8x8|32x128|sharded|host|probes]\n");
             return 2;
         }
+    }
+    /* One shape per process (bench/gpu/run.sh): a sticky CUDA fault in one
+     * loses no other shape's numbers. */
+    const int all = strcmp(shape, "all") == 0;
+    if (!all && strcmp(shape, "8x8") && strcmp(shape, "32x128") && strcmp(shape, "sharded") &&
+        strcmp(shape, "host") && strcmp(shape, "probes")) {
+        fprintf(stderr, "flashmap-bench-gpu: unknown --shape %s\n", shape);
+        return 2;
     }
     if (o.reps < 1) o.reps = 1;
     int count = 0;
@@ -492,11 +667,12 @@ int main(int argc, char **argv)
     printf("%s\ndevice: %s, %d SMs, %.1f GB, CUDA driver %d, runtime %d; %d reps, medians\n",
            fm_version_string(), p.name, p.multiProcessorCount, p.totalGlobalMem / 1e9, driver, runtime, o.reps);
     if (!host_only) {
-        device_shape(&o, 8, 8, 4e9, 6e9);
-        device_shape(&o, 32, 128, 0, 2e9);
-        sharded_device(&o);
+        if (all || !strcmp(shape, "8x8")) device_shape(&o, 8, 8, 4e9, 6e9, 3e9);
+        if (all || !strcmp(shape, "32x128")) device_shape(&o, 32, 128, 0, 2e9, 0);
+        if (all || !strcmp(shape, "sharded")) sharded_device(&o);
     }
-    if (!dev_only) host_resident(&o);
+    if (!dev_only && (all || !strcmp(shape, "host"))) host_resident(&o);
+    if (all || !strcmp(shape, "probes")) probes(&o);
     printf("\nflashmap-bench-gpu: %s\n", g_failed ? "FAILED" : "done");
     return g_failed;
 }

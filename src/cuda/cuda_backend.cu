@@ -4,7 +4,10 @@
  * memory. */
 #include <stdlib.h>
 
+#include <flashmap_cuda.h>
+
 #include "api/fm_room.h"
+#include "api/fm_shared.h"
 #include "cuda/fm_cuda.h"
 
 static void release(fm_cuda_map *m)
@@ -14,7 +17,8 @@ static void release(fm_cuda_map *m)
     fm_cuda_gather_release(&m->gather);
     fm_cuda_stage_release(&m->stage);
     fm_cuda_free(m->counts);
-    if (m->compute) (void)cudaStreamDestroy(m->compute);
+    if (m->counts_host) (void)cudaFreeHost(m->counts_host);
+    if (m->own_stream) (void)cudaStreamDestroy(m->own_stream);
     free(m);
 }
 
@@ -50,11 +54,13 @@ static fm_status cuda_create(fm_map *map)
     m->threads = map->cfg.threads;
     map->impl = m;
     if ((st = fm_cuda_enter(map, &prev)) != FM_OK) goto free_map;
-    /* A blocking stream: table maintenance on the default stream stays
-     * ordered with the batches. */
-    FM_CUDA(cudaStreamCreate(&m->compute), leave);
+    /* A blocking stream: ordered with the caller's work on the legacy
+     * default stream (fm_cuda_set_stream gives it the caller's instead). */
+    FM_CUDA(cudaStreamCreate(&m->own_stream), leave);
+    m->stream = m->own_stream;
     if ((st = fm_cuda_stage_init(map)) != FM_OK) goto leave;
     if ((st = fm_cuda_alloc(map, (void **)&m->counts, sizeof *m->counts, "counters")) != FM_OK) goto leave;
+    FM_CUDA(cudaHostAlloc((void **)&m->counts_host, sizeof *m->counts_host, cudaHostAllocDefault), leave);
     if ((st = fm_cuda_table_init(map, &m->t, slots)) != FM_OK) {
         fm_fail(map, st, "cannot allocate a table of %llu slots (%u-byte keys, %u-byte values) on CUDA "
                 "device %d: %s", (unsigned long long)slots, map->cfg.key_size, map->cfg.value_size, device,
@@ -177,12 +183,14 @@ static fm_status export_via_stage(fm_map *map, uint64_t *cursor, uint8_t *keys_o
         size_t take = max - *n_out < round_max ? max - *n_out : round_max, got = 0;
         if ((st = fm_cuda_table_export(map, cursor, dev_keys, vs ? dev_values : NULL, take, &got)) != FM_OK)
             return st;
-        FM_CUDA(cudaMemcpy(keys_out + *n_out * ks, dev_keys, got * ks, cudaMemcpyDefault), fail);
-        if (vs) FM_CUDA(cudaMemcpy(values_out + *n_out * vs, dev_values, got * vs, cudaMemcpyDefault), fail);
+        FM_CUDA(cudaMemcpyAsync(keys_out + *n_out * ks, dev_keys, got * ks, cudaMemcpyDefault, m->stream), fail);
+        if (vs)
+            FM_CUDA(cudaMemcpyAsync(values_out + *n_out * vs, dev_values, got * vs, cudaMemcpyDefault, m->stream),
+                    fail);
+        /* The staging buffer is reused by the next round. */
+        FM_CUDA(cudaStreamSynchronize(m->stream), fail);
         *n_out += got;
     } while (*cursor != 0 && *n_out < max);
-    /* A copy into device memory may still be in flight after cudaMemcpy. */
-    FM_CUDA(cudaStreamSynchronize(0), fail);
 fail:
     return st;
 }
@@ -226,6 +234,50 @@ static fm_status stats(fm_map *map, fm_stats *out)
 }
 
 static fm_status cuda_stats(fm_map *map, fm_stats *out) { WITH_DEVICE(map, stats(map, out)); }
+
+/* ---- the caller's stream (flashmap_cuda.h) ---------------------------------- */
+
+static fm_status set_stream(fm_map *map, cudaStream_t stream)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    fm_status st = FM_OK;
+    if (!stream) stream = m->own_stream;
+    /* An event of the map's device cannot be recorded on another device's
+     * stream: that is the check that the stream is the map's device's. */
+    cudaError_t e = cudaEventRecord(m->stage.ready[0], stream);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return fm_fail(map, FM_ERR_INVALID, "fm_cuda_set_stream: the stream cannot be used with CUDA device %d "
+                       "(another device's stream, or destroyed?): %s", m->device, cudaGetErrorString(e));
+    }
+    FM_CUDA(cudaStreamSynchronize(m->stream), fail); /* a get may still run on the old one */
+    m->stream = stream;
+fail:
+    return st;
+}
+
+extern "C" fm_status fm_cuda_set_stream(fm_map *map, void *stream)
+{
+    if (!map) return fm_fail(NULL, FM_ERR_INVALID, "fm_cuda_set_stream: map is NULL");
+    if (map->ops != &fm_cuda_backend)
+        return map->backend == FM_BACKEND_CUDA
+                   ? fm_fail(map, FM_ERR_UNSUPPORTED, "fm_cuda_set_stream: a sharded or MPI map takes no caller "
+                             "stream (its shards may live on several devices); only a one-table CUDA map does")
+                   : fm_fail(map, FM_ERR_INVALID, "fm_cuda_set_stream: not a CUDA map");
+    fm_access_begin(map, FM_ACCESS_WRITE);
+    int prev = -1;
+    fm_status st = fm_cuda_enter(map, &prev);
+    if (st == FM_OK) st = set_stream(map, (cudaStream_t)stream);
+    fm_cuda_leave(prev);
+    fm_access_end(map, FM_ACCESS_WRITE);
+    return st;
+}
+
+extern "C" void *fm_cuda_get_stream(const fm_map *map)
+{
+    if (!map || map->ops != &fm_cuda_backend || !map->impl) return NULL;
+    return (void *)((const fm_cuda_map *)map->impl)->stream;
+}
 
 extern "C" const fm_backend_ops fm_cuda_backend = {
     .name = "cuda",

@@ -1,60 +1,71 @@
 /* Bulk operations on a device table, chunk by chunk: one thread per key,
- * running the per-key steps of cuda/fm_cuda_keys.h. Writes group each
- * chunk's keys first (fm_k_group), then the acting occurrences write
- * (fm_k_write), so the result is the CPU backend's to the byte whatever the
- * scheduling. Chunks run in batch order on one stream, so the rule holds
+ * running the per-key steps of cuda/fm_cuda_keys.h. Inserts and removes
+ * group each chunk's keys first (fm_k_group, in a set that stays in L2),
+ * then the acting occurrences write (fm_k_write), so the result is the CPU
+ * backend's to the byte whatever the scheduling; add_u64 needs no grouping
+ * (fm_k_add). Chunks run in batch order on one stream, so the rule holds
  * across chunks too. */
 #include "cuda/fm_cuda.h"
 #include "cuda/fm_cuda_keys.h"
 
-/* Adds each lane's counts to *c, one atomic per warp and field. Every lane
- * of the warp must call it. */
-__device__ static void warp_count(unsigned long long *c, unsigned v)
+/* Adds every thread's counts to *c: a sum per warp (shuffles), per block
+ * (shared memory), then one atomic per block and field. Every thread of
+ * the block must call it (no thread may have returned). */
+__device__ static void block_counts(fm_cuda_counts *c, const fm_key_counts &k)
 {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    if ((threadIdx.x & 31) == 0 && v) atomicAdd(c, (unsigned long long)v);
-}
-
-__device__ static void warp_counts(fm_cuda_counts *c, const fm_key_counts &k)
-{
-    warp_count(&c->counted, k.counted);
-    warp_count(&c->claimed, k.claimed);
-    warp_count(&c->from_tombstones, k.from_tombstones);
-    warp_count(&c->removed, k.removed);
-    warp_count(&c->tombstones_left, k.tombstones_left);
-    warp_count(&c->lost, k.lost);
+    __shared__ unsigned part[FM_CUDA_BLOCK / 32][FM_CUDA_COUNTS];
+    const unsigned v[FM_CUDA_COUNTS] = {k.counted, k.claimed, k.from_tombstones, k.removed, k.tombstones_left, k.lost};
+    const unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int f = 0; f < FM_CUDA_COUNTS; f++) {
+        unsigned x = v[f];
+        for (int o = 16; o > 0; o >>= 1) x += __shfl_down_sync(0xffffffffu, x, o);
+        if (lane == 0) part[warp][f] = x;
+    }
+    __syncthreads();
+    if (threadIdx.x < FM_CUDA_COUNTS) {
+        unsigned long long sum = 0;
+        for (unsigned w = 0; w < blockDim.x / 32; w++) sum += part[w][threadIdx.x];
+        if (sum) atomicAdd(&((unsigned long long *)c)[threadIdx.x], sum);
+    }
 }
 
 __device__ static size_t thread_index(void) { return (size_t)blockIdx.x * blockDim.x + threadIdx.x; }
 
-__global__ void fm_k_group(const uint8_t *keys, size_t n, uint32_t ks, int kind, fm_cuda_dedup d,
-                           int last, int sum, const unsigned long long *deltas)
+__global__ void fm_k_group(const uint8_t *keys, size_t n, uint32_t ks, int kind, fm_cuda_dedup d, int last)
 {
     const size_t i = thread_index();
-    if (i < n) fm_key_group(keys, i, ks, kind, &d, last, sum, deltas);
+    if (i < n) fm_key_group(keys, i, ks, kind, &d, last);
 }
 
-/* Insert (data = values), add_u64 (the grouped sums) or remove (data =
- * removed_out, may be NULL): one thread per occurrence, the acting one
- * works. */
+/* Insert (data = values) or remove (data = removed_out, may be NULL): one
+ * thread per occurrence, the acting one works. */
 __global__ void fm_k_write(fm_table_view t, int kind, fm_write_kind op, const uint8_t *keys,
                            uint8_t *data, size_t n, fm_cuda_dedup d, fm_cuda_counts *c)
 {
     const size_t i = thread_index();
     fm_key_counts k = {0, 0, 0, 0, 0, 0};
     if (i < n) {
-        const int acts = fm_key_acts(&d, i);
+        const int remove = op == FM_WRITE_REMOVE;
+        const int acts = fm_key_acts(&d, i, !remove, &k);
         const uint8_t *key = keys + i * t.key_size;
-        if (op == FM_WRITE_REMOVE) {
+        if (remove) {
             const unsigned hit = acts ? fm_key_remove(&t, kind, key, &k) : 0;
             if (data) data[i] = (uint8_t)hit;
         } else if (acts) {
-            const int add = op == FM_WRITE_ADD;
-            fm_key_write(&t, kind, key, add ? NULL : data + i * t.value_size, add,
-                         add ? d.sums[d.slot_of[i]] : 0, &k);
+            fm_key_write(&t, kind, key, data + i * t.value_size, &k);
         }
     }
-    warp_counts(c, k);
+    block_counts(c, k);
+}
+
+/* add_u64 of every occurrence (deltas NULL: +1 each), no grouping. */
+__global__ void fm_k_add(fm_table_view t, int kind, const uint8_t *keys, const unsigned long long *deltas,
+                         size_t n, fm_cuda_counts *c)
+{
+    const size_t i = thread_index();
+    fm_key_counts k = {0, 0, 0, 0, 0, 0};
+    if (i < n) fm_key_add(&t, kind, keys + i * t.key_size, deltas ? deltas[i] : 1ull, &k);
+    block_counts(c, k);
 }
 
 /* Gets (values_out, found_out; either may be NULL) or, with count, the
@@ -67,7 +78,7 @@ __global__ void fm_k_read(fm_table_view t, int kind, const uint8_t *keys, size_t
     if (i < n)
         fm_key_get(&t, kind, keys + i * t.key_size, values_out ? values_out + i * t.value_size : NULL,
                    found_out ? found_out + i : NULL, count, &k);
-    if (count) warp_counts(c, k);
+    if (count) block_counts(c, k); /* count is the same for the whole grid */
 }
 
 __global__ void fm_k_count_distinct(fm_table_view t, fm_table_view seen, int kind, const uint8_t *keys,
@@ -75,48 +86,36 @@ __global__ void fm_k_count_distinct(fm_table_view t, fm_table_view seen, int kin
 {
     const size_t i = thread_index();
     fm_key_counts k = {0, 0, 0, 0, 0, 0};
-    if (i < n && fm_key_acts(&d, i)) fm_key_count_distinct(&t, &seen, kind, keys + i * t.key_size, &k);
-    warp_counts(c, k);
+    if (i < n && fm_key_acts(&d, i, 0, &k)) fm_key_count_distinct(&t, &seen, kind, keys + i * t.key_size, &k);
+    block_counts(c, k);
 }
 
 /* ---- host side ------------------------------------------------------------ */
 
 void fm_cuda_dedup_release(fm_cuda_dedup *d)
 {
-    fm_cuda_free(d->ids);
-    fm_cuda_free(d->winner);
-    fm_cuda_free(d->sums);
+    fm_cuda_free(d->set);
     fm_cuda_free(d->slot_of);
     memset(d, 0, sizeof *d);
 }
 
-/* Makes the dedup set hold a chunk of `keys` (and sums when asked). Grows
- * only; FM_ERR_NOMEM leaves what was there. */
-static fm_status dedup_reserve(fm_map *map, size_t keys, int sums)
+/* Makes the grouping set hold a chunk of `keys` (at most
+ * FM_DEDUP_MAX_KEYS). Grows only; FM_ERR_NOMEM leaves what was there. A
+ * new set starts at epoch 0, so its first chunk clears it. */
+static fm_status dedup_reserve(fm_map *map, size_t keys)
 {
     fm_cuda_dedup *d = &fm_cuda_of(map)->dd;
+    if (keys > FM_DEDUP_MAX_KEYS) keys = FM_DEDUP_MAX_KEYS;
     const uint64_t slots = fm_dedup_slots(keys);
     fm_status st = FM_OK;
     if (slots > d->slots) {
-        fm_cuda_dedup bigger;
-        memset(&bigger, 0, sizeof bigger);
-        if ((st = fm_cuda_alloc(map, (void **)&bigger.ids, slots * sizeof *bigger.ids, "batch grouping")) != FM_OK ||
-            (st = fm_cuda_alloc(map, (void **)&bigger.winner, slots * sizeof *bigger.winner, "batch grouping")) != FM_OK ||
-            ((sums || d->sums) &&
-             (st = fm_cuda_alloc(map, (void **)&bigger.sums, slots * sizeof *bigger.sums, "batch grouping")) != FM_OK)) {
-            fm_cuda_dedup_release(&bigger);
-            return st;
-        }
-        bigger.slot_of = d->slot_of;
-        bigger.keys = d->keys;
-        d->slot_of = NULL;
-        fm_cuda_dedup_release(d);
-        bigger.slots = slots;
-        *d = bigger;
+        fm_dedup_slot *set = NULL;
+        if ((st = fm_cuda_alloc(map, (void **)&set, slots * sizeof *set, "batch grouping")) != FM_OK) return st;
+        fm_cuda_free(d->set);
+        d->set = set;
+        d->slots = slots;
+        d->epoch = 0;
     }
-    if (sums && !d->sums &&
-        (st = fm_cuda_alloc(map, (void **)&d->sums, d->slots * sizeof *d->sums, "batch grouping")) != FM_OK)
-        return st;
     if (keys > d->keys) {
         unsigned *slot_of = NULL;
         if ((st = fm_cuda_alloc(map, (void **)&slot_of, keys * sizeof *slot_of, "batch grouping")) != FM_OK)
@@ -134,22 +133,19 @@ typedef struct batch_job {
     fm_table_view seen; /* exact counts */
 } batch_job;
 
-/* Groups a chunk's keys on the compute stream: `last` picks which
- * occurrence acts, `sum` adds up deltas (dev NULL: ones). */
-static fm_status dedup_chunk(fm_map *map, const uint8_t *keys, size_t n, int last, int sum,
-                             const uint8_t *deltas)
+/* Groups a chunk's keys (at most FM_DEDUP_MAX_KEYS) on the map's stream:
+ * `last` picks which occurrence acts. No memset but once in 65535 chunks
+ * (fm_dedup_next_epoch). */
+static fm_status dedup_chunk(fm_map *map, const uint8_t *keys, size_t n, int last)
 {
     fm_cuda_map *m = fm_cuda_of(map);
     fm_cuda_dedup *d = &m->dd;
-    fm_status st = dedup_reserve(map, n, sum);
+    fm_status st = dedup_reserve(map, n);
     if (st != FM_OK) return st;
-    const uint64_t slots = fm_dedup_slots(n);
-    d->mask = slots - 1;
-    FM_CUDA(cudaMemsetAsync(d->ids, 0, slots * sizeof *d->ids, m->compute), fail);
-    FM_CUDA(cudaMemsetAsync(d->winner, last ? 0 : 0xff, slots * sizeof *d->winner, m->compute), fail);
-    if (sum) FM_CUDA(cudaMemsetAsync(d->sums, 0, slots * sizeof *d->sums, m->compute), fail);
-    FM_LAUNCH(fm_k_group, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute)(
-        keys, n, m->t.v.key_size, m->t.hash_kind, *d, last, sum, (const unsigned long long *)deltas);
+    d->mask = fm_dedup_slots(n) - 1;
+    if (fm_dedup_next_epoch(d)) FM_CUDA(cudaMemsetAsync(d->set, 0, d->slots * sizeof *d->set, m->stream), fail);
+    FM_LAUNCH(fm_k_group, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->stream)(keys, n, m->t.v.key_size, m->t.hash_kind,
+            *d, last);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
     return st;
@@ -160,11 +156,19 @@ static fm_status write_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t
     (void)first;
     fm_cuda_map *m = fm_cuda_of(map);
     const fm_write_kind kind = ((batch_job *)ctx)->kind;
-    fm_status st = dedup_chunk(map, dev[0], n, kind == FM_WRITE_INSERT, kind == FM_WRITE_ADD, dev[1]);
-    if (st != FM_OK) return st;
-    FM_LAUNCH(fm_k_write, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute)(m->t.v, m->t.hash_kind, kind, dev[0],
-            dev[1], n, m->dd, m->counts);
+    const int phases = fm_cuda_phases_on();
+    fm_status st = FM_OK;
+    if (phases) fm_cuda_phase(map, 0);
+    if (kind != FM_WRITE_ADD && (st = dedup_chunk(map, dev[0], n, kind == FM_WRITE_INSERT)) != FM_OK) return st;
+    if (phases) fm_cuda_phase(map, 1);
+    if (kind == FM_WRITE_ADD)
+        FM_LAUNCH(fm_k_add, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->stream)(m->t.v, m->t.hash_kind, dev[0],
+                (const unsigned long long *)dev[1], n, m->counts);
+    else
+        FM_LAUNCH(fm_k_write, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->stream)(m->t.v, m->t.hash_kind, kind, dev[0],
+                dev[1], n, m->dd, m->counts);
     FM_CUDA(cudaGetLastError(), fail);
+    if (phases) fm_cuda_phase(map, 2);
 fail:
     return st;
 }
@@ -176,7 +180,7 @@ static fm_status read_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t 
     (void)first;
     fm_cuda_map *m = fm_cuda_of(map);
     fm_status st = FM_OK;
-    FM_LAUNCH(fm_k_read, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute)(
+    FM_LAUNCH(fm_k_read, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->stream)(
         m->t.v, m->t.hash_kind, dev[0], n, ctx ? NULL : dev[1], ctx ? NULL : dev[2], ctx != NULL, m->counts);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
@@ -187,27 +191,33 @@ static fm_status count_distinct_chunk(fm_map *map, void *ctx, uint8_t *const *de
 {
     (void)first;
     fm_cuda_map *m = fm_cuda_of(map);
-    fm_status st = dedup_chunk(map, dev[0], n, 0, 0, NULL);
+    fm_status st = dedup_chunk(map, dev[0], n, 0);
     if (st != FM_OK) return st;
-    FM_LAUNCH(fm_k_count_distinct, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->compute)(
+    FM_LAUNCH(fm_k_count_distinct, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->stream)(
         m->t.v, ((batch_job *)ctx)->seen, m->t.hash_kind, dev[0], n, m->dd, m->counts);
     FM_CUDA(cudaGetLastError(), fail);
 fail:
     return st;
 }
 
-/* Plans the batch, zeroes the counters, streams it through fn and reads the
- * counters back. */
-static fm_status run_batch(fm_map *map, const fm_cuda_array *arrays, int count, size_t n,
+/* Plans the batch (chunks of at most FM_DEDUP_MAX_KEYS when `grouped`),
+ * zeroes the counters, streams it through fn and reads the counters back
+ * into *out. out NULL (gets): no counters, and on the caller's stream
+ * (fm_cuda_set_stream) with every array in device memory nothing waits. */
+static fm_status run_batch(fm_map *map, const fm_cuda_array *arrays, int count, size_t n, int grouped,
                            fm_cuda_chunk_fn fn, void *ctx, fm_cuda_counts *out)
 {
     fm_cuda_map *m = fm_cuda_of(map);
     fm_cuda_plan plan;
     fm_status st = fm_cuda_plan_batch(map, &plan, arrays, count, n);
     if (st != FM_OK) return st;
-    FM_CUDA(cudaMemsetAsync(m->counts, 0, sizeof *m->counts, m->compute), fail);
-    if ((st = fm_cuda_stream_batch(map, &plan, fn, ctx)) != FM_OK) return st;
-    FM_CUDA(cudaMemcpy(out, m->counts, sizeof *out, cudaMemcpyDeviceToHost), fail);
+    if (grouped && plan.chunk > FM_DEDUP_MAX_KEYS) plan.chunk = FM_DEDUP_MAX_KEYS;
+    if (out) FM_CUDA(cudaMemsetAsync(m->counts, 0, sizeof *m->counts, m->stream), fail);
+    if ((st = fm_cuda_stream_batch(map, &plan, fn, ctx, out != NULL)) != FM_OK) return st;
+    if (!out) return FM_OK;
+    FM_CUDA(cudaMemcpyAsync(m->counts_host, m->counts, sizeof *out, cudaMemcpyDeviceToHost, m->stream), fail);
+    FM_CUDA(cudaStreamSynchronize(m->stream), fail);
+    *out = *m->counts_host;
 fail:
     return st;
 }
@@ -218,29 +228,38 @@ fm_status fm_cuda_batch_get(fm_map *map, const void *keys, size_t n, void *value
     const fm_cuda_array arrays[3] = {{keys, map->cfg.key_size, 0},
                                      {values_out, map->cfg.value_size, 1},
                                      {found_out, 1, 1}};
-    fm_cuda_counts counts;
-    return run_batch(map, arrays, 3, n, read_chunk, NULL, &counts);
+    return run_batch(map, arrays, 3, n, 0, read_chunk, NULL, NULL);
 }
 
 fm_status fm_cuda_batch_count_new(fm_map *map, const void *keys, size_t n, uint64_t headroom,
                                   uint64_t *new_out)
 {
-    fm_cuda_map *m = fm_cuda_of(map);
     const fm_cuda_array arrays[1] = {{keys, map->cfg.key_size, 0}};
     fm_cuda_counts counts;
+    memset(&counts, 0, sizeof counts);
     int count_absent = 1;
-    fm_status st = run_batch(map, arrays, 1, n, read_chunk, &count_absent, &counts);
+    fm_status st = run_batch(map, arrays, 1, n, 0, read_chunk, &count_absent, &counts);
     if (st != FM_OK) return st;
     if (counts.counted <= headroom) {
         *new_out = counts.counted;
         return FM_OK;
     }
+    return fm_cuda_count_distinct(map, keys, n, counts.counted, new_out);
+}
+
+fm_status fm_cuda_count_distinct(fm_map *map, const void *keys, size_t n, uint64_t absent, uint64_t *new_out)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    const fm_cuda_array arrays[1] = {{keys, map->cfg.key_size, 0}};
+    fm_cuda_counts counts;
+    memset(&counts, 0, sizeof counts);
+    fm_status st = FM_OK;
     /* Repeats may be what passes headroom: count distinct keys in a set of
      * `cap` keys at most. A fixed map only needs to know whether they pass
      * its capacity; a growing map's set takes at most half of the free
      * device memory (a batch of 10^10 occurrences of 10^8 k-mers must not
-     * need a set for 10^10). */
-    uint64_t enough = counts.counted;
+     * need a set for 10^10). The set is scratch from the pool. */
+    uint64_t enough = absent;
     if (map->cfg.flags & FM_FIXED_CAPACITY) {
         const uint64_t room = map->cfg.capacity > m->t.live ? map->cfg.capacity - m->t.live : 0;
         if (room + 1 < enough) enough = room + 1;
@@ -260,21 +279,23 @@ fm_status fm_cuda_batch_count_new(fm_map *map, const void *keys, size_t n, uint6
     job.seen.log2_slots = 4;
     while (((uint64_t)1 << job.seen.log2_slots) < slots) job.seen.log2_slots++;
     job.seen.key_size = map->cfg.key_size;
-    if ((st = fm_cuda_alloc(map, (void **)&job.seen.tags, slots * sizeof(uint32_t), "counting new keys")) != FM_OK)
+    if ((st = fm_cuda_scratch(map, (void **)&job.seen.tags, slots * sizeof(uint32_t), "counting new keys",
+                              m->stream)) != FM_OK)
         goto fail;
-    if ((st = fm_cuda_alloc(map, (void **)&job.seen.keys, slots * map->cfg.key_size, "counting new keys")) != FM_OK)
+    if ((st = fm_cuda_scratch(map, (void **)&job.seen.keys, slots * map->cfg.key_size, "counting new keys",
+                              m->stream)) != FM_OK)
         goto free_tags;
-    FM_CUDA(cudaMemsetAsync(job.seen.tags, 0, slots * sizeof(uint32_t), m->compute), free_keys);
-    if ((st = run_batch(map, arrays, 1, n, count_distinct_chunk, &job, &counts)) == FM_OK)
+    FM_CUDA(cudaMemsetAsync(job.seen.tags, 0, slots * sizeof(uint32_t), m->stream), free_keys);
+    if ((st = run_batch(map, arrays, 1, n, 1, count_distinct_chunk, &job, &counts)) == FM_OK)
         /* Up to cap the count is exact (the set is at most half full);
          * beyond it, all that is known is "more than cap": enough stands
          * for that (a fixed map: more than it has room for; a growing map:
          * every absent occurrence, a bound that is never too small). */
         *new_out = counts.counted <= cap || cap == enough ? counts.counted : enough;
 free_keys:
-    fm_cuda_free(job.seen.keys);
+    fm_cuda_scratch_free(job.seen.keys, m->stream);
 free_tags:
-    fm_cuda_free(job.seen.tags);
+    fm_cuda_scratch_free(job.seen.tags, m->stream);
 fail:
     if (st == FM_ERR_NOMEM && !(map->cfg.flags & FM_FIXED_CAPACITY)) {
         /* No room to count exactly: size the growth for every absent
@@ -298,7 +319,8 @@ static void write_arrays(fm_map *map, fm_write_kind kind, const void *keys, cons
 }
 
 /* Everything a write needs is allocated before the table changes: the
- * staging buffers (by the plan) and the grouping set for a chunk. Both
+ * staging buffers (by the plan) and, for grouped writes (and the exact
+ * count of new keys an insert may run), the grouping set for a chunk. Both
  * only grow, so a later plan for as many keys or fewer allocates nothing. */
 fm_status fm_cuda_batch_prepare(fm_map *map, fm_write_kind kind, const void *keys, const void *data, size_t n)
 {
@@ -306,7 +328,7 @@ fm_status fm_cuda_batch_prepare(fm_map *map, fm_write_kind kind, const void *key
     write_arrays(map, kind, keys, data, arrays);
     fm_cuda_plan plan;
     fm_status st = fm_cuda_plan_batch(map, &plan, arrays, 2, n);
-    if (st == FM_OK) st = dedup_reserve(map, plan.chunk, kind == FM_WRITE_ADD);
+    if (st == FM_OK) st = dedup_reserve(map, plan.chunk);
     return st;
 }
 
@@ -318,6 +340,10 @@ fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys,
     write_arrays(map, kind, keys, data, arrays);
     fm_status st = fm_cuda_batch_prepare(map, kind, keys, data, n);
     if (st != FM_OK) return st;
+    if (kind == FM_WRITE_ADD && !(write_flags & FM_WRITE_ROOM_MADE) && n > map->ops->headroom(map)) {
+        int done = 0; /* adds to present keys first, room for the others (cuda_add.cu) */
+        if ((st = fm_cuda_add_found_first(map, keys, data, n, &done)) != FM_OK || done) return st;
+    }
     if (kind != FM_WRITE_REMOVE && !(write_flags & FM_WRITE_ROOM_MADE) &&
         (st = fm_reserve_batch(map, keys, n)) != FM_OK)
         return st;
@@ -325,7 +351,10 @@ fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys,
     memset(&job, 0, sizeof job);
     job.kind = kind;
     fm_cuda_counts counts;
-    if ((st = run_batch(map, arrays, 2, n, write_chunk, &job, &counts)) != FM_OK) return st;
+    memset(&counts, 0, sizeof counts);
+    if ((st = run_batch(map, arrays, 2, n, kind != FM_WRITE_ADD, write_chunk, &job, &counts)) != FM_OK) return st;
+    if (fm_cuda_phases_on())
+        fm_cuda_phases_report(kind == FM_WRITE_INSERT ? "insert" : kind == FM_WRITE_ADD ? "add_u64" : "remove", n);
     m->t.live += counts.claimed;
     m->t.live -= counts.removed;
     m->t.tombstones -= counts.from_tombstones;

@@ -3,7 +3,7 @@
  * Each array of a batch is used where it lives: device (and managed) memory
  * directly; pinned host memory by DMA; pageable host memory through pinned
  * staging buffers, filled and emptied by host threads. Two buffers
- * alternate: while the kernels of chunk c run on the compute stream, the
+ * alternate: while the kernels of chunk c run on the map's stream, the
  * inputs of chunk c + 1 go up on one copy stream and the outputs of chunk
  * c - 1 come back on the other. Kernels run in batch order on one stream, so
  * chunking changes no result; a batch of any size needs only the buffers. */
@@ -205,9 +205,9 @@ static fm_status enqueue_chunk(fm_map *map, const fm_cuda_plan *p, int b, size_t
         }
     }
     FM_CUDA(cudaEventRecord(s->ready[b], s->copy[b]), fail);
-    FM_CUDA(cudaStreamWaitEvent(m->compute, s->ready[b], 0), fail);
+    FM_CUDA(cudaStreamWaitEvent(m->stream, s->ready[b], 0), fail);
     if ((st = fn(map, ctx, dev, first, count)) != FM_OK) return st;
-    FM_CUDA(cudaEventRecord(s->done[b], m->compute), fail);
+    FM_CUDA(cudaEventRecord(s->done[b], m->stream), fail);
     FM_CUDA(cudaStreamWaitEvent(s->copy[b], s->done[b], 0), fail);
     off_out = 0;
     for (int a = 0; a < p->count; a++) {
@@ -224,10 +224,36 @@ fail:
     return st;
 }
 
-fm_status fm_cuda_stream_batch(fm_map *map, const fm_cuda_plan *p, fm_cuda_chunk_fn fn, void *ctx)
+/* A batch whose arrays are all in device memory: the chunks on the map's
+ * stream alone, no staging, no events. */
+static fm_status device_batch(fm_map *map, const fm_cuda_plan *p, fm_cuda_chunk_fn fn, void *ctx,
+                              int caller_waits)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    uint8_t *dev[FM_CUDA_MAX_ARRAYS] = {NULL, NULL, NULL, NULL};
+    fm_status st = FM_OK;
+    for (size_t first = 0; first < p->n && st == FM_OK; first += p->chunk) {
+        const size_t count = p->n - first < p->chunk ? p->n - first : p->chunk;
+        for (int a = 0; a < p->count; a++)
+            dev[a] = p->a[a].user ? (uint8_t *)p->a[a].user + first * p->a[a].elem : NULL;
+        st = fn(map, ctx, dev, first, count);
+    }
+    /* On failure nothing may still touch the caller's memory on return. */
+    if (st != FM_OK || (!caller_waits && !fm_cuda_on_caller_stream(m))) {
+        const cudaError_t e = cudaStreamSynchronize(m->stream);
+        if (e != cudaSuccess && st == FM_OK) st = fm_cuda_fail_at(map, e, "cudaStreamSynchronize", __FILE__, __LINE__);
+    }
+    return st;
+}
+
+fm_status fm_cuda_stream_batch(fm_map *map, const fm_cuda_plan *p, fm_cuda_chunk_fn fn, void *ctx,
+                               int caller_waits)
 {
     fm_cuda_map *m = fm_cuda_of(map);
     fm_cuda_stage *s = &m->stage;
+    int staged = 0;
+    for (int a = 0; a < p->count; a++) staged |= p->a[a].user && p->where[a] != FM_CUDA_MEM_DEVICE;
+    if (!staged) return device_batch(map, p, fn, ctx, caller_waits);
     int pending[2] = {0, 0};
     size_t pending_first[2] = {0, 0}, pending_count[2] = {0, 0};
     fm_status st = FM_OK;
@@ -251,7 +277,7 @@ drain:
         cudaError_t e = cudaStreamSynchronize(s->copy[b]);
         if (e != cudaSuccess && st == FM_OK) st = fm_cuda_fail_at(map, e, "cudaStreamSynchronize", __FILE__, __LINE__);
     }
-    cudaError_t e = cudaStreamSynchronize(m->compute);
+    cudaError_t e = cudaStreamSynchronize(m->stream);
     if (e != cudaSuccess && st == FM_OK) st = fm_cuda_fail_at(map, e, "cudaStreamSynchronize", __FILE__, __LINE__);
     for (int b = 0; b < 2 && st == FM_OK; b++)
         if (pending[b]) unstage_outputs(map, p, b, pending_first[b], pending_count[b]);

@@ -31,7 +31,7 @@ fm_status fm_cuda_table_init(fm_map *map, fm_cuda_table *t, uint64_t slots)
     if (cfg->value_size &&
         (st = fm_cuda_alloc(map, (void **)&t->v.values, slots * cfg->value_size, "table values")) != FM_OK)
         goto fail;
-    FM_CUDA(cudaMemset(t->v.tags, 0, slots * sizeof(uint32_t)), fail);
+    FM_CUDA(cudaMemsetAsync(t->v.tags, 0, slots * sizeof(uint32_t), fm_cuda_of(map)->stream), fail);
     t->v.mask = slots - 1;
     t->v.log2_slots = log2_of(slots);
     t->v.key_size = cfg->key_size;
@@ -85,12 +85,16 @@ __global__ void fm_k_move_packed(const uint8_t *keys, const uint8_t *values, uin
     fm_publish(&to, slot, h);
 }
 
-/* FULL entries packed into keys/values in no particular order. */
-__global__ void fm_k_pack(fm_table_view t, uint8_t *keys, uint8_t *values, unsigned long long *next)
+/* FULL entries packed into keys/values (room for n) in no particular
+ * order; *next counts every FULL slot, so more than n means the table held
+ * more entries than the buffers were sized for (nothing is written past
+ * them). */
+__global__ void fm_k_pack(fm_table_view t, uint8_t *keys, uint8_t *values, uint64_t n, unsigned long long *next)
 {
     const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i > t.mask || fm_tag_state(t.tags[i]) != FM_STATE_FULL) return;
     const uint64_t at = atomicAdd(next, 1ull);
+    if (at >= n) return;
     fm_copy_bytes(keys + at * t.key_size, fm_key_at(&t, i), t.key_size);
     fm_copy_bytes(values + at * t.value_size, fm_value_at(&t, i), t.value_size);
 }
@@ -98,13 +102,11 @@ __global__ void fm_k_pack(fm_table_view t, uint8_t *keys, uint8_t *values, unsig
 /* Reads the lost-key counter after a placement and turns it into a status. */
 static fm_status check_lost(fm_map *map, unsigned long long *lost_dev, const char *what)
 {
-    fm_status st = FM_OK;
     unsigned long long lost = 0;
-    FM_CUDA(cudaMemcpy(&lost, lost_dev, sizeof lost, cudaMemcpyDeviceToHost), fail);
-    if (lost)
+    const fm_status st = fm_cuda_copy_back(map, &lost, lost_dev, sizeof lost);
+    if (st == FM_OK && lost)
         return fm_fail(map, FM_ERR_DEVICE, "%s: %llu entries found no free slot (internal error)",
                        what, lost);
-fail:
     return st;
 }
 
@@ -114,8 +116,8 @@ fm_status fm_cuda_table_resize(fm_map *map, uint64_t new_slots)
     fm_cuda_table next;
     fm_status st = fm_cuda_table_init(map, &next, new_slots);
     if (st != FM_OK) return st;
-    FM_CUDA(cudaMemset(m->counts, 0, sizeof *m->counts), fail);
-    FM_LAUNCH(fm_k_move_slots, fm_cuda_grid(m->t.v.mask + 1), FM_CUDA_BLOCK, 0, 0)(m->t.v, next.v,
+    FM_CUDA(cudaMemsetAsync(m->counts, 0, sizeof *m->counts, m->stream), fail);
+    FM_LAUNCH(fm_k_move_slots, fm_cuda_grid(m->t.v.mask + 1), FM_CUDA_BLOCK, 0, m->stream)(m->t.v, next.v,
             m->t.hash_kind, &m->counts->lost);
     FM_CUDA(cudaGetLastError(), fail);
     if ((st = check_lost(map, &m->counts->lost, "growing the table")) != FM_OK) goto fail;
@@ -134,17 +136,24 @@ fm_status fm_cuda_table_rehash_in_place(fm_map *map)
     fm_table_view *v = &m->t.v;
     const uint64_t n = m->t.live, slots = v->mask + 1;
     uint8_t *keys = NULL, *values = NULL;
+    unsigned long long packed = 0;
     fm_status st = fm_cuda_alloc(map, (void **)&keys, n * v->key_size, "the entries of a rehash");
     if (st != FM_OK) return st;
     if ((st = fm_cuda_alloc(map, (void **)&values, n * v->value_size, "the entries of a rehash")) != FM_OK)
         goto free_keys;
-    FM_CUDA(cudaMemset(m->counts, 0, sizeof *m->counts), free_values);
-    FM_LAUNCH(fm_k_pack, fm_cuda_grid(slots), FM_CUDA_BLOCK, 0, 0)(*v, keys, values, &m->counts->counted);
+    FM_CUDA(cudaMemsetAsync(m->counts, 0, sizeof *m->counts, m->stream), free_values);
+    FM_LAUNCH(fm_k_pack, fm_cuda_grid(slots), FM_CUDA_BLOCK, 0, m->stream)(*v, keys, values, n, &m->counts->counted);
     FM_CUDA(cudaGetLastError(), free_values);
+    if ((st = fm_cuda_copy_back(map, &packed, &m->counts->counted, sizeof packed)) != FM_OK) goto free_values;
+    if (packed != n) { /* the table is untouched so far */
+        st = fm_fail(map, FM_ERR_DEVICE, "rehashing in place: %llu entries in the table, %llu counted (internal error)",
+                     packed, (unsigned long long)n);
+        goto free_values;
+    }
     /* From here on the table is rebuilt from the packed copy. */
-    FM_CUDA(cudaMemset(v->tags, 0, slots * sizeof(uint32_t)), free_values);
+    FM_CUDA(cudaMemsetAsync(v->tags, 0, slots * sizeof(uint32_t), m->stream), free_values);
     if (n > 0) {
-        FM_LAUNCH(fm_k_move_packed, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, 0)(keys, values, n, *v, m->t.hash_kind,
+        FM_LAUNCH(fm_k_move_packed, fm_cuda_grid(n), FM_CUDA_BLOCK, 0, m->stream)(keys, values, n, *v, m->t.hash_kind,
                 &m->counts->lost);
         FM_CUDA(cudaGetLastError(), free_values);
     }
@@ -161,7 +170,8 @@ fm_status fm_cuda_table_clear(fm_map *map)
 {
     fm_cuda_map *m = fm_cuda_of(map);
     fm_status st = FM_OK;
-    FM_CUDA(cudaMemset(m->t.v.tags, 0, (m->t.v.mask + 1) * sizeof(uint32_t)), fail);
+    FM_CUDA(cudaMemsetAsync(m->t.v.tags, 0, (m->t.v.mask + 1) * sizeof(uint32_t), m->stream), fail);
+    FM_CUDA(cudaStreamSynchronize(m->stream), fail);
     m->t.live = 0;
     m->t.tombstones = 0;
 fail:
@@ -182,11 +192,11 @@ fm_status fm_cuda_table_longest_probe(fm_map *map, uint64_t *out)
     fm_cuda_map *m = fm_cuda_of(map);
     fm_status st = FM_OK;
     unsigned long long longest = 0;
-    FM_CUDA(cudaMemset(m->counts, 0, sizeof *m->counts), fail);
-    FM_LAUNCH(fm_k_longest_probe, fm_cuda_grid(m->t.v.mask + 1), FM_CUDA_BLOCK, 0, 0)(m->t.v, m->t.hash_kind,
+    FM_CUDA(cudaMemsetAsync(m->counts, 0, sizeof *m->counts, m->stream), fail);
+    FM_LAUNCH(fm_k_longest_probe, fm_cuda_grid(m->t.v.mask + 1), FM_CUDA_BLOCK, 0, m->stream)(m->t.v, m->t.hash_kind,
             &m->counts->counted);
     FM_CUDA(cudaGetLastError(), fail);
-    FM_CUDA(cudaMemcpy(&longest, &m->counts->counted, sizeof longest, cudaMemcpyDeviceToHost), fail);
+    if ((st = fm_cuda_copy_back(map, &longest, &m->counts->counted, sizeof longest)) != FM_OK) return st;
     *out = longest;
 fail:
     return st;
@@ -263,16 +273,17 @@ fm_status fm_cuda_table_export(fm_map *map, uint64_t *cursor, uint8_t *keys_out,
         const uint64_t len = slots - slot < window ? slots - slot : window;
         const uint64_t take = max - got;
         unsigned long long result[2] = {0, UINT64_MAX};
-        FM_LAUNCH(fm_k_full_flags, fm_cuda_grid(len), FM_CUDA_BLOCK, 0, 0)(*v, slot, len, g->flags);
+        FM_LAUNCH(fm_k_full_flags, fm_cuda_grid(len), FM_CUDA_BLOCK, 0, m->stream)(*v, slot, len, g->flags);
         FM_CUDA(cudaGetLastError(), fail);
-        FM_CUDA(cub::DeviceScan::ExclusiveSum(g->scan_tmp, g->scan_tmp_bytes, g->flags, g->pos, (int)len),
+        FM_CUDA(cub::DeviceScan::ExclusiveSum(g->scan_tmp, g->scan_tmp_bytes, g->flags, g->pos, (int)len,
+                                              m->stream),
                 fail);
-        FM_CUDA(cudaMemcpy(g->result, result, sizeof result, cudaMemcpyHostToDevice), fail);
-        FM_LAUNCH(fm_k_gather, fm_cuda_grid(len), FM_CUDA_BLOCK, 0, 0)(*v, slot, len, g->flags, g->pos, take,
+        FM_CUDA(cudaMemcpyAsync(g->result, result, sizeof result, cudaMemcpyHostToDevice, m->stream), fail);
+        FM_LAUNCH(fm_k_gather, fm_cuda_grid(len), FM_CUDA_BLOCK, 0, m->stream)(*v, slot, len, g->flags, g->pos, take,
                 keys_out + got * v->key_size, values_out ? values_out + got * v->value_size : NULL,
                 g->result);
         FM_CUDA(cudaGetLastError(), fail);
-        FM_CUDA(cudaMemcpy(result, g->result, sizeof result, cudaMemcpyDeviceToHost), fail);
+        if ((st = fm_cuda_copy_back(map, result, g->result, sizeof result)) != FM_OK) return st;
         if (result[0] > take) { /* the window holds the next entry: stop there */
             got += (size_t)take;
             slot = result[1];

@@ -1,15 +1,16 @@
 /* The CUDA backend's private interface (CUDA C++ only).
  *
  * One map is one table in the memory of one device, with the layout and
- * the probing code of table/fm_probe.h. A batch runs in chunks on one
- * compute stream, in batch order; the keys of a chunk are first grouped by
- * a temporary device set ("dedup") so that exactly one thread acts for each
- * distinct key, which is the probing header's concurrency contract and
- * gives the CPU backend's results to the byte: the last insert wins, adds
- * sum up, the first remove reports the removal (the per-key steps are in
- * cuda/fm_cuda_keys.h, tested on CPU threads by tests/test_cuda_logic.c).
- * Host batches stream through pinned staging buffers on two copy streams
- * (cuda_stream.cu). */
+ * the probing code of table/fm_probe.h. Everything a map does on its
+ * device runs on one stream, in call order: the map's own, or the caller's
+ * (fm_cuda_set_stream). A batch runs in chunks, in batch order; inserts and
+ * removes first group a chunk's keys in a small device set ("dedup") so
+ * that exactly one thread acts for each distinct key, which is the probing
+ * header's concurrency contract and gives the CPU backend's results to the
+ * byte: the last insert wins, the first remove reports the removal; adds
+ * sum up without grouping (the per-key steps are in cuda/fm_cuda_keys.h,
+ * tested on CPU threads by tests/test_cuda_logic.c). Host batches stream
+ * through pinned staging buffers on two copy streams (cuda_stream.cu). */
 #ifndef FM_CUDA_H
 #define FM_CUDA_H
 
@@ -81,8 +82,10 @@ typedef struct fm_cuda_map {
     int device;
     int threads; /* host threads for staging copies */
     fm_cuda_table t;
-    cudaStream_t compute;
-    fm_cuda_counts *counts; /* device */
+    cudaStream_t stream;     /* where the map's work runs: own_stream or the caller's */
+    cudaStream_t own_stream; /* a blocking stream the map created */
+    fm_cuda_counts *counts;  /* device */
+    fm_cuda_counts *counts_host; /* pinned: where a write's counters come back */
     fm_cuda_dedup dd;
     fm_cuda_stage stage;
     fm_cuda_gather gather;
@@ -101,6 +104,15 @@ void fm_cuda_leave(int prev);
 /* Allocates device memory; FM_ERR_NOMEM with a message naming `what`. */
 fm_status fm_cuda_alloc(fm_map *map, void **p, size_t bytes, const char *what);
 void fm_cuda_free(void *p);
+/* Scratch device memory of the current device for one call, from
+ * flashmap's stream-ordered pool on that device (kept warm: a call that
+ * needs what an earlier one freed allocates nothing new), ready in the
+ * order of `stream`; freed in that order by fm_cuda_scratch_free. */
+fm_status fm_cuda_scratch(fm_map *map, void **p, size_t bytes, const char *what, cudaStream_t stream);
+void fm_cuda_scratch_free(void *p, cudaStream_t stream);
+/* Copies `bytes` of device memory to the host after the map's queued work,
+ * and waits for it. */
+fm_status fm_cuda_copy_back(fm_map *map, void *host, const void *dev, size_t bytes);
 
 /* ---- cuda_table.cu ----------------------------------------------------- */
 fm_status fm_cuda_table_init(fm_map *map, fm_cuda_table *t, uint64_t slots);
@@ -128,7 +140,7 @@ typedef struct fm_cuda_array {
 } fm_cuda_array;
 #define FM_CUDA_MAX_ARRAYS 4
 
-/* Enqueues one chunk's work on the compute stream: keys [first, first +
+/* Enqueues one chunk's work on the map's stream: keys [first, first +
  * count) of the batch, with dev[a] the chunk's part of array a in device
  * memory (NULL where the array is not there). */
 typedef fm_status (*fm_cuda_chunk_fn)(fm_map *map, void *ctx, uint8_t *const *dev, size_t first,
@@ -148,8 +160,14 @@ enum { FM_CUDA_MEM_PAGEABLE = 0, FM_CUDA_MEM_PINNED, FM_CUDA_MEM_DEVICE };
  * staging buffers the batch needs (kept for later batches). */
 fm_status fm_cuda_plan_batch(fm_map *map, fm_cuda_plan *p, const fm_cuda_array *arrays, int count,
                              size_t n);
-/* Runs fn over the batch chunk by chunk, in order, and waits for the end. */
-fm_status fm_cuda_stream_batch(fm_map *map, const fm_cuda_plan *p, fm_cuda_chunk_fn fn, void *ctx);
+/* Runs fn over the batch chunk by chunk, in order, and waits for the end.
+ * With every array in device memory it does not wait when the caller will
+ * (caller_waits), nor on the caller's stream (the work is then ordered on
+ * that stream, and the caller's memory read and written in stream order). */
+fm_status fm_cuda_stream_batch(fm_map *map, const fm_cuda_plan *p, fm_cuda_chunk_fn fn, void *ctx,
+                               int caller_waits);
+/* 1 when the map's work runs on a stream the caller gave (fm_cuda_set_stream). */
+static inline int fm_cuda_on_caller_stream(const fm_cuda_map *m) { return m->stream != m->own_stream; }
 fm_status fm_cuda_stage_init(fm_map *map);
 /* The two device output buffers hold at least `want` bytes each (at most
  * FM_CUDA_STAGE_BYTES); *got is their size. */
@@ -170,7 +188,25 @@ fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys,
                               size_t n, unsigned write_flags);
 fm_status fm_cuda_batch_count_new(fm_map *map, const void *keys, size_t n, uint64_t headroom,
                                   uint64_t *new_out);
+/* The exact number of distinct keys among n that hold `absent`
+ * occurrences of keys the table lacks (above the headroom: the second
+ * step of fm_cuda_batch_count_new). */
+fm_status fm_cuda_count_distinct(fm_map *map, const void *keys, size_t n, uint64_t absent, uint64_t *new_out);
 void fm_cuda_dedup_release(fm_cuda_dedup *d);
+
+/* ---- cuda_phases.cu ------------------------------------------------------ */
+/* FLASHMAP_CUDA_PHASES=1: write chunks timed by phase (0: grouping starts,
+ * 1: the write kernel starts, 2: the chunk ends), reported per call. */
+int fm_cuda_phases_on(void);
+void fm_cuda_phase(fm_map *map, int phase);
+void fm_cuda_phases_report(const char *op, size_t n);
+
+/* ---- cuda_add.cu --------------------------------------------------------- */
+/* add_u64 of a batch that may pass the headroom, with keys and deltas in
+ * device memory: adds to the keys present in one pass and reserves room
+ * only for the others; *done = 0 (nothing happened) for other batches.
+ * Needs fm_cuda_batch_prepare for the batch first. */
+fm_status fm_cuda_add_found_first(fm_map *map, const void *keys, const void *deltas, size_t n, int *done);
 
 
 #endif

@@ -2,15 +2,22 @@
  * CUDA kernels (cuda_batch.cu) and for host tests that run the same steps
  * on CPU threads (tests/test_cuda_logic.c). C11 and CUDA C++.
  *
- * A write batch runs in chunks. In each chunk, fm_key_group puts every
- * occurrence in a temporary open-addressing set keyed by the key bytes: the
- * set slot remembers the first occurrence's position (to compare keys), the
- * occurrence that acts for the key (the last one for insert, by atomic max;
- * the first one for remove and add, by atomic min) and, for add_u64, the sum
- * of all the key's deltas. After the whole chunk is grouped, only acting
- * occurrences touch the table, so no two threads ever work on the same key
- * (the contract of table/fm_probe.h) and the result is that of the batch
- * applied in order. */
+ * Insert and remove run in chunks of at most FM_DEDUP_MAX_KEYS keys. In each
+ * chunk, fm_key_group puts every occurrence in a small open-addressing set
+ * keyed by the key bytes (2 slots a key, 16 bytes a slot: 32 MiB for a full
+ * chunk, which stays in a GPU's L2 cache): the set slot remembers the first
+ * occurrence's position (to compare keys) and the occurrence that acts for
+ * the key (the last one for insert, the first one for remove), by atomic
+ * max. After the whole chunk is grouped, only acting occurrences touch the
+ * table, so no two threads ever work on the same key (the contract of
+ * table/fm_probe.h) and the result is that of the batch applied in order.
+ * The set is never cleared between chunks: every word carries the chunk's
+ * epoch, and a word of an older epoch reads as empty (the set is cleared
+ * once in 65535 chunks, when the epoch wraps).
+ *
+ * add_u64 is not grouped: sums do not depend on order, so every occurrence
+ * adds its delta itself (fm_key_add), with a probe that tolerates other
+ * occurrences of the same key at the same time. */
 #ifndef FM_CUDA_KEYS_H
 #define FM_CUDA_KEYS_H
 
@@ -21,19 +28,30 @@
 #include "table/fm_hash.h"
 #include "table/fm_probe.h"
 
-/* The grouping set of one chunk. ids[s] = fingerprint << 32 | position + 1
- * (0: empty); winner[s] = the acting position; sums[s] = summed deltas. */
+/* Most keys of one grouped chunk, and the bits of a set word. A set word
+ * id is epoch << 48 | fingerprint << 21 | (position + 1); act is
+ * epoch << 32 | the acting occurrence's code (fm_dedup_code). */
+#define FM_DEDUP_MAX_KEYS ((size_t)1 << 20)
+#define FM_DEDUP_POS_BITS 21
+#define FM_DEDUP_FP_BITS 27
+#define FM_DEDUP_EPOCHS 0x10000u
+#define FM_DEDUP_NONE 0xffffffffu /* slot_of of an occurrence that found no set slot */
+
+typedef struct fm_dedup_slot {
+    unsigned long long id, act;
+} fm_dedup_slot;
+
+/* The grouping set of one chunk. */
 typedef struct fm_cuda_dedup {
-    unsigned long long *ids;
-    unsigned *winner;
-    unsigned long long *sums; /* add_u64 only */
-    unsigned *slot_of;        /* each key's set slot */
-    uint64_t slots;           /* allocated set slots */
-    size_t keys;              /* allocated slot_of entries */
-    uint64_t mask;            /* set slots of the current chunk - 1 */
+    fm_dedup_slot *set;
+    unsigned *slot_of; /* each key's set slot */
+    uint64_t slots;    /* allocated set slots */
+    size_t keys;       /* allocated slot_of entries */
+    uint64_t mask;     /* set slots of the current chunk - 1 */
+    unsigned epoch;    /* the current chunk's, 1 .. FM_DEDUP_EPOCHS - 1 */
 } fm_cuda_dedup;
 
-/* What the keys of a batch did (summed per warp on the GPU). */
+/* What the keys of a batch did (summed per block on the GPU). */
 typedef struct fm_cuda_counts {
     unsigned long long counted;         /* count passes: absent keys */
     unsigned long long claimed;         /* writes: new entries */
@@ -41,7 +59,9 @@ typedef struct fm_cuda_counts {
     unsigned long long removed;
     unsigned long long tombstones_left;
     unsigned long long lost;            /* keys that found no free slot: a bug */
+    unsigned long long deferred;        /* adds of absent keys put off (cuda_add.cu) */
 } fm_cuda_counts;
+#define FM_CUDA_COUNTS 6 /* fields of fm_cuda_counts summed from fm_key_counts */
 
 /* One key's part of fm_cuda_counts. */
 typedef struct fm_key_counts {
@@ -56,41 +76,153 @@ FM_FN uint64_t fm_dedup_slots(size_t n)
     return slots;
 }
 
-/* Groups occurrence i of the chunk's keys (see the top of the file). The
- * set's ids must start at 0, winner at 0 (last) or all ones (first), sums
- * at 0. deltas NULL: every occurrence adds 1. */
-FM_FN void fm_key_group(const uint8_t *keys, size_t i, uint32_t ks, int kind,
-                        const fm_cuda_dedup *d, int last, int sum,
-                        const unsigned long long *deltas)
+/* Moves the set to the next chunk's epoch; returns 1 when the epoch wrapped
+ * and the caller must zero the whole set first (and on the first chunk of
+ * a set just allocated, whose epoch is 0). */
+FM_FN int fm_dedup_next_epoch(fm_cuda_dedup *d)
+{
+    if (d->epoch != 0 && d->epoch + 1 < FM_DEDUP_EPOCHS) {
+        d->epoch++;
+        return 0;
+    }
+    d->epoch = 1;
+    return 1;
+}
+
+/* Occurrence i's code in act: the larger code acts, so the last occurrence
+ * (insert) or the first (remove). */
+FM_FN unsigned long long fm_dedup_code(const fm_cuda_dedup *d, size_t i, int last)
+{
+    return (unsigned long long)d->epoch << 32 | (last ? (unsigned)i : 0xffffffffu - (unsigned)i);
+}
+
+/* *p = max(*p, v), atomically. */
+FM_FN void fm_dedup_max(unsigned long long *p, unsigned long long v)
+{
+#if defined(__CUDA_ARCH__)
+    atomicMax(p, v);
+#else
+    unsigned long long old = __atomic_load_n(p, __ATOMIC_RELAXED);
+    while (old < v && !__atomic_compare_exchange_n(p, &old, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+#endif
+}
+
+/* Groups occurrence i of the chunk's keys (see the top of the file). At
+ * most one probe of the whole set: an occurrence that finds it full (a
+ * sizing bug) gets FM_DEDUP_NONE and is counted lost by the write. */
+FM_FN void fm_key_group(const uint8_t *keys, size_t i, uint32_t ks, int kind, const fm_cuda_dedup *d,
+                        int last)
 {
     const uint8_t *key = keys + i * ks;
     const uint64_t h = fm_hash_key(kind, key, ks);
-    const unsigned long long mine = (h >> 32 << 32) | (unsigned long long)(i + 1);
+    const unsigned long long epoch = d->epoch, pos_mask = (1ull << FM_DEDUP_POS_BITS) - 1;
+    const unsigned long long fp = (h >> (64 - FM_DEDUP_FP_BITS)) << FM_DEDUP_POS_BITS;
+    const unsigned long long mine = epoch << 48 | fp | (unsigned long long)(i + 1);
     uint64_t s = fm_fmix64(h) & d->mask;
-    for (;; s = (s + 1) & d->mask) {
-        unsigned long long seen = fm_load_u64(&d->ids[s]);
-        if (seen == 0) {
-            seen = fm_cas_u64(&d->ids[s], 0ull, mine);
-            if (seen == 0) break;
+    for (uint64_t step = 0; step <= d->mask; step++, s = (s + 1) & d->mask) {
+        unsigned long long seen = fm_load_u64(&d->set[s].id);
+        if (seen >> 48 != epoch) { /* empty in this chunk */
+            const unsigned long long was = fm_cas_u64(&d->set[s].id, seen, mine);
+            if (was == seen) break;
+            seen = was; /* another occurrence took it first: of this epoch */
         }
-        if (seen >> 32 == h >> 32 && fm_key_equal(keys + ((seen & 0xffffffffu) - 1) * ks, key, ks))
+        if ((seen & ~pos_mask) == (mine & ~pos_mask) && fm_key_equal(keys + ((seen & pos_mask) - 1) * ks, key, ks))
             break;
+        if (step == d->mask) {
+            d->slot_of[i] = FM_DEDUP_NONE;
+            return;
+        }
     }
     d->slot_of[i] = (unsigned)s;
-    if (last)
-        fm_max_u32(&d->winner[s], (unsigned)i);
-    else
-        fm_min_u32(&d->winner[s], (unsigned)i);
-    if (sum) fm_add_u64(&d->sums[s], deltas ? deltas[i] : 1ull);
+    fm_dedup_max(&d->set[s].act, fm_dedup_code(d, i, last));
 }
 
-/* 1 when occurrence i acts for its key (after the whole chunk is grouped). */
-FM_FN int fm_key_acts(const fm_cuda_dedup *d, size_t i) { return d->winner[d->slot_of[i]] == i; }
+/* 1 when occurrence i acts for its key (after the whole chunk is grouped);
+ * an occurrence without a set slot is counted lost and does not act. */
+FM_FN int fm_key_acts(const fm_cuda_dedup *d, size_t i, int last, fm_key_counts *c)
+{
+    const unsigned s = d->slot_of[i];
+    if (s == FM_DEDUP_NONE) {
+        c->lost++;
+        return 0;
+    }
+    return d->set[s].act == fm_dedup_code(d, i, last);
+}
 
-/* Insert (add == 0: the value bytes at `value`) or add_u64 (counter +=
- * delta) of an acting occurrence. */
+/* Most re-reads of a BUSY tag before fm_key_add gives up (and counts the
+ * key lost): a claimed slot is published a few stores later, so this is
+ * reached only if the claiming thread died. */
+#define FM_BUSY_SPINS (1u << 22)
+
+/* The slot's tag once it is not BUSY (FM_TAG_BUSY when it stayed so). */
+FM_FN uint32_t fm_tag_settled(const fm_table_view *t, uint64_t slot)
+{
+    uint32_t tag = fm_load_acquire_u32(&t->tags[slot]);
+    for (uint32_t spin = 0; tag == FM_TAG_BUSY && spin < FM_BUSY_SPINS; spin++) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+        __nanosleep(32);
+#endif
+        tag = fm_load_acquire_u32(&t->tags[slot]);
+    }
+    return tag;
+}
+
+/* Adds delta to key's counter (inserting it with delta when absent) while
+ * other threads may add to the same key: a slot another thread holds BUSY
+ * is waited for and its key compared, so all occurrences of a key meet in
+ * one slot. Why that holds: within an add batch no slot becomes free again,
+ * and every occurrence of a key walks the same chain from its home, finds
+ * nothing up to the first EMPTY tag, then tries the free slots from the
+ * first free one on in the same order, comparing the key of every slot
+ * taken on the way; the first occurrence to claim a slot takes the one
+ * every other occurrence reaches before any free slot. */
+FM_FN void fm_key_add(const fm_table_view *t, int kind, const uint8_t *key, unsigned long long delta,
+                      fm_key_counts *c)
+{
+    const uint64_t h = fm_hash_key(kind, key, t->key_size);
+    const uint32_t want = fm_full_tag(h);
+    uint64_t slot = fm_home_slot(h, t->log2_slots), first_free = FM_NO_SLOT, step = 0;
+    for (; step <= t->mask; step++, slot = (slot + 1) & t->mask) {
+        const uint32_t tag = fm_tag_settled(t, slot);
+        if (tag == FM_TAG_BUSY) {
+            c->lost++;
+            return;
+        }
+        if (tag == FM_TAG_EMPTY) {
+            if (first_free == FM_NO_SLOT) first_free = slot;
+            break;
+        }
+        if (tag == want && fm_key_equal(fm_key_at(t, slot), key, t->key_size)) {
+            fm_add_u64((unsigned long long *)fm_value_at(t, slot), delta);
+            return;
+        }
+        if (tag == FM_TAG_TOMBSTONE && first_free == FM_NO_SLOT) first_free = slot;
+    }
+    slot = first_free;
+    for (step = 0; slot != FM_NO_SLOT && step <= t->mask; step++, slot = (slot + 1) & t->mask) {
+        uint32_t tag = fm_load_acquire_u32(&t->tags[slot]);
+        if ((tag == FM_TAG_EMPTY || tag == FM_TAG_TOMBSTONE) && fm_cas_u32(&t->tags[slot], tag, FM_TAG_BUSY)) {
+            fm_copy_bytes(fm_key_at(t, slot), key, t->key_size);
+            fm_copy_bytes(fm_value_at(t, slot), (const uint8_t *)&delta, 8);
+            fm_publish(t, slot, h);
+            c->claimed++;
+            c->from_tombstones += tag == FM_TAG_TOMBSTONE;
+            return;
+        }
+        tag = fm_tag_settled(t, slot); /* taken by another thread: perhaps for this key */
+        if (tag == FM_TAG_BUSY) break;
+        if (tag == want && fm_key_equal(fm_key_at(t, slot), key, t->key_size)) {
+            fm_add_u64((unsigned long long *)fm_value_at(t, slot), delta);
+            return;
+        }
+    }
+    c->lost++;
+}
+
+/* Insert of an acting occurrence: the value bytes at `value`. */
 FM_FN void fm_key_write(const fm_table_view *t, int kind, const uint8_t *key, const uint8_t *value,
-                        int add, unsigned long long delta, fm_key_counts *c)
+                        fm_key_counts *c)
 {
     const uint64_t h = fm_hash_key(kind, key, t->key_size);
     int fresh = 0, was_tombstone = 0;
@@ -99,15 +231,7 @@ FM_FN void fm_key_write(const fm_table_view *t, int kind, const uint8_t *key, co
         c->lost++;
         return;
     }
-    uint8_t *dst = fm_value_at(t, slot);
-    if (add) {
-        unsigned long long counter = 0;
-        if (!fresh) fm_copy_bytes((uint8_t *)&counter, dst, 8);
-        counter += delta;
-        fm_copy_bytes(dst, (const uint8_t *)&counter, 8);
-    } else {
-        fm_copy_bytes(dst, value, t->value_size);
-    }
+    fm_copy_bytes(fm_value_at(t, slot), value, t->value_size);
     if (fresh) {
         fm_publish(t, slot, h);
         c->claimed++;

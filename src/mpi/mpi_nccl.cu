@@ -24,8 +24,9 @@
  * occurrence). Every NCCL and CUDA call runs on the communicator's stream,
  * which is synchronized before the host reads counts or hands buffers to
  * the table (whose operations block until their kernels end). Device
- * buffers are allocated per call through fm_cuda_alloc (fault injection
- * included) and freed on every path. Sizes are size_t and uint64_t
+ * buffers are per-call scratch from flashmap's stream-ordered pool
+ * (fm_cuda_scratch, fault injection included: a warm call allocates nothing
+ * from the driver) and freed on every path. Sizes are size_t and uint64_t
  * throughout; NCCL counts are size_t.
  *
  * No rank may skip a collective: a failure before one is carried into the
@@ -217,6 +218,7 @@ typedef struct nccl_call {
     uint8_t *keys, *payload;            /* device, routed order */
     uint8_t *values, *flags;            /* device, results in routed order */
     uint8_t *rkeys, *rpay, *rvals, *rflags; /* device, one round received */
+    cudaStream_t stream;                /* the communicator's: scratch is ordered on it */
 } nccl_call;
 
 static void call_free(nccl_call *c)
@@ -225,22 +227,16 @@ static void call_free(nccl_call *c)
     fm_free(c->cnt);
     fm_free(c->rcnt);
     fm_free(c->sc);
-    fm_cuda_free(c->order);
-    fm_cuda_free(c->keys);
-    fm_cuda_free(c->payload);
-    fm_cuda_free(c->values);
-    fm_cuda_free(c->flags);
-    fm_cuda_free(c->rkeys);
-    fm_cuda_free(c->rpay);
-    fm_cuda_free(c->rvals);
-    fm_cuda_free(c->rflags);
+    uint8_t *dev[] = {(uint8_t *)c->order, c->keys, c->payload, c->values, c->flags,
+                      c->rkeys, c->rpay, c->rvals, c->rflags};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) fm_cuda_scratch_free(dev[i], c->stream);
 }
 
-/* Device memory of `bytes` when wanted (none when bytes is 0). */
-static fm_status alloc_if(fm_map *map, int wanted, uint8_t **p, size_t bytes, const char *what)
+/* Device scratch of `bytes` when wanted (none when bytes is 0). */
+static fm_status alloc_if(fm_map *map, const nccl_call *c, int wanted, uint8_t **p, size_t bytes, const char *what)
 {
     *p = NULL;
-    return wanted && bytes ? fm_cuda_alloc(map, (void **)p, bytes, what) : FM_OK;
+    return wanted && bytes ? fm_cuda_scratch(map, (void **)p, bytes, what, c->stream) : FM_OK;
 }
 
 /* Step 1 (local): sort, gather, counts per peer and round. */
@@ -260,10 +256,10 @@ static fm_status route(fm_map *map, fm_mpi_nccl *nc, nccl_call *c, const fm_devi
     if (n == 0) return FM_OK;
     fm_status st = fm_device_sort(map, nc->stream, b->keys, n, P, R, &c->order, c->start);
     if (st != FM_OK) return st;
-    if ((st = fm_cuda_alloc(map, (void **)&c->keys, n * ks, "routed keys")) != FM_OK ||
-        (st = alloc_if(map, c->ps != 0, &c->payload, n * c->ps, "routed values")) != FM_OK ||
-        (st = alloc_if(map, c->rvs != 0, &c->values, n * c->rvs, "routed results")) != FM_OK ||
-        (st = alloc_if(map, c->replies, &c->flags, n, "routed results")) != FM_OK)
+    if ((st = fm_cuda_scratch(map, (void **)&c->keys, n * ks, "routed keys", c->stream)) != FM_OK ||
+        (st = alloc_if(map, c, c->ps != 0, &c->payload, n * c->ps, "routed values")) != FM_OK ||
+        (st = alloc_if(map, c, c->rvs != 0, &c->values, n * c->rvs, "routed results")) != FM_OK ||
+        (st = alloc_if(map, c, c->replies, &c->flags, n, "routed results")) != FM_OK)
         return st;
     if ((st = fm_device_permute(map, nc->stream, c->keys, b->keys, c->order, n, ks, 0)) != FM_OK) return st;
     if (c->ps && b->payload)
@@ -400,10 +396,10 @@ static fm_status exchange_call(fm_map *map, fm_mpi_nccl *nc, fm_map *local, MPI_
         received += q;
     }
     fm_status mine = FM_OK;
-    if ((mine = fm_cuda_alloc(map, (void **)&c->rkeys, most * ks, "received keys")) == FM_OK &&
-        (mine = alloc_if(map, c->ps != 0, &c->rpay, most * c->ps, "received values")) == FM_OK &&
-        (mine = alloc_if(map, c->rvs != 0, &c->rvals, most * c->rvs, "results")) == FM_OK)
-        mine = alloc_if(map, c->replies, &c->rflags, most, "results");
+    if ((mine = fm_cuda_scratch(map, (void **)&c->rkeys, most * ks, "received keys", c->stream)) == FM_OK &&
+        (mine = alloc_if(map, c, c->ps != 0, &c->rpay, most * c->ps, "received values")) == FM_OK &&
+        (mine = alloc_if(map, c, c->rvs != 0, &c->rvals, most * c->rvs, "results")) == FM_OK)
+        mine = alloc_if(map, c, c->replies, &c->rflags, most, "results");
     int count_first = 0;
     const int writes = op == OP_INSERT || op == OP_ADD;
     if ((st = fm_mpi_room_check(map, local, mine, writes, received, &count_first, NULL)) != FM_OK) return st;
@@ -436,6 +432,7 @@ extern "C" fm_status fm_mpi_nccl_bulk(fm_map *map, fm_mpi_nccl *nc, fm_map *loca
     c.ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
     c.rvs = op == OP_GET ? vs : 0;
     c.replies = op == OP_GET || op == OP_REMOVE;
+    c.stream = nc->stream;
     int prev = -1;
     fm_status st = FM_OK, mine = FM_OK;
     NOTE_CUDA(cudaGetDevice(&prev));

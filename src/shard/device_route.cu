@@ -16,10 +16,17 @@
  * other devices are peer-copied there. finish() copies results back the
  * same way and scatters them through order into the caller's buffers.
  *
+ * Everything runs on one stream per device, kept for the process, and the
+ * routing buffers come from flashmap's stream-ordered pool
+ * (fm_cuda_scratch), so a warm batch allocates nothing from the driver
+ * (buffers on a shard's other device are still plain allocations).
+ *
  * Sizes and indices are 64-bit throughout, and every kernel loops over its
  * range with a grid stride, so a batch of more than 2^31 keys (or records
  * of more than 2^32 words) needs no launch larger than the grid limits. */
 #include <cub/device/device_radix_sort.cuh>
+
+#include <mutex>
 
 #include "api/fm_alloc.h"
 #include "cuda/fm_cuda.h"
@@ -116,11 +123,28 @@ fail:
     return st;
 }
 
-/* Device memory of `bytes` (none when bytes is 0) on the current device. */
-static fm_status alloc_if(fm_map *map, int wanted, void **p, size_t bytes, const char *what)
+/* Device memory of `bytes` (none when bytes is 0) on the current device:
+ * scratch ordered on `stream`, or (stream NULL) a plain allocation. */
+static fm_status alloc_if(fm_map *map, int wanted, void **p, size_t bytes, const char *what, cudaStream_t stream)
 {
     *p = NULL;
-    return wanted && bytes ? fm_cuda_alloc(map, p, bytes, what) : FM_OK;
+    if (!wanted || !bytes) return FM_OK;
+    return stream ? fm_cuda_scratch(map, p, bytes, what, stream) : fm_cuda_alloc(map, p, bytes, what);
+}
+
+/* The routing stream of the current device: blocking (it waits for the
+ * caller's work on the legacy default stream), created once. */
+static fm_status route_stream(fm_map *map, int device, cudaStream_t *out)
+{
+    static std::mutex lock;
+    static cudaStream_t streams[64];
+    fm_status st = FM_OK;
+    if (device < 0 || device >= 64) return fm_fail(map, FM_ERR_DEVICE, "CUDA device %d: too many devices", device);
+    std::lock_guard<std::mutex> g(lock);
+    if (!streams[device]) FM_CUDA(cudaStreamCreate(&streams[device]), fail);
+    *out = streams[device];
+fail:
+    return st;
 }
 
 fm_status fm_device_sort(fm_map *map, cudaStream_t stream, const void *keys, size_t n, uint32_t owners,
@@ -142,11 +166,12 @@ fm_status fm_device_sort(fm_map *map, cudaStream_t stream, const void *keys, siz
     size_t tmp_bytes = 0;
     const int shared = buckets <= ROUTE_SHARED_BUCKETS;
     fm_status st = FM_OK;
-    if ((st = fm_cuda_alloc(map, (void **)&bucket[0], n * sizeof(uint32_t), "routing")) != FM_OK ||
-        (st = fm_cuda_alloc(map, (void **)&bucket[1], n * sizeof(uint32_t), "routing")) != FM_OK ||
-        (st = fm_cuda_alloc(map, (void **)&index, n * sizeof(uint64_t), "routing")) != FM_OK ||
-        (st = fm_cuda_alloc(map, (void **)&sorted, n * sizeof(uint64_t), "routing")) != FM_OK ||
-        (st = fm_cuda_alloc(map, (void **)&counts, (size_t)buckets * sizeof(unsigned long long), "routing")) != FM_OK)
+    if ((st = fm_cuda_scratch(map, (void **)&bucket[0], n * sizeof(uint32_t), "routing", stream)) != FM_OK ||
+        (st = fm_cuda_scratch(map, (void **)&bucket[1], n * sizeof(uint32_t), "routing", stream)) != FM_OK ||
+        (st = fm_cuda_scratch(map, (void **)&index, n * sizeof(uint64_t), "routing", stream)) != FM_OK ||
+        (st = fm_cuda_scratch(map, (void **)&sorted, n * sizeof(uint64_t), "routing", stream)) != FM_OK ||
+        (st = fm_cuda_scratch(map, (void **)&counts, (size_t)buckets * sizeof(unsigned long long), "routing",
+                              stream)) != FM_OK)
         goto fail;
     FM_CUDA(cudaMemsetAsync(counts, 0, (size_t)buckets * sizeof(unsigned long long), stream), fail);
     FM_LAUNCH(fm_k_route_buckets, (unsigned)route_blocks(n, ROUTE_OWNER_BLOCKS), FM_CUDA_BLOCK,
@@ -158,7 +183,7 @@ fm_status fm_device_sort(fm_map *map, cudaStream_t stream, const void *keys, siz
     FM_CUDA(cub::DeviceRadixSort::SortPairs(NULL, tmp_bytes, keys_db, index_db, (unsigned long long)n, 0, bits,
                                             stream),
             fail);
-    if ((st = fm_cuda_alloc(map, &sort_tmp, tmp_bytes, "routing")) != FM_OK) goto fail;
+    if ((st = fm_cuda_scratch(map, &sort_tmp, tmp_bytes, "routing", stream)) != FM_OK) goto fail;
     FM_CUDA(cub::DeviceRadixSort::SortPairs(sort_tmp, tmp_bytes, keys_db, index_db, (unsigned long long)n, 0,
                                             bits, stream),
             fail);
@@ -182,12 +207,12 @@ fm_status fm_device_sort(fm_map *map, cudaStream_t stream, const void *keys, siz
 fail:
     /* Nothing of the sort may be in flight when its buffers go. */
     if (st != FM_OK && cudaStreamSynchronize(stream) != cudaSuccess) (void)cudaGetLastError();
-    fm_cuda_free(bucket[0]);
-    fm_cuda_free(bucket[1]);
-    fm_cuda_free(index);
-    fm_cuda_free(sorted);
-    fm_cuda_free(counts);
-    fm_cuda_free(sort_tmp);
+    fm_cuda_scratch_free(bucket[0], stream);
+    fm_cuda_scratch_free(bucket[1], stream);
+    fm_cuda_scratch_free(index, stream);
+    fm_cuda_scratch_free(sorted, stream);
+    fm_cuda_scratch_free(counts, stream);
+    fm_cuda_scratch_free(sort_tmp, stream);
     return st;
 }
 
@@ -222,9 +247,11 @@ static fm_status place_shard(fm_map *map, fm_device_route *r, const fm_device_ba
     if (len == 0) return FM_OK; /* the shard sits this batch out */
     FM_CUDA(cudaSetDevice(dev), fail);
     if ((st = fm_cuda_alloc(map, (void **)&r->keys[i], len * ks, "a shard's keys")) == FM_OK &&
-        (st = alloc_if(map, m->payload != NULL, (void **)&r->payload[i], len * b->record, "a shard's values")) == FM_OK &&
-        (st = alloc_if(map, m->values != NULL, (void **)&r->values[i], len * b->value_size, "a shard's results")) == FM_OK)
-        st = alloc_if(map, m->flags != NULL, (void **)&r->flags[i], len, "a shard's results");
+        (st = alloc_if(map, m->payload != NULL, (void **)&r->payload[i], len * b->record, "a shard's values",
+                       NULL)) == FM_OK &&
+        (st = alloc_if(map, m->values != NULL, (void **)&r->values[i], len * b->value_size, "a shard's results",
+                       NULL)) == FM_OK)
+        st = alloc_if(map, m->flags != NULL, (void **)&r->flags[i], len, "a shard's results", NULL);
     FM_CUDA(cudaSetDevice(m->device), fail);
     if (st != FM_OK) return st;
     FM_CUDA(cudaMemcpyPeerAsync(r->keys[i], dev, m->keys + at * ks, m->device, len * ks, m->stream), fail);
@@ -244,12 +271,14 @@ static fm_status build(fm_map *map, fm_device_route *r, const fm_device_batch *b
     FM_CUDA(cudaSetDevice(b->device), fail);
     /* A blocking stream: it waits for the caller's work on the legacy
      * default stream (a kernel that wrote the keys, a cudaMemcpy still in
-     * flight), as the one-table CUDA map's streams do. */
-    FM_CUDA(cudaStreamCreate(&m->stream), fail);
-    if ((st = fm_cuda_alloc(map, (void **)&m->keys, n * map->cfg.key_size, "routed keys")) != FM_OK ||
-        (st = alloc_if(map, b->payload != NULL, (void **)&m->payload, n * b->record, "routed values")) != FM_OK ||
-        (st = alloc_if(map, b->values_out != NULL, (void **)&m->values, n * b->value_size, "routed results")) != FM_OK ||
-        (st = alloc_if(map, b->flags_out != NULL, (void **)&m->flags, n, "routed results")) != FM_OK ||
+     * flight), as the one-table CUDA map's own stream does. */
+    if ((st = route_stream(map, b->device, &m->stream)) != FM_OK ||
+        (st = alloc_if(map, 1, (void **)&m->keys, n * map->cfg.key_size, "routed keys", m->stream)) != FM_OK ||
+        (st = alloc_if(map, b->payload != NULL, (void **)&m->payload, n * b->record, "routed values", m->stream)) !=
+            FM_OK ||
+        (st = alloc_if(map, b->values_out != NULL, (void **)&m->values, n * b->value_size, "routed results",
+                       m->stream)) != FM_OK ||
+        (st = alloc_if(map, b->flags_out != NULL, (void **)&m->flags, n, "routed results", m->stream)) != FM_OK ||
         (st = sort_by_owner(map, r, b)) != FM_OK)
         return st;
     for (uint32_t i = 0; i < r->shards; i++)
@@ -342,12 +371,11 @@ extern "C" void fm_device_route_free(fm_device_route *r)
             fm_cuda_free(r->flags[i]);
         }
         (void)cudaSetDevice(m->device);
-        fm_cuda_free(m->order);
-        fm_cuda_free(m->keys);
-        fm_cuda_free(m->payload);
-        fm_cuda_free(m->values);
-        fm_cuda_free(m->flags);
-        if (m->stream) (void)cudaStreamDestroy(m->stream);
+        fm_cuda_scratch_free(m->order, m->stream);
+        fm_cuda_scratch_free(m->keys, m->stream);
+        fm_cuda_scratch_free(m->payload, m->stream);
+        fm_cuda_scratch_free(m->values, m->stream);
+        fm_cuda_scratch_free(m->flags, m->stream);
         if (prev >= 0) (void)cudaSetDevice(prev);
         (void)cudaGetLastError();
     }

@@ -11,8 +11,9 @@
 
 /* Sorts the n keys at `keys` (memory of the current device) stably by
  * fm_bucket_of(hash, owners, rounds) (shard/fm_owner.h), on `stream`, and
- * blocks until done. *order gets a new device array (free it with
- * fm_cuda_free): the batch index at each sorted position. start (host,
+ * blocks until done. *order gets a new device array (scratch ordered on
+ * `stream`: free it with fm_cuda_scratch_free on that stream): the batch
+ * index at each sorted position. start (host,
  * owners * rounds + 1 entries) gets the offsets of the buckets. Errors
  * (FM_ERR_NOMEM, FM_ERR_DEVICE, FM_ERR_INVALID for more buckets than 2^31)
  * are recorded on map and leave nothing allocated. */

@@ -304,6 +304,7 @@ void run_grid(const launch_config &c, void (*body)(void *), void *ctx)
         return;
     }
     if (run_now) fm_emu_misuse("kernel %s launched from inside a kernel", c.name);
+    fm_emu_count_launch(c.stream);
     block_run r;
     r.c = &c;
     r.body = body;

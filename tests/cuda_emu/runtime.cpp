@@ -13,13 +13,15 @@
  * for recording on another device's stream (a CUDA error).
  *
  * Environment: FM_CUDA_EMU_DEVICES (default 2; 0 emulates a machine with
- * the toolkit but no device) and FM_CUDA_EMU_MEMORY_MIB (device memory per
- * device, default 2048). */
+ * the toolkit but no device), FM_CUDA_EMU_MEMORY_MIB (device memory per
+ * device, default 2048) and FM_CUDA_EMU_NO_POOLS=1 (cudaMemPoolCreate
+ * fails: a device without stream-ordered pools). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -29,6 +31,12 @@
 
 struct fm_emu_stream {
     int device;
+    std::atomic<unsigned long long> ops{0};
+    explicit fm_emu_stream(int d) : device(d) {}
+};
+struct fm_emu_pool {
+    int device;
+    std::multimap<size_t, void *> free_blocks; /* by size */
 };
 struct fm_emu_event {
     int device;
@@ -47,8 +55,33 @@ struct allocation {
 std::mutex lock;
 std::map<uintptr_t, allocation> registry; /* address + HIDE -> allocation */
 std::set<void *> streams, events;
+std::map<uintptr_t, cudaMemPool_t> pool_of; /* address + HIDE of pool memory in use -> its pool */
 size_t used[64];
 thread_local int current_device = 0;
+
+/* fm_emu_counts, kept with atomics (shards run on several host threads). */
+std::atomic<unsigned long long> n_launches{0}, n_memsets{0}, n_memset_bytes{0}, n_copies{0}, n_copy_bytes{0},
+    n_mallocs{0}, n_frees{0}, n_host_waits{0}, legacy_ops{0}, n_pool_grows{0};
+
+void count_op(cudaStream_t s)
+{
+    if (s) s->ops++;
+    else legacy_ops++;
+}
+
+void count_copy(cudaStream_t s, size_t bytes)
+{
+    count_op(s);
+    n_copies++;
+    n_copy_bytes += bytes;
+}
+
+void count_memset(cudaStream_t s, size_t bytes)
+{
+    count_op(s);
+    n_memsets++;
+    n_memset_bytes += bytes;
+}
 thread_local cudaError_t last_error = cudaSuccess;
 
 int env_int(const char *name, int fallback, int most)
@@ -142,7 +175,7 @@ void check_stream(cudaStream_t s, const char *what)
 
 void check_event(cudaEvent_t e, const char *what) { check_live(events, e, "event", what); }
 
-template <typename H> cudaError_t create_handle(H **out, std::set<void *> &live, const H &value)
+template <typename H, typename V> cudaError_t create_handle(H **out, std::set<void *> &live, const V &value)
 {
     if (!out) return fail(cudaErrorInvalidValue);
     if (!device_count()) return fail(cudaErrorNoDevice);
@@ -190,6 +223,31 @@ void fm_emu_misuse(const char *fmt, ...)
 }
 
 void fm_emu_set_last_error(cudaError_t e) { last_error = e; }
+
+void fm_emu_counts_get(fm_emu_counts *out)
+{
+    out->launches = n_launches;
+    out->memsets = n_memsets;
+    out->memset_bytes = n_memset_bytes;
+    out->copies = n_copies;
+    out->copy_bytes = n_copy_bytes;
+    out->mallocs = n_mallocs;
+    out->frees = n_frees;
+    out->host_waits = n_host_waits;
+    out->pool_grows = n_pool_grows;
+}
+
+unsigned long long fm_emu_stream_ops(cudaStream_t s)
+{
+    if (s) check_stream(s, "fm_emu_stream_ops");
+    return s ? s->ops.load() : legacy_ops.load();
+}
+
+void fm_emu_count_launch(cudaStream_t s)
+{
+    count_op(s);
+    n_launches++;
+}
 int fm_emu_current_device(void) { return current_device; }
 int fm_emu_stream_device(cudaStream_t s) { return s ? s->device : -1; }
 
@@ -244,7 +302,11 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device)
     return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void)
+{
+    n_host_waits++;
+    return cudaSuccess;
+}
 
 cudaError_t cudaRuntimeGetVersion(int *version)
 {
@@ -278,6 +340,7 @@ const char *cudaGetErrorName(cudaError_t e)
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorNotSupported: return "cudaErrorNotSupported";
     default: return "cudaErrorUnknown";
     }
 }
@@ -296,6 +359,7 @@ const char *cudaGetErrorString(cudaError_t e)
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorNotReady: return "device not ready";
+    case cudaErrorNotSupported: return "operation not supported";
     default: return "unknown error";
     }
 }
@@ -318,6 +382,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes)
         return fail(cudaErrorMemoryAllocation);
     }
     memset(m, 0xcd, bytes); /* what was there before */
+    n_mallocs++;
     std::lock_guard<std::mutex> g(lock);
     registry[(uintptr_t)m + HIDE] = allocation{bytes, d};
     *p = m;
@@ -340,7 +405,11 @@ static cudaError_t free_block(void *p, int pinned, const char *what)
     return cudaSuccess;
 }
 
-cudaError_t cudaFree(void *p) { return free_block(p, 0, "cudaFree"); }
+cudaError_t cudaFree(void *p)
+{
+    if (p) n_frees++;
+    return free_block(p, 0, "cudaFree");
+}
 cudaError_t cudaMallocHost(void **p, size_t bytes) { return host_alloc(p, bytes); }
 cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned flags)
 {
@@ -378,12 +447,15 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *attr, const void *p)
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
 {
+    count_copy(nullptr, bytes);
+    n_host_waits++;
     return copy(dst, src, bytes, kind, "cudaMemcpy");
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream)
 {
     check_stream(stream, "cudaMemcpyAsync");
+    count_copy(stream, bytes);
     return copy(dst, src, bytes, kind, "cudaMemcpyAsync");
 }
 
@@ -405,10 +477,11 @@ cudaError_t cudaMemcpyPeerAsync(void *dst, int dst_device, const void *src, int 
                                 cudaStream_t stream)
 {
     check_stream(stream, "cudaMemcpyPeerAsync");
+    count_copy(stream, bytes);
     return cudaMemcpyPeer(dst, dst_device, src, src_device, bytes);
 }
 
-cudaError_t cudaMemset(void *p, int value, size_t bytes)
+static cudaError_t memset_device(void *p, int value, size_t bytes)
 {
     if (bytes == 0) return cudaSuccess;
     if (space_of(p, bytes, "cudaMemset") < 0) fm_emu_misuse("cudaMemset of %zu bytes outside device memory", bytes);
@@ -416,10 +489,113 @@ cudaError_t cudaMemset(void *p, int value, size_t bytes)
     return cudaSuccess;
 }
 
+cudaError_t cudaMemset(void *p, int value, size_t bytes)
+{
+    count_memset(nullptr, bytes);
+    n_host_waits++;
+    return memset_device(p, value, bytes);
+}
+
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream)
 {
     check_stream(stream, "cudaMemsetAsync");
-    return cudaMemset(p, value, bytes);
+    count_memset(stream, bytes);
+    return memset_device(p, value, bytes);
+}
+
+cudaError_t cudaMemPoolCreate(cudaMemPool_t *pool, const cudaMemPoolProps *props)
+{
+    if (env_int("FM_CUDA_EMU_NO_POOLS", 0, 1)) return fail(cudaErrorNotSupported); /* a device without pools */
+    if (!pool || !props || props->allocType != cudaMemAllocationTypePinned ||
+        props->location.type != cudaMemLocationTypeDevice || props->location.id < 0 ||
+        props->location.id >= device_count())
+        return fail(cudaErrorInvalidValue);
+    *pool = new fm_emu_pool{props->location.id, {}};
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr attr, void *value)
+{
+    if (!pool || !value || attr != cudaMemPoolAttrReleaseThreshold) return fail(cudaErrorInvalidValue);
+    return cudaSuccess; /* the emulated pool keeps everything */
+}
+
+cudaError_t cudaMallocFromPoolAsync(void **p, size_t bytes, cudaMemPool_t pool, cudaStream_t stream)
+{
+    if (!p || !pool) return fail(cudaErrorInvalidValue);
+    check_stream(stream, "cudaMallocFromPoolAsync");
+    if (stream && stream->device != pool->device) return fail(cudaErrorInvalidValue);
+    {
+        std::lock_guard<std::mutex> g(lock);
+        auto it = pool->free_blocks.find(bytes ? bytes : 1);
+        if (it != pool->free_blocks.end()) {
+            *p = it->second;
+            pool->free_blocks.erase(it);
+            pool_of[(uintptr_t)*p + HIDE] = pool;
+            return cudaSuccess;
+        }
+    }
+    const int keep = current_device;
+    current_device = pool->device;
+    const cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    current_device = keep;
+    if (e != cudaSuccess) return e;
+    n_mallocs--; /* counted as the pool's, not as a cudaMalloc */
+    n_pool_grows++;
+    std::lock_guard<std::mutex> g(lock);
+    pool_of[(uintptr_t)*p + HIDE] = pool;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeAsync(void *p, cudaStream_t stream)
+{
+    if (!p) return cudaSuccess;
+    check_stream(stream, "cudaFreeAsync");
+    std::lock_guard<std::mutex> g(lock);
+    auto it = pool_of.find((uintptr_t)p + HIDE);
+    if (it == pool_of.end()) fm_emu_misuse("cudaFreeAsync(%p): not memory from a pool (freed twice?)", p);
+    const auto *a = find(p);
+    it->second->free_blocks.emplace(a->second.bytes, p);
+    pool_of.erase(it);
+    memset(p, 0xcd, a->second.bytes); /* what a later user finds */
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t keep_bytes)
+{
+    if (!pool) return fail(cudaErrorInvalidValue);
+    std::multimap<size_t, void *> blocks;
+    {
+        std::lock_guard<std::mutex> g(lock);
+        size_t kept = 0;
+        for (auto it = pool->free_blocks.begin(); it != pool->free_blocks.end();) {
+            if (kept + it->first <= keep_bytes) {
+                kept += it->first;
+                ++it;
+            } else {
+                blocks.insert(*it);
+                it = pool->free_blocks.erase(it);
+            }
+        }
+    }
+    for (auto &b : blocks) {
+        n_frees--; /* the pool's, not the program's */
+        (void)cudaFree(b.second);
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolDestroy(cudaMemPool_t pool)
+{
+    if (!pool) return fail(cudaErrorInvalidValue);
+    {
+        std::lock_guard<std::mutex> g(lock);
+        for (const auto &in_use : pool_of)
+            if (in_use.second == pool) fm_emu_misuse("cudaMemPoolDestroy: the pool still has memory in use");
+    }
+    cudaMemPoolTrimTo(pool, 0);
+    delete pool;
+    return cudaSuccess;
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
@@ -427,7 +603,7 @@ cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags)
 {
     (void)flags;
-    return create_handle(s, streams, fm_emu_stream{current_device});
+    return create_handle(s, streams, current_device);
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t s)
@@ -440,6 +616,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s)
 cudaError_t cudaStreamSynchronize(cudaStream_t s)
 {
     check_stream(s, "cudaStreamSynchronize");
+    n_host_waits++;
     return cudaSuccess;
 }
 
@@ -478,6 +655,7 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
 cudaError_t cudaEventSynchronize(cudaEvent_t e)
 {
     check_event(e, "cudaEventSynchronize");
+    n_host_waits++;
     return cudaSuccess;
 }
 

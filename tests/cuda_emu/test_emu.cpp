@@ -13,17 +13,7 @@
 #include <cub/device/device_scan.cuh>
 #include <cuda_runtime.h>
 
-static int failures;
-
-#define EXPECT(cond, ...)                                                                                    \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                             \
-            printf("\n");                                                                                    \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
+#include "emu_expect.h"
 
 #define LAUNCH(kernel, grid, block, shared, stream) FM_EMU_LAUNCH(kernel, grid, block, shared, stream)
 
@@ -240,12 +230,52 @@ static void cub_algorithms()
     cudaFree(scan_tmp);
 }
 
+/* Stream-ordered pools: a freed block of the same size comes back, new
+ * memory is counted (pool_grows), a trim gives free blocks back; counts
+ * of launches and memsets, and work per stream. */
+static void pools_and_counts()
+{
+    cudaMemPoolProps props;
+    memset(&props, 0, sizeof props);
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = 0;
+    cudaMemPool_t pool = nullptr;
+    cudaStream_t s = nullptr;
+    EXPECT(cudaMemPoolCreate(&pool, &props) == cudaSuccess && cudaStreamCreate(&s) == cudaSuccess, "pool, stream");
+    fm_emu_counts a, b;
+    fm_emu_counts_get(&a);
+    void *p = nullptr, *q = nullptr;
+    EXPECT(cudaMallocFromPoolAsync(&p, 4096, pool, s) == cudaSuccess, "first block");
+    cudaFreeAsync(p, s);
+    EXPECT(cudaMallocFromPoolAsync(&q, 4096, pool, s) == cudaSuccess && q == p, "the freed block comes back");
+    cudaFreeAsync(q, s);
+    fm_emu_counts_get(&b);
+    EXPECT(b.pool_grows - a.pool_grows == 1 && b.mallocs == a.mallocs, "one new block, no cudaMalloc: %llu, %llu",
+           b.pool_grows - a.pool_grows, b.mallocs - a.mallocs);
+    size_t free0 = 0, free1 = 0, total = 0;
+    cudaMemGetInfo(&free0, &total);
+    EXPECT(cudaMemPoolTrimTo(pool, 0) == cudaSuccess, "trim");
+    cudaMemGetInfo(&free1, &total);
+    EXPECT(free1 == free0 + 4096, "the trim gives the block back: %zu more bytes free", free1 - free0);
+    const unsigned long long ops = fm_emu_stream_ops(s);
+    EXPECT(cudaMallocFromPoolAsync(&p, 64, pool, s) == cudaSuccess && cudaMemsetAsync(p, 0, 64, s) == cudaSuccess,
+           "memset");
+    fm_emu_counts_get(&a);
+    EXPECT(fm_emu_stream_ops(s) == ops + 1 && a.memsets == b.memsets + 1 && a.memset_bytes == b.memset_bytes + 64,
+           "a memset counts once, on its stream");
+    cudaFreeAsync(p, s);
+    cudaStreamDestroy(s);
+    EXPECT(cudaMemPoolDestroy(pool) == cudaSuccess, "destroy");
+}
+
 int main()
 {
     reductions();
     launch_errors();
     memory();
     cub_algorithms();
+    pools_and_counts();
     must_abort("a copy against its direction", misuse_copy_direction);
     must_abort("a copy past the end of device memory", misuse_copy_past_end);
     must_abort("a host pointer passed to a kernel", misuse_host_pointer_to_kernel);

@@ -37,6 +37,7 @@ typedef enum cudaError {
     cudaErrorInvalidDevice = 101,
     cudaErrorInvalidResourceHandle = 400,
     cudaErrorNotReady = 600,
+    cudaErrorNotSupported = 801,
     cudaErrorUnknown = 999
 } cudaError_t;
 
@@ -117,6 +118,34 @@ cudaError_t cudaMemcpyPeerAsync(void *dst, int dst_device, const void *src, int 
 cudaError_t cudaMemset(void *p, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream);
 
+/* Stream-ordered memory pools: a pool keeps the memory freed into it and
+ * hands it out again (here: a block of exactly the size asked), so a warm
+ * caller allocates nothing new. */
+typedef struct fm_emu_pool *cudaMemPool_t;
+enum cudaMemAllocationType { cudaMemAllocationTypeInvalid = 0, cudaMemAllocationTypePinned = 1 };
+enum cudaMemAllocationHandleType { cudaMemHandleTypeNone = 0 };
+enum cudaMemLocationType { cudaMemLocationTypeInvalid = 0, cudaMemLocationTypeDevice = 1 };
+enum cudaMemPoolAttr { cudaMemPoolAttrReleaseThreshold = 4 };
+struct cudaMemLocation {
+    enum cudaMemLocationType type;
+    int id;
+};
+typedef struct cudaMemPoolProps {
+    enum cudaMemAllocationType allocType;
+    enum cudaMemAllocationHandleType handleTypes;
+    struct cudaMemLocation location;
+    void *win32SecurityAttributes;
+    size_t maxSize;
+    unsigned short usage;
+    unsigned char reserved[54];
+} cudaMemPoolProps;
+cudaError_t cudaMemPoolCreate(cudaMemPool_t *pool, const cudaMemPoolProps *props);
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr attr, void *value);
+cudaError_t cudaMallocFromPoolAsync(void **p, size_t bytes, cudaMemPool_t pool, cudaStream_t stream);
+cudaError_t cudaFreeAsync(void *p, cudaStream_t stream);
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t keep_bytes);
+cudaError_t cudaMemPoolDestroy(cudaMemPool_t pool);
+
 cudaError_t cudaStreamCreate(cudaStream_t *s);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
@@ -141,7 +170,31 @@ void fm_emu_set_last_error(cudaError_t e);
 int fm_emu_current_device(void);
 int fm_emu_stream_device(cudaStream_t s); /* -1: the legacy default stream */
 
+/* What the program asked of the runtime since it started (all threads):
+ * the cost model of a call that tests and tools/write_cost print. host_waits
+ * counts every call that blocks the host on the device (stream, event and
+ * device synchronization, and the synchronous cudaMemcpy and cudaMemset). */
+typedef struct fm_emu_counts {
+    unsigned long long launches, memsets, memset_bytes, copies, copy_bytes, mallocs, frees, host_waits;
+    unsigned long long pool_grows; /* pool allocations that found no free block (new memory) */
+} fm_emu_counts;
+void fm_emu_counts_get(fm_emu_counts *out);
+/* Launches, copies and memsets enqueued on stream s (NULL: the legacy
+ * default stream) since it was created. */
+unsigned long long fm_emu_stream_ops(cudaStream_t s);
+/* Called by the kernel launcher for every launch that runs. */
+void fm_emu_count_launch(cudaStream_t s);
+
 #ifdef __cplusplus
+}
+/* The C++ overloads of the real runtime: any T ** for the result. */
+template <typename T> static inline cudaError_t cudaMalloc(T **p, size_t bytes)
+{
+    return cudaMalloc((void **)p, bytes);
+}
+template <typename T> static inline cudaError_t cudaMallocHost(T **p, size_t bytes)
+{
+    return cudaMallocHost((void **)p, bytes);
 }
 #include "fm_emu_kernels.h"
 #endif
