@@ -219,6 +219,13 @@ static void test_create(void)
     expect_create_fails(__LINE__, &c, FM_ERR_INVALID, "shards");
     c = good; c.flags = FM_FIXED_CAPACITY; c.capacity = 0;
     expect_create_fails(__LINE__, &c, FM_ERR_INVALID, "capacity");
+    /* fm_config's version: set by fm_config_default; a hand-made (0) or
+     * newer one is refused. */
+    CHECK(good.version == FM_CONFIG_VERSION && good.reserved[0] == 0 && good.reserved[6] == 0);
+    c = good; c.version = 0;
+    expect_create_fails(__LINE__, &c, FM_ERR_INVALID, "version");
+    c = good; c.version = FM_CONFIG_VERSION + 1;
+    expect_create_fails(__LINE__, &c, FM_ERR_INVALID, "version");
 
     /* The edges of the valid ranges. */
     expect_create_ok(__LINE__, &good);
