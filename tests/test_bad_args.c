@@ -464,6 +464,12 @@ static void test_backends(void)
     /* FLASHMAP_BACKEND steers an AUTO map. */
     setenv("FLASHMAP_BACKEND", "cuda", 1);
     expect_cuda_or_unsupported(__LINE__, &c);
+    if (!cuda_possible()) { /* the advice speaks of the variable the user set */
+        fm_map *m = NULL;
+        CHECK(fm_create(&c, &m) == FM_ERR_UNSUPPORTED && m == NULL);
+        CHECK(strstr(fm_last_error(NULL), "FLASHMAP_BACKEND=cuda") != NULL);
+        CHECK(strstr(fm_last_error(NULL), "FM_BACKEND_CPU") == NULL);
+    }
     setenv("FLASHMAP_BACKEND", "cpu", 1);
     expect_map_on(__LINE__, &c, 0);
     setenv("FLASHMAP_BACKEND", "bogus", 1);
