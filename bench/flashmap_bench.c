@@ -259,6 +259,7 @@ static void usage(FILE *f) {
         "  --retry-busy N       rerun a measurement up to N times (after waiting up to 60 s for\n"
         "                       idle CPUs) when other processes used > 0.25 CPUs during it (default 1)\n"
         "  --seed N             key seed (default 1)\n"
+        "  --version            the library's version and backends\n"
         "  --date S --host S --commit S   tags for the JSON records\n"
         "                       (or FM_BENCH_DATE / FM_BENCH_HOST / FM_BENCH_COMMIT;\n"
         "                        date and host default to now and gethostname)\n",
@@ -390,6 +391,9 @@ static void parse_options(options *o, int argc, char **argv) {
             o->commit = ARG();
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            printf("flashmap-bench (%s)\n", fm_version_string());
             exit(0);
         } else {
             usage(stderr);
