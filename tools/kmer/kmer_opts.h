@@ -14,4 +14,7 @@ int km_parse_u64(const char *text, uint64_t *out);
 int km_parse_option(const char *verb, const char *what, const char *text, uint64_t lo, uint64_t hi,
                     uint64_t *out);
 
+/* -L and -U together: 0 when lower <= upper, else -1 after rank 0 says so. */
+int km_check_counts(const char *verb, uint64_t lower, uint64_t upper, int rank);
+
 #endif

@@ -78,7 +78,7 @@ int km_query_main(int argc, char **argv, const km_ctx *ctx)
     if (rc == 0) {
         /* Collective on an MPI database: only rank 0 asks. */
         const fm_status st = fm_bulk_get(db.map, keys, asking ? n : 0, counts, NULL);
-        if (st != FM_OK) rc = km_fail(&err, "lookup failed: %s", fm_last_error(db.map));
+        if (st != FM_OK) rc = km_fail(&err, "lookup failed: %s", km_user_error(fm_last_error(db.map)));
         km_db_close(&db);
     }
     if (rc == 0 && asking) {
