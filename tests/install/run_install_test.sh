@@ -67,6 +67,15 @@ for bad in flashmap_build_flags flashmap_objects flashmap_xxhash fsanitize "$FM_
     fi
 done
 
+# A consumer needs CUDA only if it calls CUDA itself: the package never
+# looks for the toolkit, and the shared library links no CUDA runtime.
+if grep -n -E '^[^#]*(CUDAToolkit|CUDA::)' "$config" "$targets".cmake "$targets"-*.cmake; then
+    fail "the CMake package asks for CUDA"
+fi
+if ldd "$prefix"/lib*/libflashmap.so | grep -E 'lib(cudart|nccl)[.]'; then
+    fail "the installed libflashmap.so links the CUDA runtime or NCCL"
+fi
+
 step "CMake package: find_package(flashmap) in a fresh project"
 cm=$work/cmake-project
 run "$work/cmake-configure.log" "$FM_IT_CMAKE" -S "$FM_IT_SOURCE" -B "$cm" \
