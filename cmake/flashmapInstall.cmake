@@ -151,3 +151,11 @@ endforeach()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/flashmap.pc.in ${PROJECT_BINARY_DIR}/flashmap.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/flashmap.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT flashmap_Development)
+
+# The environment module (Lmod): <prefix>/share/modulefiles/flashmap/<version>.lua
+# (packaging/flashmap.lua.in; tests/install/module_test.sh loads it).
+set(FLASHMAP_MODULE_DIR_PARENT "${CMAKE_INSTALL_DATADIR}/modulefiles")
+set(FLASHMAP_MODULE_DIR "${FLASHMAP_MODULE_DIR_PARENT}/flashmap")
+configure_file(${PROJECT_SOURCE_DIR}/packaging/flashmap.lua.in ${PROJECT_BINARY_DIR}/flashmap.lua @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/flashmap.lua DESTINATION ${FLASHMAP_MODULE_DIR}
+  RENAME ${PROJECT_VERSION}.lua COMPONENT flashmap_Development)

@@ -9,6 +9,7 @@ packages=(
   libcuckoo-dev libtbb-dev libabsl-dev   # benchmark peers
   clang libclang-rt-14-dev libomp-dev    # fuzz targets: clang, libFuzzer + sanitizer runtimes, clang's OpenMP
   slurm-wlm munge                        # the slurm test (tests/slurm): its own slurmctld, slurmd and munged
+  lmod                                   # the module test: packaging/flashmap.lua under Lmod
 )
 
 missing=()
