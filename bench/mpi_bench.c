@@ -170,29 +170,38 @@ static int parse(int argc, char **argv, options *opt, int rank)
     opt->threads = 1;
     opt->json = NULL;
     opt->only = -1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         unsigned long long n = 0;
-        int bad = 0;
-        if (!v || strncmp(a, "--", 2) != 0) bad = 1;
-        else if (!strcmp(a, "--keys")) bad = number(a, v, 1, (size_t)1 << 40, &n, rank), opt->keys = (size_t)n;
-        else if (!strcmp(a, "--total")) bad = number(a, v, 1, (size_t)1 << 40, &n, rank), opt->total = (size_t)n;
-        else if (!strcmp(a, "--reps")) bad = number(a, v, 1, 15, &n, rank), opt->reps = (int)n;
-        else if (!strcmp(a, "--threads")) bad = number(a, v, 1, 1024, &n, rank), opt->threads = (int)n;
-        else if (!strcmp(a, "--json")) opt->json = v;
-        else if (!strcmp(a, "--op")) {
+        if (!v) {
+            if (rank == 0) fprintf(stderr, "flashmap-bench-mpi: %s needs a value\n" USAGE, a);
+            return 2;
+        }
+        if (!strcmp(a, "--json")) {
+            opt->json = v;
+        } else if (!strcmp(a, "--op")) {
             for (int o = OP_INSERT; o <= OP_ADD; o++)
                 if (!strcmp(v, OP_NAMES[o])) opt->only = o;
             if (opt->only < 0) {
                 if (rank == 0) fprintf(stderr, "flashmap-bench-mpi: --op takes insert, get or add_u64, not %s\n", v);
                 return 2;
             }
-        } else bad = 1;
-        if (bad) {
-            if (rank == 0) fprintf(stderr, "flashmap-bench-mpi: bad option %s\n" USAGE, a);
+        } else if (!strcmp(a, "--keys")) {
+            if (number(a, v, 1, (size_t)1 << 40, &n, rank) != 0) return 2;
+            opt->keys = (size_t)n;
+        } else if (!strcmp(a, "--total")) {
+            if (number(a, v, 1, (size_t)1 << 40, &n, rank) != 0) return 2;
+            opt->total = (size_t)n;
+        } else if (!strcmp(a, "--reps")) {
+            if (number(a, v, 1, 15, &n, rank) != 0) return 2;
+            opt->reps = (int)n;
+        } else if (!strcmp(a, "--threads")) {
+            if (number(a, v, 1, 1024, &n, rank) != 0) return 2;
+            opt->threads = (int)n;
+        } else {
+            if (rank == 0) fprintf(stderr, "flashmap-bench-mpi: unknown option %s\n" USAGE, a);
             return 2;
         }
-        i++;
     }
     return 0;
 }
