@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * flashmap-bench: bulk throughput of flashmap against peer hash maps
  * (libcuckoo, TBB concurrent_hash_map, abseil flat_hash_map), and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-bench-mpi: bulk operations on an MPI map against, in the same
  * run, what they cannot avoid: a raw MPI_Alltoallv of the same bytes plus
  * the local table operation alone. Efficiency = (exchange + local) /

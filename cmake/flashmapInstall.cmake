@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Install rules: headers, libflashmap (shared and static), the CMake package
 # (flashmapConfig.cmake, its version file, flashmapTargets.cmake with
 # flashmap::flashmap and flashmap::flashmap_static) and flashmap.pc.

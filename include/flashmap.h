@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * flashmap — a bulk-only hash map for HPC programs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Checkpoints of one-process maps: fm_save / fm_load.
  *

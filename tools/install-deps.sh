@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Installs what flashmap needs on Debian 12 (as root), skipping what is there.
 set -euo pipefail
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # bench/gpu/run.sh: build, test and benchmark flashmap's CUDA backend on a
 # GPU machine in one command (an H100 node with nvcc and CMake; no package
 # manager and no network needed). Finishes within FM_GPU_BUDGET seconds

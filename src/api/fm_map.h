@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The map handle and the backend interface behind it. */
 #ifndef FM_MAP_H
 #define FM_MAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The public API: checks arguments, picks the backend, forwards the call. */
 #include <stdlib.h>
 #include <string.h>

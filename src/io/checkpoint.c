@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Checkpoints of one-process maps (one table or several shards), and the
  * reader and writer that MPI checkpoints share (checkpoint_mpi.c). The
  * format is in docs/checkpoint-format.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Included by mpi_nccl.cu after nccl.h: its NCCL calls go through the
  * functions opened at run time (fm_nccl_loader.h). Only valid once
  * fm_nccl_api_get() returned non-NULL, which fm_mpi_nccl_open checks on

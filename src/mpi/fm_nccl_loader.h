@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* NCCL opened at run time (nccl_loader.c): flashmap links no libnccl, so a
  * build with NCCL loads and runs on nodes without it; MPI maps of CUDA
  * shards then stage device batches through the host, as without NCCL.

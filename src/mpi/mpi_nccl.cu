@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The NCCL exchange of MPI maps of CUDA shards (mpi/fm_mpi_nccl.h).
  *
  * A bulk call whose keys, payload and outputs are in device memory of the

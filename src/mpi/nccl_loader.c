@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* NCCL opened at run time (see fm_nccl_loader.h). */
 #include "mpi/fm_nccl_loader.h"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # exported_symbols: libflashmap.so must export exactly the functions the
 # public headers declare with FM_API, each under the symbol version
 # FLASHMAP_<ABI> (src/flashmap.map.in), and nothing else.

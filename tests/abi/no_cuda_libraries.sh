@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # no_cuda_libraries: a CUDA-enabled build loads and runs CPU maps on a node
 # without the CUDA runtime or NCCL. Two checks:
 # 1. ldd: nothing the library and the programs load resolves to libcudart,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Every tool answers --help and --version on stdout with exit status 0,
 # without an MPI launcher (help_version.sh NAME PROGRAM [VERB]: with VERB,
 # also `PROGRAM VERB --help`).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # CTest test "module_lmod": the installed environment module under Lmod.
 # Installs the build into a scratch prefix, then in a shell with Lmod:
 # `module use <prefix>/share/modulefiles`, `module load flashmap`, builds

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # CTest test "install": install the build tree into a fresh prefix, then
 # build tests/install/probe.c against it the two ways users do and run it:
 #   1. CMake: find_package(flashmap) and flashmap::flashmap / flashmap::flashmap_static

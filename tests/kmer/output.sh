@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # The output side of flashmap-kmer count:
 # - an -o that cannot be written (no such directory, a directory) fails
 #   before any input is read, with one message and nothing left behind;

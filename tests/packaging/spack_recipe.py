@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """CTest test "spack_recipe": packaging/spack/packages/flashmap/package.py
 against the build it drives, without Spack: it must parse, offer the
 project's version, ask for the CMake the build needs and the licence of

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # readme_quickstart: the README's complete MPI program, built and run with
 # the README's own commands, as a new user would, and its output checked
 # against the line the README says it prints.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer count: count the k-mers of FASTA/FASTQ files into an MPI
  * map (kmer_counter.h) and save it as a database (kmer_db.h). This file
  * holds the options and the order of the steps. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The collective counting loop and the -L/-U filter (see kmer_counter.h). */
 #include "kmer_counter.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The database: checkpoint header, sidecar, loading, iteration (see kmer_db.h). */
 #include "kmer_db.h"
 

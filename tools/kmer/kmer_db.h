@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The database `count` writes and the other verbs read.
  *
  * DB is an MPI checkpoint of the counting map (fm_save: the manifest DB and

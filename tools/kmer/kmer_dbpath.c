@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The database's files on disk (see kmer_dbpath.h). */
 #include "kmer_dbpath.h"
 

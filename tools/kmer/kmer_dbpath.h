@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The files of a database on disk, before and after `count` writes it:
  * that the output can be written (checked before counting), and the parts
  * of an older save of the same name left by another rank count (removed

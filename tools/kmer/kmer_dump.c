@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer dump: every k-mer and its count, as `jellyfish dump`
  * prints them: ">COUNT\nKMER\n" by default, "KMER COUNT\n" with -c ("KMER\tCOUNT" with
  * -c -t), only counts in [-L, -U]. The order is the map's (as Jellyfish's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Error messages (see kmer_error.h). */
 #include "kmer_error.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Error messages: a failing step writes what went wrong, naming the file
  * and the place in it, into a km_err; the verb prints it once. */
 #ifndef KMER_ERROR_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Command-line helpers (see kmer_opts.h). */
 #include "kmer_opts.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Command-line helpers shared by the verbs. */
 #ifndef KMER_OPTS_H
 #define KMER_OPTS_H

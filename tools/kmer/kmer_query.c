@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer query: the counts of the k-mers given on the command line,
  * one "KMER COUNT" line each, in the order given (as `jellyfish query`
  * prints them: on a canonical database the canonical form is printed).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer stats: Unique, Distinct, Total and Max_count of the
  * k-mers whose count is in [-L, -U], printed as `jellyfish stats` does. */
 #include <getopt.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Spack recipe for flashmap, kept in the repository it builds:
 #   spack repo add packaging/spack
 #   spack install flashmap@main +mpi ~cuda          # CPU nodes
