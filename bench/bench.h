@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Shared helpers of flashmap-bench (C11). */
 #ifndef FM_BENCH_H
 #define FM_BENCH_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * flashmap-bench: bulk throughput of flashmap against peer hash maps
  * (libcuckoo, TBB concurrent_hash_map, abseil flat_hash_map), and the
@@ -266,6 +267,7 @@ static void usage(FILE *f) {
         "  --retry-busy N       rerun a measurement up to N times (after waiting up to 60 s for\n"
         "                       idle CPUs) when other processes used > 0.25 CPUs during it (default 1)\n"
         "  --seed N             key seed (default 1)\n"
+        "  --version            the library's version and backends\n"
         "  --date S --host S --commit S   tags for the JSON records\n"
         "                       (or FM_BENCH_DATE / FM_BENCH_HOST / FM_BENCH_COMMIT;\n"
         "                        date and host default to now and gethostname)\n",
@@ -398,6 +400,9 @@ static void parse_options(options *o, int argc, char **argv) {
             o->commit = ARG();
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            printf("flashmap-bench (%s)\n", fm_version_string());
             exit(0);
         } else {
             usage(stderr);

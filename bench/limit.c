@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * The machine's own limit for a hash map that misses the caches: random
  * 8-byte reads per second over an array as large as the map's table, with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-bench-mpi: bulk operations on an MPI map against, in the same
  * run, what they cannot avoid: a raw MPI_Alltoallv of the same bytes plus
  * the local table operation alone. Efficiency = (exchange + local) /
@@ -126,7 +127,43 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
-static void parse(int argc, char **argv, options *opt)
+#define USAGE "usage: flashmap-bench-mpi [--keys N | --total N] [--reps R] [--threads T] [--op insert|get|add_u64] " \
+              "[--json FILE] [--help] [--version]\n"
+
+/* --help and --version, answered before MPI starts (no launcher needed).
+ * 1 when one was given. */
+static int help_or_version(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(USAGE, stdout);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("flashmap-bench-mpi (%s)\n", fm_version_string());
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A whole number in [lo, hi] into *out; 0, or -1 after rank 0 says why. */
+static int number(const char *flag, const char *text, unsigned long long lo, unsigned long long hi,
+                  unsigned long long *out, int rank)
+{
+    char *end = NULL;
+    *out = strtoull(text, &end, 0);
+    if (text[0] == '-' || !end || end == text || *end || *out < lo || *out > hi) {
+        if (rank == 0)
+            fprintf(stderr, "flashmap-bench-mpi: %s takes a whole number from %llu to %llu, not '%s'\n", flag, lo, hi,
+                    text);
+        return -1;
+    }
+    return 0;
+}
+
+/* 0, or 2 after rank 0 printed what is wrong (every rank decides alike). */
+static int parse(int argc, char **argv, options *opt, int rank)
 {
     opt->keys = (size_t)1 << 20;
     opt->total = 0;
@@ -134,38 +171,54 @@ static void parse(int argc, char **argv, options *opt)
     opt->threads = 1;
     opt->json = NULL;
     opt->only = -1;
-    for (int i = 1; i < argc; i++) {
-        const int more = i + 1 < argc;
-        if (!strcmp(argv[i], "--keys") && more) opt->keys = strtoull(argv[++i], NULL, 0);
-        else if (!strcmp(argv[i], "--total") && more) opt->total = strtoull(argv[++i], NULL, 0);
-        else if (!strcmp(argv[i], "--reps") && more) opt->reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && more) opt->threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json") && more) opt->json = argv[++i];
-        else if (!strcmp(argv[i], "--op") && more) {
-            const char *name = argv[++i];
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned long long n = 0;
+        if (!v) {
+            if (rank == 0) fprintf(stderr, "flashmap-bench-mpi: %s needs a value\n" USAGE, a);
+            return 2;
+        }
+        if (!strcmp(a, "--json")) {
+            opt->json = v;
+        } else if (!strcmp(a, "--op")) {
             for (int o = OP_INSERT; o <= OP_ADD; o++)
-                if (!strcmp(name, OP_NAMES[o])) opt->only = o;
+                if (!strcmp(v, OP_NAMES[o])) opt->only = o;
             if (opt->only < 0) {
-                fprintf(stderr, "flashmap-bench-mpi: --op takes insert, get or add_u64, not %s\n", name);
-                MPI_Abort(MPI_COMM_WORLD, 2);
+                if (rank == 0) fprintf(stderr, "flashmap-bench-mpi: --op takes insert, get or add_u64, not %s\n", v);
+                return 2;
             }
+        } else if (!strcmp(a, "--keys")) {
+            if (number(a, v, 1, (size_t)1 << 40, &n, rank) != 0) return 2;
+            opt->keys = (size_t)n;
+        } else if (!strcmp(a, "--total")) {
+            if (number(a, v, 1, (size_t)1 << 40, &n, rank) != 0) return 2;
+            opt->total = (size_t)n;
+        } else if (!strcmp(a, "--reps")) {
+            if (number(a, v, 1, 15, &n, rank) != 0) return 2;
+            opt->reps = (int)n;
+        } else if (!strcmp(a, "--threads")) {
+            if (number(a, v, 1, 1024, &n, rank) != 0) return 2;
+            opt->threads = (int)n;
         } else {
-            fprintf(stderr, "usage: flashmap-bench-mpi [--keys N | --total N] [--reps R] [--threads T] [--op insert|get|add_u64] [--json FILE]\n");
-            MPI_Abort(MPI_COMM_WORLD, 2);
+            if (rank == 0) fprintf(stderr, "flashmap-bench-mpi: unknown option %s\n" USAGE, a);
+            return 2;
         }
     }
-    if (opt->reps < 1) opt->reps = 1;
-    if (opt->reps > 15) opt->reps = 15;
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
+    if (help_or_version(argc, argv)) return 0;
     MPI_Init(&argc, &argv);
     int rank, ranks;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     options opt;
-    parse(argc, argv, &opt);
+    if (parse(argc, argv, &opt, rank) != 0) {
+        MPI_Finalize();
+        return 2;
+    }
     const size_t n = opt.total ? opt.total / (size_t)ranks : opt.keys;
     uint64_t seed = 0x5eed0000u + (uint64_t)rank;
     uint64_t *keys = malloc(n * 8), *values = malloc(n * 8), *out = malloc(n * 8);

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Turn flashmap benchmark JSON (one object per line) into PNG plots.
 
     bench/plot.py [--out DIR] FILE.jsonl [FILE.jsonl ...]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # CTest "plot": bench/plot.py turns the recorded results into PNG files, and
 # refuses input that holds no benchmark records.
 #   plot_test.sh PYTHON PLOT_PY OUT_DIR RESULTS_DIR

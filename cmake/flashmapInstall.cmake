@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Install rules: headers, libflashmap (shared and static), the CMake package
 # (flashmapConfig.cmake, its version file, flashmapTargets.cmake with
 # flashmap::flashmap and flashmap::flashmap_static) and flashmap.pc.
@@ -19,13 +20,15 @@ target_link_libraries(flashmap_static INTERFACE $<INSTALL_INTERFACE:$<LINK_ONLY:
 if(FLASHMAP_WITH_CUDA)
   target_link_libraries(flashmap_static INTERFACE $<INSTALL_INTERFACE:$<LINK_ONLY:stdc++>>)
 endif()
-if(FLASHMAP_USE_NCCL)
-  target_link_libraries(flashmap_static INTERFACE $<INSTALL_INTERFACE:$<LINK_ONLY:flashmap::nccl>>)
+if(FLASHMAP_WITH_CUDA)
+  target_link_libraries(flashmap_static INTERFACE $<INSTALL_INTERFACE:$<LINK_ONLY:flashmap::cudart_static>>)
+endif()
+if(FLASHMAP_USE_NCCL) # libnccl is opened at run time (src/mpi/nccl_loader.c)
+  target_link_libraries(flashmap_static INTERFACE $<INSTALL_INTERFACE:$<LINK_ONLY:${CMAKE_DL_LIBS}>>)
 endif()
 
 # The installed libflashmap.so finds its own dependencies outside the
-# system's directories (libcudart in /usr/local/cuda, an MPI in a module
-# tree) through its RUNPATH; LD_LIBRARY_PATH still overrides it. Set
+# system's directories (an MPI in a module tree) through its RUNPATH; LD_LIBRARY_PATH still overrides it. Set
 # CMAKE_INSTALL_RPATH_USE_LINK_PATH=OFF to install without it.
 if(NOT DEFINED CMAKE_INSTALL_RPATH_USE_LINK_PATH)
   set_target_properties(flashmap PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
@@ -52,7 +55,7 @@ install(EXPORT flashmapTargets
 
 # The Config file looks for libxxhash where the build found it first.
 get_filename_component(_fm_xxhash_libdir "${FLASHMAP_XXHASH_LIBRARY}" DIRECTORY)
-get_filename_component(_fm_nccl_libdir "${FLASHMAP_NCCL_LIBRARY}" DIRECTORY)
+get_filename_component(_fm_cudart_static_libdir "${CUDA_cudart_static_LIBRARY}" DIRECTORY)
 configure_package_config_file(
   ${CMAKE_CURRENT_LIST_DIR}/flashmapConfig.cmake.in
   ${PROJECT_BINARY_DIR}/flashmapConfig.cmake
@@ -97,12 +100,13 @@ if(FLASHMAP_WITH_OPENMP)
   string(APPEND _fm_pc_libs_private " ${OpenMP_C_FLAGS}")
 endif()
 if(FLASHMAP_WITH_CUDA)
-  _fm_pc_lib(_fm_pc_cudart "${CUDA_cudart_LIBRARY}" cudart)
-  string(APPEND _fm_pc_libs_private " ${_fm_pc_cudart} -lstdc++")
+  _fm_pc_lib(_fm_pc_cudart "${CUDA_cudart_static_LIBRARY}" cudart_static)
+  string(APPEND _fm_pc_libs_private " ${_fm_pc_cudart} -lrt -lstdc++")
 endif()
-if(FLASHMAP_USE_NCCL)
-  _fm_pc_lib(_fm_pc_nccl "${FLASHMAP_NCCL_LIBRARY}" nccl)
-  string(APPEND _fm_pc_libs_private " ${_fm_pc_nccl}")
+if(FLASHMAP_WITH_CUDA OR FLASHMAP_USE_NCCL)
+  foreach(_fm_dl IN LISTS CMAKE_DL_LIBS)
+    string(APPEND _fm_pc_libs_private " -l${_fm_dl}")
+  endforeach()
 endif()
 if(CMAKE_THREAD_LIBS_INIT)
   string(APPEND _fm_pc_libs_private " ${CMAKE_THREAD_LIBS_INIT}")
@@ -148,3 +152,11 @@ endforeach()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/flashmap.pc.in ${PROJECT_BINARY_DIR}/flashmap.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/flashmap.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT flashmap_Development)
+
+# The environment module (Lmod): <prefix>/share/modulefiles/flashmap/<version>.lua
+# (packaging/flashmap.lua.in; tests/install/module_test.sh loads it).
+set(FLASHMAP_MODULE_DIR_PARENT "${CMAKE_INSTALL_DATADIR}/modulefiles")
+set(FLASHMAP_MODULE_DIR "${FLASHMAP_MODULE_DIR_PARENT}/flashmap")
+configure_file(${PROJECT_SOURCE_DIR}/packaging/flashmap.lua.in ${PROJECT_BINARY_DIR}/flashmap.lua @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/flashmap.lua DESTINATION ${FLASHMAP_MODULE_DIR}
+  RENAME ${PROJECT_VERSION}.lua COMPONENT flashmap_Development)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Blockchain state commit: 32-byte public keys -> 128-byte account records.
  *
  * A node keeps the world state in a flashmap. For every block it

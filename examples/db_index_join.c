@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Database index with a join probe (MPI): 32-byte keys -> u64 row ids.
  *
  * Two tables are spread over the ranks: rank r holds a slice of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* k-mer counting with the library API (MPI).
  *
  * A small genome is generated (random bases plus a repeated motif), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Order book: u64 order ids -> 32-byte resting orders, fixed memory all day.
  *
  * An exchange's book sees a stream of ticks; each tick brings new orders and

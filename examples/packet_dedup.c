@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Network packet deduplication over several capture points (MPI).
  *
  * Every rank is a capture point that sees a stream of packets, each named

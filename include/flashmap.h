@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * flashmap — a bulk-only hash map for HPC programs.
  *
@@ -132,10 +133,23 @@ typedef struct fm_config {
                                 (MPI maps: 1/16 of a rank's share of its node's or cgroup's
                                 available memory, 4 to 256 MiB, the least over the ranks) */
     uint32_t flags;          /* FM_FIXED_CAPACITY, ... */
+    uint32_t version;        /* FM_CONFIG_VERSION, set by fm_config_default: the fields the
+                                program knows; leave it as fm_config_default set it */
+    uint64_t reserved[7];    /* room for later fields; zero (fm_config_default zeroes it) */
 } fm_config;
 
-/* A configuration with defaults for everything but the sizes. Never fails;
- * fm_create validates. */
+/* fm_config can grow without breaking the ABI: later fields take the room
+ * of `reserved`, so sizeof(fm_config) stays 128 bytes, and each new field
+ * raises FM_CONFIG_VERSION. The library reads only the fields of the
+ * version a configuration carries and gives later fields their defaults,
+ * so a program built against an older flashmap keeps working with a newer
+ * library. Make every configuration with fm_config_default: fm_create
+ * refuses version 0 (a configuration not made by it) and versions newer
+ * than the library's (FM_ERR_INVALID). */
+#define FM_CONFIG_VERSION 1u
+
+/* A configuration with defaults for everything but the sizes, and
+ * version = FM_CONFIG_VERSION. Never fails; fm_create validates. */
 FM_API fm_config fm_config_default(uint32_t key_size, uint32_t value_size, uint64_t capacity);
 
 /* Make a map. On success *map_out is the new map; on failure *map_out is set
@@ -208,7 +222,9 @@ FM_API fm_status fm_save(fm_map *map, const char *path);
 /* Rebuild a map from a checkpoint written by fm_save: a one-process map,
  * or a whole MPI checkpoint (path = its manifest; every part is read) into
  * this one process. Not collective.
- * overrides (may be NULL) says how the new map runs: backend, device,
+ * overrides (may be NULL; made by fm_config_default, or zeroed and set
+ * field by field: version 0 means only version-1 fields) says how the new
+ * map runs: backend, device,
  * devices, threads and exchange_bytes are taken from it as they are (NULL
  * overrides: AUTO backend, default threads); shards, capacity and max_load
  * replace the checkpoint's when non-zero (note fm_config_default sets

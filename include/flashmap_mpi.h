@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap over MPI: one logical map whose shards live on the ranks of a
  * communicator. Every call below, and every bulk call on the map it makes,
  * is collective over `comm`. */

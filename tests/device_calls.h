@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The bulk calls with their buffers in device memory: every buffer is
  * copied into a fresh cudaMalloc buffer first (outputs too, so a prefill
  * shows what the call did not write) and outputs are copied back after, so

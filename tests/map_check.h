@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Test helpers that look at a flashmap map (and at checkpoint directories)
  * from the outside, shared by the checkpoint and fault-injection tests. */
 #ifndef FLASHMAP_TESTS_MAP_CHECK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Which shard owns a key: the tests' model of flashmap's routing.
  *
  * A sharded map (cfg.shards = S) and an MPI map (one shard per rank) send a

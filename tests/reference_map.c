@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Reference map: separate chaining over an entry array. See reference_map.h. */
 #include "reference_map.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Every public function with bad arguments.
  *
@@ -219,6 +220,13 @@ static void test_create(void)
     expect_create_fails(__LINE__, &c, FM_ERR_INVALID, "shards");
     c = good; c.flags = FM_FIXED_CAPACITY; c.capacity = 0;
     expect_create_fails(__LINE__, &c, FM_ERR_INVALID, "capacity");
+    /* fm_config's version: set by fm_config_default; a hand-made (0) or
+     * newer one is refused. */
+    CHECK(good.version == FM_CONFIG_VERSION && good.reserved[0] == 0 && good.reserved[6] == 0);
+    c = good; c.version = 0;
+    expect_create_fails(__LINE__, &c, FM_ERR_INVALID, "version");
+    c = good; c.version = FM_CONFIG_VERSION + 1;
+    expect_create_fails(__LINE__, &c, FM_ERR_INVALID, "version");
 
     /* The edges of the valid ranges. */
     expect_create_ok(__LINE__, &good);
@@ -457,6 +465,12 @@ static void test_backends(void)
     /* FLASHMAP_BACKEND steers an AUTO map. */
     setenv("FLASHMAP_BACKEND", "cuda", 1);
     expect_cuda_or_unsupported(__LINE__, &c);
+    if (!cuda_possible()) { /* the advice speaks of the variable the user set */
+        fm_map *m = NULL;
+        CHECK(fm_create(&c, &m) == FM_ERR_UNSUPPORTED && m == NULL);
+        CHECK(strstr(fm_last_error(NULL), "FLASHMAP_BACKEND=cuda") != NULL);
+        CHECK(strstr(fm_last_error(NULL), "FM_BACKEND_CPU") == NULL);
+    }
     setenv("FLASHMAP_BACKEND", "cpu", 1);
     expect_map_on(__LINE__, &c, 0);
     setenv("FLASHMAP_BACKEND", "bogus", 1);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The failure counter and CHECK macros of the single-file tests: a failed
  * check prints where and what, counts, and the test goes on (main returns
  * non-zero when g_failures > 0). */

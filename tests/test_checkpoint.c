@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Checkpoints of one-process maps: fm_save / fm_load.
  *
@@ -364,6 +365,9 @@ static void test_overrides(void)
     memset(&ov, 0, sizeof ov);
     ov.value_size = 4;
     EXPECT_LOAD_FAILS(path, &ov, FM_ERR_INVALID, "value_size");
+    memset(&ov, 0, sizeof ov);
+    ov.version = FM_CONFIG_VERSION + 1; /* from a newer flashmap */
+    EXPECT_LOAD_FAILS(path, &ov, FM_ERR_INVALID, "version");
     memset(&ov, 0, sizeof ov);
     ov.hash = FM_HASH_IDENTITY;
     EXPECT_LOAD_FAILS(path, &ov, FM_ERR_INVALID, "hash");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Checkpoints across backends: a map filled on the CPU is saved, loaded as
  * a CUDA map (fm_load with an overriding backend), changed there, saved

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Checkpoints of MPI maps: fm_save on an MPI map (part files and a
  * manifest), fm_load_mpi onto any number of ranks, fm_load of an MPI

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Cross-backend test: the same random batches go to a CPU map and a CUDA
  * map; every status, every output byte, fm_size and, at the end of each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * The CUDA backend's per-key logic on CPU threads: the steps every GPU
  * thread runs (src/cuda/fm_cuda_keys.h: grouping a chunk's keys in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Fault sweep: every operation is run again and again on a freshly built
  * map, with its 1st, 2nd, 3rd, ... host allocation (and, for fm_save, its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Known answers for flashmap's hashes. MurmurHash3 x64_128 (seed 0, first
  * 64-bit half) of keys of 0..256 bytes, from an independent implementation

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Randomized differential test of MPI maps (fm_create_mpi) against
  * reference_map, on any number of ranks.

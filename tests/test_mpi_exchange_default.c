@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The default cfg.exchange_bytes of MPI maps: the sizing rule (a sixteenth
  * of a rank's share of the available memory, clamped), and the agreement
  * that gives every rank the same value, since all must cut the same rounds.

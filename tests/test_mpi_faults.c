@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Fault sweep on MPI maps: for every rank r and every n, a fresh MPI map is
  * built and one collective call runs with the nth host allocation failing

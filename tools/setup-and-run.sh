@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # One command for a fresh Debian 12 machine, as root: installs what is
 # missing, builds flashmap (Release) and runs the main job: a k-mer count of
 # real sequencing reads (gasic-examples) over 2 MPI ranks with flashmap-kmer,

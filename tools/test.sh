@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Builds flashmap five times and runs the test suite of each build:
 #   build/default  Release, -Werror, CUDA code compiled when nvcc exists
 #   build/asan     AddressSanitizer + UBSan (CTest label "asan")

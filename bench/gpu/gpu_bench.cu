@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * flashmap-bench-gpu: the CUDA backend against the device's own limits.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Plot a k-mer spectrum (the output of `flashmap-kmer histo`) as a PNG.
 
     plot_spectrum.py HISTO PNG [TITLE]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # flashmap-kmer against Jellyfish and KMC on simulated reads of a
 # Klebsiella genome, all in the same run on the same machine.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * The benchmark's view of a peer hash map: a table of C functions that each
  * peer (a C++ file under bench/peers/) fills in. Every operation takes a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 // Abseil peer: absl::flat_hash_map (Debian libabsl-dev), the Swiss table.
 // It is not a concurrent map, so it always runs on one thread.
 #include "shapes.hpp"

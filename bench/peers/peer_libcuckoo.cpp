@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 // libcuckoo peer: libcuckoo::cuckoohash_map (Debian libcuckoo-dev 0.3.x),
 // the concurrent cuckoo hash table. Each batch is split statically over the
 // OpenMP threads, every thread calling the map's concurrent API.

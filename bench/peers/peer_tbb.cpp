@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 // TBB peer: oneTBB's tbb::concurrent_hash_map (Debian libtbb-dev 2021.x).
 // Each batch is split statically over OpenMP threads; inserts and counter
 // adds take a write accessor, gets a const (read) accessor.

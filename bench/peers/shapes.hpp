@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 // Key/value shapes the peers are instantiated for, and the glue that turns
 // packed key/value bytes into those types. C++17, bench only.
 #ifndef FM_BENCH_SHAPES_HPP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 #include "api/fm_alloc.h"
 #include "api/fm_fault.h"
 

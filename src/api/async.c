@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Non-blocking bulk calls: a request is queued on the map and run by the
  * map's worker thread (started at the first request), one at a time, in the
  * order made. fm_wait / fm_test collect the status. */

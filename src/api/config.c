@@ -1,6 +1,10 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 #include <math.h>
 
 #include "api/fm_map.h"
+
+/* Later fields go into fm_config.reserved: its size is part of the ABI. */
+_Static_assert(sizeof(fm_config) == 128, "fm_config must stay 128 bytes (CHANGELOG.md, version policy)");
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -21,12 +25,26 @@ fm_config fm_config_default(uint32_t key_size, uint32_t value_size, uint64_t cap
         .devices = NULL,
         .exchange_bytes = 0,
         .flags = 0,
+        .version = FM_CONFIG_VERSION,
+        .reserved = {0},
     };
     return cfg;
 }
 
+fm_status fm_config_check_version(const fm_config *c, const char *name, int allow_zero)
+{
+    if ((c->version == 0 && !allow_zero) || c->version > FM_CONFIG_VERSION)
+        return fm_fail(NULL, FM_ERR_INVALID,
+                       "%s->version is %u; this flashmap knows configurations of version 1..%u: make "
+                       "them with fm_config_default (a program built against a newer flashmap needs "
+                       "that flashmap)", name, c->version, FM_CONFIG_VERSION);
+    return FM_OK;
+}
+
 fm_status fm_config_resolve(const fm_config *in, fm_config *out)
 {
+    fm_status st = fm_config_check_version(in, "cfg", 0);
+    if (st != FM_OK) return st;
     *out = *in;
     if (in->key_size < 1 || in->key_size > FM_MAX_KEY_SIZE)
         return fm_fail(NULL, FM_ERR_INVALID, "cfg->key_size is %u; it must be 1..%u",

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Host memory for flashmap. Every allocation goes through here so that
  * large tables get huge pages and tests can inject failures in one place. */
 #ifndef FM_ALLOC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Error reporting inside flashmap: every failure becomes a status plus a
  * message with the file and line where it was detected. */
 #ifndef FM_ERROR_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Fault injection for the test build: make the Nth host allocation, or the
  * Nth checkpoint write step, fail, so tests can walk every failure path.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The map handle and the backend interface behind it. */
 #ifndef FM_MAP_H
 #define FM_MAP_H
@@ -140,6 +141,10 @@ fm_status fm_backend_choose(fm_backend asked, fm_backend *out);
 /* Checks a configuration and fills in defaults (max_load, hash, threads).
  * Chooses no backend. Errors go to fm_last_error(NULL). */
 fm_status fm_config_resolve(const fm_config *in, fm_config *out);
+/* FM_ERR_INVALID (fm_last_error(NULL) naming `name`) unless c->version is
+ * 1..FM_CONFIG_VERSION, or 0 where allow_zero (overrides set field by
+ * field: their version-1 fields only). */
+fm_status fm_config_check_version(const fm_config *c, const char *name, int allow_zero);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* How a one-table backend makes room for new keys: the growth policy that
  * the CPU and CUDA tables share, so both grow, rehash and refuse alike. */
 #ifndef FM_ROOM_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Handles shared by threads: a read/write lock per user-visible map, and the
  * queue of its non-blocking requests (src/api/async.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The public API: checks arguments, picks the backend, forwards the call. */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,10 @@ fm_status fm_backend_choose(fm_backend asked, fm_backend *out)
         else if (strcmp(env, "cuda") == 0) asked = FM_BACKEND_CUDA;
         else
             return fm_fail(NULL, FM_ERR_INVALID, "FLASHMAP_BACKEND is \"%s\"; use cpu or cuda", env);
+        /* Advice for the one who set the variable, not for the program. */
+        if (asked == FM_BACKEND_CUDA && !fm_cuda_usable())
+            return fm_fail(NULL, FM_ERR_UNSUPPORTED, "FLASHMAP_BACKEND=cuda, but this process has no usable "
+                           "CUDA device or driver; unset FLASHMAP_BACKEND or set it to cpu");
     }
     if (asked == FM_BACKEND_AUTO) asked = fm_cuda_usable() ? FM_BACKEND_CUDA : FM_BACKEND_CPU;
     *out = asked;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 #include "api/fm_room.h"
 
 #include "cpu/fm_cpu_table.h"

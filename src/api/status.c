@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The CPU backend: one table in host memory, OpenMP across keys. */
 #include <stdlib.h>
 #include <string.h>

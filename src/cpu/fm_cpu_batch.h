@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Bulk operations on one CPU shard table.
  *
  * Writes (insert, add, remove) split the table into one contiguous range of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* One shard table in host memory, run by OpenMP threads. */
 #ifndef FM_CPU_TABLE_H
 #define FM_CPU_TABLE_H

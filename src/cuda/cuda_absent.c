@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Built without CUDA: AUTO always picks the CPU, and asking for CUDA says why not. */
 #include <flashmap_cuda.h>
 

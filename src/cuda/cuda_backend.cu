@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The CUDA backend: one table in the memory of one device (fm_cuda.h).
  * Every operation makes the map's device current for the call and gives
  * the caller's device back. Inputs and outputs may be host or device

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Bulk operations on a device table, chunk by chunk: one thread per key,
  * running the per-key steps of cuda/fm_cuda_keys.h. Inserts and removes
  * group each chunk's keys first (fm_k_group, in a set that stays in L2),

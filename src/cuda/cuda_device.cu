@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Devices, errors and device memory of the CUDA backend. */
 #include <mutex>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Streaming a batch through the device, chunk by chunk.
  *
  * Each array of a batch is used where it lives: device (and managed) memory

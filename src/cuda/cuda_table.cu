@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* One table in device memory: allocation, growth, in-place rehash, clear,
  * statistics and the slot-ordered gather behind fm_export. The kernels use
  * the probing header as the CPU table does (cpu/cpu_table.c). */

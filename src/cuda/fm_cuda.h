@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The CUDA backend's private interface (CUDA C++ only).
  *
  * One map is one table in the memory of one device, with the layout and

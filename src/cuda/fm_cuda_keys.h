@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* What one GPU thread does for one key of a batch, written once for the
  * CUDA kernels (cuda_batch.cu) and for host tests that run the same steps
  * on CPU threads (tests/test_cuda_logic.c). C11 and CUDA C++.

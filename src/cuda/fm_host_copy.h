@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Parallel host memcpy for the CUDA backend's staging (host_copy.c, C). */
 #ifndef FM_HOST_COPY_H
 #define FM_HOST_COPY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Kernel launches and dynamic shared memory, written through macros so
  * that the CUDA sources also build against the host emulation of the CUDA
  * runtime that the test suite uses on machines without a GPU

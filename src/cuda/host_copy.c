@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Host-side copies of the CUDA backend's staging: pageable caller memory
  * to pinned buffers and back, on several cores (one core copies far slower
  * than a PCIe or NVLink link moves data). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Checkpoints of one-process maps (one table or several shards), and the
  * reader and writer that MPI checkpoints share (checkpoint_mpi.c). The
  * format is in docs/checkpoint-format.md.
@@ -824,6 +825,8 @@ fm_status fm_ck_config(const fm_ck_header *h, const fm_config *ov, const char *f
     c.flags = h->flags;
     c.shards = (int)h->shards;
     if (ov) {
+        const fm_status st = fm_config_check_version(ov, "overrides", 1);
+        if (st != FM_OK) return st;
         if (ov->key_size && ov->key_size != h->key_size)
             return fm_fail(NULL, FM_ERR_INVALID, "%s: overrides->key_size is %u but the checkpoint's key_size is %u "
                            "(key_size, value_size and hash cannot change on load)", func, ov->key_size, h->key_size);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Built without checkpoints (FLASHMAP_WITH_CHECKPOINTS=OFF, no libxxhash):
  * fm_save and fm_load say why they cannot run. */
 #include "io/fm_checkpoint.h"

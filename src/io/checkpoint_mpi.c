@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Checkpoints of MPI maps (docs/checkpoint-format.md, "MPI checkpoints").
  *
  * fm_save on an MPI map: every rank writes its shard to its own part file,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Checkpoint files: the on-disk format (docs/checkpoint-format.md) and the
  * reader and writer that fm_save / fm_load / fm_load_mpi are built from.
  *

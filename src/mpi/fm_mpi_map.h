@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The internals of MPI maps, shared by their files:
  *   mpi_map.c       the backend: bulk calls, the other operations, creation
  *   mpi_agree.c     agreeing on one status (and on sizes) over the ranks,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The NCCL exchange of MPI maps whose shards are CUDA tables (mpi_nccl.cu;
  * mpi_nccl_absent.c in builds without NCCL), and what it needs from
  * mpi_map.c. C linkage; includes mpi.h but not nccl.h. */

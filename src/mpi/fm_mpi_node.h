@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Where a rank sits on its node, and what the node's memory allows it for
  * the exchange (mpi_node.c). Both are collective over comm. */
 #ifndef FM_MPI_NODE_H

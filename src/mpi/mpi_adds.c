@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Adds on MPI maps: a rank sums its own repeats of a key before they
  * travel, so a heavy hitter costs one record per rank. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Agreements of MPI maps: every collective step ends with every rank
  * knowing the worst status any rank had, and the message of the lowest
  * rank that had it, so all ranks return the same status.

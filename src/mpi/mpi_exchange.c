@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The exchange of MPI maps: a batch routed by (round, owner rank), sent
  * with MPI_Alltoallv round by round, applied by each owner in rank order
  * then batch order, and its replies sent back to the callers' positions. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* MPI maps: one logical map whose shards are the ranks of a communicator.
  *
  * A bulk call hashes the rank's batch and sorts it by (round, owner rank).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The NCCL exchange of MPI maps of CUDA shards (mpi/fm_mpi_nccl.h).
  *
  * A bulk call whose keys, payload and outputs are in device memory of the
@@ -46,6 +47,7 @@
 #include "api/fm_alloc.h"
 #include "cuda/fm_cuda.h"
 #include "mpi/fm_mpi_nccl.h"
+#include "mpi/fm_nccl_calls.h"
 #include "shard/fm_device_sort.h"
 
 struct fm_mpi_nccl {
@@ -140,6 +142,11 @@ extern "C" fm_mpi_nccl *fm_mpi_nccl_open(fm_map *local, MPI_Comm comm, char *why
         snprintf(why, why_len, "%s", !cuda ? "the shards are not CUDA tables on every rank"
                                      : disabled ? "FLASHMAP_NCCL=0"
                                                 : "FLASHMAP_NCCL=0 on another rank");
+        return NULL;
+    }
+    const int loaded = fm_nccl_api_get() != NULL; /* libnccl opened at run time */
+    if (!all_ranks(comm, loaded)) {
+        snprintf(why, why_len, "%s", loaded ? "NCCL cannot be loaded on another rank" : fm_nccl_api_error());
         return NULL;
     }
     struct {

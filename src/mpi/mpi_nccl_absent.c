@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Built without NCCL: MPI maps stage device batches through the host. */
 #include <stdio.h>
 

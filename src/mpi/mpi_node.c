@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* A rank's node: its place there, and the memory it may use for exchange
  * rounds. A round holds the send records, the received records, the keys
  * and payload split out of them and the replies: a few times

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Whether a bulk call's buffers all sit on one device (fm_device_route.h). */
 #include "shard/fm_device_route.h"
 

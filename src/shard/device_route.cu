@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Device routing of a sharded CUDA map's batch (shard/fm_device_route.h).
  *
  * On the device that holds the caller's keys, on a stream of its own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Built without CUDA: no batch is ever in device memory, so the sharded
  * map never takes the device route; these only satisfy the linker. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Routing a batch that lives in device memory to the CUDA shards of a
  * sharded map without leaving the devices (device_route.cu): each key's
  * owner is computed by a kernel with the host's owner function

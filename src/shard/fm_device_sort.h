@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* A device batch sorted by routing bucket, and records moved through the
  * sorted order (device_route.cu). CUDA C++ only. The device route of
  * sharded maps and the NCCL exchange of MPI maps (mpi/mpi_nccl.cu) both

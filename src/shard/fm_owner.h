@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Which shard owns a hash, and in which exchange round it travels: plain C
  * for the host's routing (partition.c) and __host__ __device__ for the
  * device routing of sharded CUDA maps (device_route.cu), so both sides send

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Stable parallel counting sort of a batch by owner shard, and by exchange
  * round when a batch crosses the network in several rounds. */
 #ifndef FM_PARTITION_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Routing a batch to the shards that own its keys: hash, partition by owner
  * (stable, so batch order holds inside every shard), gather each shard's keys
  * and values into one contiguous run, and put results back in batch order. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Device buffers of a bulk call, staged through host memory for the layers
  * that route batches on the host (sharded and MPI maps). Host buffers pass
  * through untouched: nothing is copied or allocated for them. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 #include "api/fm_map.h"
 
 fm_status fm_reserve_batch(fm_map *map, const void *keys, size_t n)

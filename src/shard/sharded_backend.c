@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* A map of several shards in one process (cfg.shards > 1). Every batch is
  * routed by hash to the owning shards; each shard runs its own backend's
  * operation on its part; results go back to the caller's order. Writes

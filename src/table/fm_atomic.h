@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The few atomics the probing code needs: GCC/C11 builtins on the CPU,
  * CUDA atomics on the GPU. */
 #ifndef FM_ATOMIC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* fm_copy_bytes: memcpy of a record whose size is known only at run time,
  * with the common small sizes inlined (a variable-size memcpy is a library
  * call per record). Used by the probing code on CPUs and GPUs and by the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Key hashing, shared by every backend. A key's 64-bit hash decides its home
  * slot (high bits), its 30-bit fingerprint (low bits) and, for sharded maps,
  * its owner (a remix of the whole hash). */

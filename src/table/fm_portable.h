@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Qualifiers that let one function compile as plain C (CPU backend) and as
  * CUDA (__host__ __device__ for the GPU kernels). */
 #ifndef FM_PORTABLE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* One shard table and the probe of one key: the logic every backend runs.
  *
  * Layout (structure of arrays, capacity a power of two):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Kernels of the host emulation (fm_emu_kernels.h): blocks in turn, the
  * threads of a block on fibers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The runtime API of the host emulation (cuda_runtime.h): devices, memory,
  * copies, streams and events.
  *

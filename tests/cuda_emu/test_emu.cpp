@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The emulation's own test: what it must reproduce of a GPU (barriers,
  * shuffles, CUB's DoubleBuffer contract, launch errors, out of memory) and
  * every misuse it must stop (each in a child process that has to abort

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * libFuzzer target: sequences of bulk calls on a flashmap map and on the
  * reference map (tests/reference_map.h); any difference aborts.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * libFuzzer target: fm_load on arbitrary bytes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * libFuzzer target: the FASTA/FASTQ reader of flashmap-kmer (tools/kmer).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* A scratch file for fuzz targets that must hand the code under test a
  * path: one private directory per process (mkdtemp under $TMPDIR or /tmp),
  * removed with its file at exit. */

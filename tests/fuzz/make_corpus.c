@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Writes the seed corpora of fuzz_checkpoint_load and fuzz_api_sequence
  * (make_corpus.sh runs it; the k-mer reader's seeds are text and come from

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Regenerates the seed corpora under tests/fuzz/corpus/<target>/.
 #   tests/fuzz/make_corpus.sh [build dir]     (default: build/fuzz)
 # Checkpoint and API seeds come from make_corpus.c (built in the build dir,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # run_fuzzer.sh <fuzzer> <seed corpus> <work dir> <seconds>
 # Runs a libFuzzer target for a bounded time. The seed corpus in the source
 # tree is only read: libFuzzer writes new inputs to the first corpus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* A tiny program built against an installed flashmap (see CMakeLists.txt
  * and run_install_test.sh beside it). With FM_PROBE_MPI it is an MPI
  * program: every rank inserts its own keys into one MPI map, then reads

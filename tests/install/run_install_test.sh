@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # CTest test "install": install the build tree into a fresh prefix, then
 # build tests/install/probe.c against it the two ways users do and run it:
 #   1. CMake: find_package(flashmap) and flashmap::flashmap / flashmap::flashmap_static
@@ -66,6 +67,15 @@ for bad in flashmap_build_flags flashmap_objects flashmap_xxhash fsanitize "$FM_
         fail "\"$bad\" appears in the exported targets"
     fi
 done
+
+# A consumer needs CUDA only if it calls CUDA itself: the package never
+# looks for the toolkit, and the shared library links no CUDA runtime.
+if grep -n -E '^[^#]*(CUDAToolkit|CUDA::)' "$config" "$targets".cmake "$targets"-*.cmake; then
+    fail "the CMake package asks for CUDA"
+fi
+if ldd "$prefix"/lib*/libflashmap.so | grep -E 'lib(cudart|nccl)[.]'; then
+    fail "the installed libflashmap.so links the CUDA runtime or NCCL"
+fi
 
 step "CMake package: find_package(flashmap) in a fresh project"
 cm=$work/cmake-project

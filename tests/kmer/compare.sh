@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # flashmap-kmer against Jellyfish on real reads.
 #   compare.sh WORK REF K CANONICAL(0|1) INPUTS KMER NP [LAUNCHER...]
 # INPUTS: comma-separated files in WORK. LAUNCHER (mpiexec -n NP ...) runs

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Hand-checked edge rules of flashmap-kmer count (and the reading verbs):
 # N and IUPAC codes break k-mers, lower case counts as upper case, no k-mer
 # spans two records or skips a line break, reads shorter than k give

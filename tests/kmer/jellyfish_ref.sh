@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Fixture of the kmer tests: what Jellyfish 2.3 says about one input.
 #   jellyfish_ref.sh WORK NAME K CANONICAL(0|1) INPUT
 # Writes WORK/NAME.histo, NAME.dump (dump -c, sorted), NAME.stats.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Malformed input: flashmap-kmer count must fail with a clear message (the
 # file, the line, what is wrong), a non-zero exit status, and nothing
 # written under the database name (an existing database stays as it was).

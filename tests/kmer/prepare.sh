@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Fixture of the kmer tests: the inputs, made once per build from the real
 # reads of the Debian package gasic-examples (SRR059298_subset.fastq.gz:
 # 100,000 Illumina reads of 72 bases, with Ns).

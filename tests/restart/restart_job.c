@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * A small MPI job for the kill-and-restart test (run_restart_test.sh):
  * counts keys batch by batch into an MPI map, checkpoints every few batches,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Kill-and-restart test: a job counting into an MPI map loses a rank mid-run
 # (SIGKILL) after some checkpoints; mpirun must end the whole job (no hang);
 # a restart from the last checkpoint, on a different number of ranks, must

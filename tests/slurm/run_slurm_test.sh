@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # CTest "slurm": the batch scripts of slurm/ on a real, private, single-node
 # Slurm brought up on this machine for the test and torn down after it.
 #

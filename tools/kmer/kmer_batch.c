@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The reading thread of `count` (see kmer_batch.h). */
 #include "kmer_batch.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The reading side of `count`: a thread that reads this rank's share of the
  * input (kmer_split.h), parses it and fills batches of k-mer keys, while
  * the caller counts the previous batch. Two batches take turns. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* 2-bit k-mer codes: the byte classes and conversions to and from text. */
 #include "kmer_code.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* 2-bit k-mer codes: A=0, C=1, G=2, T=3, first base in the most significant
  * bits, so that comparing codes as integers compares k-mers
  * lexicographically (what Jellyfish's canonical form uses).

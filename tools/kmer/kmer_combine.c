@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Combining the repeats of a batch (see kmer_combine.h). */
 #include "kmer_combine.h"
 

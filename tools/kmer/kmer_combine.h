@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Combining the repeats of a batch before it is sent: sort the keys (LSD
  * radix sort over the 2k bits a k-mer uses) and count runs, so that a
  * batch goes to fm_bulk_add_u64 as distinct keys with their counts. Runs

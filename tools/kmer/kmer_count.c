@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer count: count the k-mers of FASTA/FASTQ files into an MPI
  * map (kmer_counter.h) and save it as a database (kmer_db.h). This file
  * holds the options and the order of the steps. */
@@ -12,6 +13,7 @@
 #include "kmer_code.h"
 #include "kmer_counter.h"
 #include "kmer_db.h"
+#include "kmer_dbpath.h"
 #include "kmer_error.h"
 #include "kmer_opts.h"
 #include "kmer_split.h"
@@ -45,7 +47,7 @@ static void usage(FILE *f)
             "  -L, --lower-count N    do not keep k-mers seen fewer than N times\n"
             "  -U, --upper-count N    do not keep k-mers seen more than N times\n"
             "      --progress         progress on stderr (default when stderr is a terminal)\n"
-            "  -v, --verbose          summary on stderr at the end\n"
+            "  -v, --verbose          summary on stderr at the end; errors with the library's detail\n"
             "      --batch N          k-mers per rank per collective add (default 1M)\n"
             "      --combine 0|1      sum repeats of a batch on the reading thread first (default 1)\n"
             "      --max-load F       map load before it grows, 0.1 to 0.95 (default 0.8)\n"
@@ -98,7 +100,7 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
             if (km_parse_option("count", "-U (upper count)", optarg, 0, UINT64_MAX, &o->upper) != 0) return 2;
             break;
         case 'P': o->counter.progress = 1; break;
-        case 'v': o->verbose = 1; break;
+        case 'v': o->verbose = 1; km_set_verbose_errors(1); break;
         case 'B':
             if (km_parse_option("count", "--batch", optarg, 1, (uint64_t)1 << 30, &v) != 0) return 2;
             o->counter.batch = (size_t)v;
@@ -134,6 +136,7 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
     const char *missing = !o->counter.k ? "-m K (the k-mer length)"
                           : !o->output  ? "-o DB (the database to write)"
                           : optind >= argc ? "input files" : NULL;
+    if (km_check_counts("count", o->lower, o->upper, rank) != 0) return 2;
     if (missing) {
         if (rank == 0) {
             fprintf(stderr, "flashmap-kmer count: missing %s\n", missing);
@@ -200,6 +203,9 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
     const double t0 = km_now();
     const int k = o.counter.k;
 
+    /* Before any reading: a count that cannot be saved is not started. */
+    if (km_dbpath_check_writable(ctx, o.output)) return 1;
+
     km_plan plan;
     km_err err = {""};
     const int plan_rc = km_plan_build(o.files, o.nfiles, ctx->rank, ctx->size, &plan, &err);
@@ -214,7 +220,7 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
     cfg.hash = o.hash ? o.hash : k <= 32 ? FM_HASH_IDENTITY : FM_HASH_MURMUR3;
     fm_map *map = NULL;
     if (fm_create_mpi(MPI_COMM_WORLD, &cfg, &map) != FM_OK) {
-        if (ctx->rank == 0) km_report("cannot create the counting map: %s", fm_last_error(NULL));
+        if (ctx->rank == 0) km_report("cannot create the counting map: %s", km_user_error(fm_last_error(NULL)));
         km_plan_free(&plan);
         return 1;
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The collective counting loop and the -L/-U filter (see kmer_counter.h). */
 #include "kmer_counter.h"
 
@@ -74,7 +75,7 @@ int km_counter_run(const km_ctx *ctx, const km_plan *plan, const km_counter_opts
         kmers += rc == 1 ? b->kmers : 0;
         if (rc == 1) km_producer_release(prod, b);
         if (st != FM_OK) {
-            if (ctx->rank == 0) km_report("counting failed: %s", fm_last_error(map));
+            if (ctx->rank == 0) km_report("counting failed: %s", km_user_error(fm_last_error(map)));
             failed = 1;
             break;
         }
@@ -140,7 +141,7 @@ int km_counter_filter(const km_ctx *ctx, fm_map *map, int k, uint64_t lower, uin
     const fm_status st = fm_bulk_remove(map, drop ? (const void *)drop : none, ndrop, NULL);
     free(drop);
     if (st != FM_OK) {
-        if (ctx->rank == 0) km_report("applying -L/-U failed: %s", fm_last_error(map));
+        if (ctx->rank == 0) km_report("applying -L/-U failed: %s", km_user_error(fm_last_error(map)));
         return 1;
     }
     return 0;

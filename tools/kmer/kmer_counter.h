@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The collective part of `count`: the counting loop over the ranks, and
  * the -L/-U filter.
  *

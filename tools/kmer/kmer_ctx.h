@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* How the process runs: alone or as one rank of an MPI job. */
 #ifndef KMER_CTX_H
 #define KMER_CTX_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The database: checkpoint header, sidecar, loading, iteration (see kmer_db.h). */
 #include "kmer_db.h"
 
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "kmer_code.h"
+#include "kmer_dbpath.h"
 
 #define SIDECAR_MAGIC "flashmap-kmer database 1"
 #define EXPORT_CHUNK ((size_t)1 << 20)
@@ -113,7 +115,7 @@ int km_db_save(const km_ctx *ctx, fm_map *map, const char *db, const km_dbinfo *
 {
     const fm_status st = fm_save(map, db);
     if (st != FM_OK) {
-        if (ctx->rank == 0) km_report("cannot write the database %s: %s", db, fm_last_error(map));
+        if (ctx->rank == 0) km_report("cannot write the database %s: %s", db, km_user_error(fm_last_error(map)));
         return 1;
     }
     km_err err = {""};
@@ -130,7 +132,12 @@ int km_db_save(const km_ctx *ctx, fm_map *map, const char *db, const km_dbinfo *
         remove_checkpoint(ctx, db);
         return 1;
     }
-    return 0;
+    /* The save is complete: parts of an older one (another rank count)
+     * would only mislead. Failing to remove them fails the count. */
+    failed = km_dbpath_remove_stale_parts(ctx, db, &err) != 0;
+    if (failed) km_report("%s", err.msg);
+    MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return failed;
 }
 
 int km_db_read_info(const char *db, km_dbinfo *info, km_err *err)
@@ -185,12 +192,12 @@ int km_db_open(const char *db, int mpi, km_db *out, km_err *err)
             return -1;
         }
         const fm_status st = fm_load_mpi(MPI_COMM_WORLD, db, &ov, &out->map);
-        if (st != FM_OK) return km_fail(err, "%s: cannot load the database: %s", db, fm_last_error(NULL));
+        if (st != FM_OK) return km_fail(err, "%s: cannot load the database: %s", db, km_user_error(fm_last_error(NULL)));
         return 0;
     }
     if (rc != 0) return -1;
     const fm_status st = fm_load(db, &ov, &out->map);
-    if (st != FM_OK) return km_fail(err, "%s: cannot load the database: %s", db, fm_last_error(NULL));
+    if (st != FM_OK) return km_fail(err, "%s: cannot load the database: %s", db, km_user_error(fm_last_error(NULL)));
     return 0;
 }
 
@@ -206,7 +213,7 @@ int km_db_foreach(km_db *db, km_db_fn fn, void *ctx, km_err *err)
         size_t n = 0;
         const fm_status st = fm_export(db->map, &cursor, keys, counts, EXPORT_CHUNK, &n);
         if (st != FM_OK) {
-            rc = km_fail(err, "cannot read the database's entries: %s", fm_last_error(db->map));
+            rc = km_fail(err, "cannot read the database's entries: %s", km_user_error(fm_last_error(db->map)));
             break;
         }
         if (n && fn(keys, counts, n, ctx) != 0) break;

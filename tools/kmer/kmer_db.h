@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The database `count` writes and the other verbs read.
  *
  * DB is an MPI checkpoint of the counting map (fm_save: the manifest DB and
@@ -46,8 +47,10 @@ int km_db_write_sidecar(const char *db, const km_dbinfo *info, km_err *err);
 /* Saves the counting map as database db (collective): fm_save, then rank 0
  * writes the sidecar with the checkpoint's id (info's k, canonical and
  * counts; its checkpoint_id and entries are filled in). If the sidecar
- * cannot be written the checkpoint is removed. Returns 0, or 1 after a
- * failure (reported on stderr by rank 0). */
+ * cannot be written the checkpoint is removed; once it is, rank 0 removes
+ * the parts of an older save of db made by another rank count
+ * (kmer_dbpath.h). Returns 0, or 1 after a failure (reported on stderr by
+ * rank 0). */
 int km_db_save(const km_ctx *ctx, fm_map *map, const char *db, const km_dbinfo *info);
 
 /* Reads the sidecar and the checkpoint header and checks they belong together. */

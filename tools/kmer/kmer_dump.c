@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer dump: every k-mer and its count, as `jellyfish dump`
  * prints them: ">COUNT\nKMER\n" by default, "KMER COUNT\n" with -c ("KMER\tCOUNT" with
  * -c -t), only counts in [-L, -U]. The order is the map's (as Jellyfish's
@@ -115,6 +116,7 @@ int km_dump_main(int argc, char **argv, const km_ctx *ctx)
         default: if (ctx->rank == 0) usage(stderr); return 2;
         }
     }
+    if (km_check_counts("dump", d.lower, d.upper, ctx->rank) != 0) return 2;
     if (optind + 1 != argc) {
         if (ctx->rank == 0) {
             fprintf(stderr, "flashmap-kmer dump: give exactly one database\n");

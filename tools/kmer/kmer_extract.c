@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The rolling window over sequence bytes (see kmer_extract.h). */
 #include "kmer_extract.h"
 

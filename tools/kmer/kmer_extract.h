@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The rolling window: turns runs of sequence bytes into 2-bit k-mer codes
  * (forward, or canonical with -C), appended to a key array.
  *

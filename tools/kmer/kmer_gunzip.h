@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Streaming gzip decompression of one file (several concatenated members,
  * as bgzip and `cat a.gz b.gz` make, included). Two implementations share
  * this interface: kmer_gunzip_isal.c (ISA-L igzip, the default: several

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Streaming gzip decompression with ISA-L's igzip (see kmer_gunzip.h).
  *
  * isal_inflate in ISAL_GZIP mode parses one member's header, inflates it

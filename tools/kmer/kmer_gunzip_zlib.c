@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Streaming gzip decompression with zlib, the fallback when ISA-L is not
  * installed (see kmer_gunzip.h). */
 #include "kmer_gunzip.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer histo: how many k-mers have each count, as `jellyfish
  * histo` 2.3 prints it: base = 0 when inc >= low, else low - inc; ceiling
  * = high + inc; bucket i (labelled base + i*inc) holds the counts in

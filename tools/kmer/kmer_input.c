@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Reading one input file (see kmer_input.h). */
 #include "kmer_input.h"
 

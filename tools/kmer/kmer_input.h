@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Reading one input file as a stream of bytes: a plain file from a given
  * offset, or a gzip file (recognised by its magic bytes, not its name)
  * decompressed from its start. */

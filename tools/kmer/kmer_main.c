@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer: a k-mer counter on flashmap's MPI maps, with the verbs and
  * flags of Jellyfish 2.3 (count, histo, dump, query, stats). */
 #include <stdio.h>

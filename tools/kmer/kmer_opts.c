@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Command-line helpers (see kmer_opts.h). */
 #include "kmer_opts.h"
 
@@ -32,9 +33,20 @@ int km_parse_option(const char *verb, const char *what, const char *text, uint64
                     uint64_t *out)
 {
     if (km_parse_u64(text, out) != 0 || *out < lo || *out > hi) {
-        fprintf(stderr, "flashmap-kmer %s: %s must be a number from %llu to %llu, not '%s'\n", verb, what,
-                (unsigned long long)lo, (unsigned long long)hi, text);
+        fprintf(stderr,
+                "flashmap-kmer %s: %s must be a whole number from %llu to %llu, with an optional suffix k, M, G "
+                "or T (10^3, 10^6, 10^9, 10^12; e.g. 1500M, not 1.5G), not '%s'\n",
+                verb, what, (unsigned long long)lo, (unsigned long long)hi, text);
         return -1;
     }
     return 0;
+}
+
+int km_check_counts(const char *verb, uint64_t lower, uint64_t upper, int rank)
+{
+    if (lower <= upper) return 0;
+    if (rank == 0)
+        fprintf(stderr, "flashmap-kmer %s: -L (lower count) %llu is above -U (upper count) %llu: no k-mer could "
+                        "be kept\n", verb, (unsigned long long)lower, (unsigned long long)upper);
+    return -1;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Buffered text output (see kmer_out.h). */
 #include "kmer_out.h"
 

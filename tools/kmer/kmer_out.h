@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Buffered text output for the verbs that print millions of lines: numbers
  * formatted by hand, one write per 1 MiB. */
 #ifndef KMER_OUT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* FASTA and FASTQ parsing (see kmer_parse.h). The state machine moves line
  * by line (memchr to the next '\n'); only sequence bytes go through the
  * k-mer window, only quality bytes through the quality check. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* FASTA and FASTQ parsing, incremental: bytes arrive in chunks of any size
  * and the parser keeps its place (state, line, record) between them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer query: the counts of the k-mers given on the command line,
  * one "KMER COUNT" line each, in the order given (as `jellyfish query`
  * prints them: on a canonical database the canonical form is printed).
@@ -78,7 +79,7 @@ int km_query_main(int argc, char **argv, const km_ctx *ctx)
     if (rc == 0) {
         /* Collective on an MPI database: only rank 0 asks. */
         const fm_status st = fm_bulk_get(db.map, keys, asking ? n : 0, counts, NULL);
-        if (st != FM_OK) rc = km_fail(&err, "lookup failed: %s", fm_last_error(db.map));
+        if (st != FM_OK) rc = km_fail(&err, "lookup failed: %s", km_user_error(fm_last_error(db.map)));
         km_db_close(&db);
     }
     if (rc == 0 && asking) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Splitting the input among ranks (see kmer_split.h). */
 #include "kmer_split.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Which part of the input each rank reads.
  *
  * A plain file is cut into as many equal byte ranges as there are ranks;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer stats: Unique, Distinct, Total and Max_count of the
  * k-mers whose count is in [-L, -U], printed as `jellyfish stats` does. */
 #include <getopt.h>
@@ -62,6 +63,7 @@ int km_stats_main(int argc, char **argv, const km_ctx *ctx)
         default: if (ctx->rank == 0) usage(stderr); return 2;
         }
     }
+    if (km_check_counts("stats", s.lower, s.upper, ctx->rank) != 0) return 2;
     if (optind + 1 != argc) {
         if (ctx->rank == 0) {
             fprintf(stderr, "flashmap-kmer stats: give exactly one database\n");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The verbs of flashmap-kmer, each in its own file. */
 #ifndef KMER_VERBS_H
 #define KMER_VERBS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap's host emulation of the CUDA runtime (tests/cuda_emu/README.md).
  *
  * It stands in for <cuda_runtime.h> in the "cuda-emu" build, so that the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Kernels in the host emulation of the CUDA runtime (C++ only; included by
  * cuda_runtime.h). A launch, written FM_LAUNCH(kernel, grid, block, shared,
  * stream)(args...) in flashmap's sources (cuda/fm_launch.h), runs every

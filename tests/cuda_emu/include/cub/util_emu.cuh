@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* What the emulated CUB algorithms share (host emulation of the CUDA
  * runtime, ../cuda_runtime.h): device arrays are checked before use, and the
  * temporary storage must be the size the sizing call asked for. */

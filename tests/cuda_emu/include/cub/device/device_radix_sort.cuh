@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* cub::DeviceRadixSort::SortPairs on DoubleBuffers, emulated on the host: a
  * stable sort by the key bits [begin_bit, end_bit). Like CUB, it leaves the
  * result in the buffers' alternate halves and flips their selectors, so a

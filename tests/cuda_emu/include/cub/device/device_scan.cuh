@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* cub::DeviceScan::ExclusiveSum on device arrays, emulated on the host. */
 #ifndef FM_EMU_CUB_DEVICE_SCAN_CUH
 #define FM_EMU_CUB_DEVICE_SCAN_CUH
