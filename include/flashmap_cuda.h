@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap_cuda.h: CUDA streams for flashmap's CUDA maps. No CUDA header is
  * needed: a stream is passed as void * (a cudaStream_t converts to it).
  *

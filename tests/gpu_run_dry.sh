@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # CTest gpu_run_dry: bench/gpu/run.sh in dry mode (FM_GPU_DRY=1, no GPU, no
 # build). Checks what a short device lease depends on: the steps run in the
 # planned order (smoke first, benchmarks before tests, MPI last); the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The add_u64 that adds to present keys first (src/cuda/cuda_add.cu) must
  * take its adds back when it cannot make room for the absent keys: every
  * device allocation of such a call (the deferred positions, the gathered

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* fm_cuda_set_stream (include/flashmap_cuda.h) on the host emulation of
  * CUDA, which counts the work queued on every stream (fm_emu_stream_ops)
  * and every host wait: with the caller's stream set, every launch, copy

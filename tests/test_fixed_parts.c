@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Fixed capacity of a map made of parts: a sharded map (cfg.shards = S) or,
  * built with FM_TEST_MPI, an MPI map (one part per rank). With

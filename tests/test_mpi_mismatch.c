@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Mismatched collective calls on an MPI map: for every pair (A, B) of the
  * map's collective calls (the four bulk calls, fm_size, fm_get_stats,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Single-pass writes (src/cpu/fm_cpu_batch.h, cpu_backend.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* What one bulk call of a CUDA map asks of the CUDA runtime, counted by the
  * host emulation (tests/cuda_emu: fm_emu_counts): kernel launches, memsets
  * and bytes memset, device allocations and frees, host waits. Printed per

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # bench/gpu/run.sh: build, benchmark and test flashmap's CUDA backend on a GPU
 # machine in one command (an H100/H200 node with nvcc and CMake; no package
 # manager, no network). Made for a short device lease: the most valuable

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* add_u64 on a map near its load limit without counting first.
  *
  * A write of n keys that may pass the table's headroom must first know how

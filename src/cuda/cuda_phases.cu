@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Per-phase times of write batches, for calibrating the cost model on a
  * GPU (bench/gpu/run.sh, step "phases"): with FLASHMAP_CUDA_PHASES=1 in
  * the environment, every chunk of a write is bracketed by CUDA events

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Room for an insert's or add's new keys on every rank before any rank
  * writes. A fixed map's capacity is the whole map's (shard/fm_parts.h):
  * the ranks' live entries and new keys are summed in the agreements that

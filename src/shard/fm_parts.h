@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Fixed capacity over parts: a fixed-capacity map made of parts (the
  * shards of a sharded map, the ranks of an MPI map) takes up to
  * cfg.capacity live entries in total, however they fall on the parts.

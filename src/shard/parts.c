@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 #include "shard/fm_parts.h"
 
 #include "cpu/fm_cpu_table.h" /* fm_slots_for, shared by every table */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* EXPECT(cond, fmt, ...) for the emulation's tests: a failed expectation
  * prints "FAIL file:line: message" and counts in `failures`, which the
  * test prints last ("<test>: N failures"). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * One MPI job over several hosts (run by run_multihost_test.sh on
  * simulated hosts): checks what a map learns about its nodes and that a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # MPI over several hosts, simulated on this machine: two network and UTS
 # namespaces (each its own host name and address), joined by a veth pair.
 # mpirun starts in the first "host" and reaches the second through a
