@@ -127,6 +127,8 @@ static inline void write_one(const fm_table_view *v, const walk_args *a, int own
     uint64_t vacancy = FM_NO_SLOT;
     uint64_t slot = fm_probe_find_or_vacancy(v, key, h, &vacancy);
     if (slot != FM_NO_SLOT) { /* present: overwrite or add */
+        /* A set has no values (and may pass values == NULL). */
+        if (!vs) return;
         uint8_t *dst = fm_value_at(v, slot);
         if (a->op == WALK_ADD) {
             uint64_t counter;
@@ -135,8 +137,6 @@ static inline void write_one(const fm_table_view *v, const walk_args *a, int own
             memcpy(dst, &counter, 8);
             return;
         }
-        /* A set has no values (and may pass values == NULL). */
-        if (!vs) return;
         if (log) {
             uint8_t *rec = log_append(&log->overwrites[owner], 8 + vs);
             if (!rec) {
