@@ -155,6 +155,8 @@ static fm_status write_once(fm_map *map, write_kind kind, const void *keys, cons
     fm_status st = plan_or_fail(map, &b, keys, n);
     if (st != FM_OK) return st;
     if ((st = grow_from_sample(map, t, &b)) != FM_OK) return st;
+    /* A grown table holds new scratch: plan again (it cannot fail now). */
+    if ((st = plan_or_fail(map, &b, keys, n)) != FM_OK) return st;
     uint64_t room = physical_room(map, t);
     if (!tentative && n <= room) {
         const uint64_t live_before = t->live, tombstones_before = t->tombstones;
@@ -169,7 +171,8 @@ static fm_status write_once(fm_map *map, write_kind kind, const void *keys, cons
     fm_cpu_batch_undo(t);
     if (tentative)
         return fm_fail(map, FM_ERR_FULL, "a tentative write of %zu keys ran out of room (undone)", n);
-    if ((st = fm_reserve_batch(map, keys, n)) != FM_OK) return st;
+    if ((st = fm_reserve_batch(map, keys, n)) != FM_OK || (st = plan_or_fail(map, &b, keys, n)) != FM_OK)
+        return st;
     write_pass(t, &b, kind, values, deltas, NULL);
     return FM_OK;
 }

@@ -325,14 +325,12 @@ static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, cons
 fm_status fm_cpu_batch_plan(fm_cpu_batch *b, fm_cpu_table *t, const void *keys, size_t n)
 {
     memset(b, 0, sizeof *b);
-    const size_t owners = (size_t)t->threads;
-    /* Past 16 threads the chunk grows with them, so that each thread's
-     * share of a chunk stays large against the chunk's barriers. */
-    b->chunk = FM_BATCH_CHUNK * (owners > 16 ? owners / 16 : 1);
-    /* hashes, then order (two positions a word), then the owner counts
-     * and totals */
-    const size_t order_words = b->chunk / 2, count_words = owners * owners + owners;
-    uint64_t *scratch = fm_cpu_table_scratch(t, b->chunk + order_words + count_words);
+    b->chunk = fm_cpu_table_chunk(t->v.mask + 1, t->threads);
+    if (n < b->chunk) b->chunk = n > 64 ? n : 64;
+    /* hashes, then order (two positions a word), then the owner counts and
+     * totals: within the scratch the table holds (fm_cpu_table.h) */
+    const size_t order_words = (b->chunk + 1) / 2;
+    uint64_t *scratch = fm_cpu_table_scratch(t, fm_cpu_table_scratch_words(b->chunk, t->threads));
     if (!scratch) return FM_ERR_NOMEM;
     b->hashes = scratch;
     b->order = (uint32_t *)(scratch + b->chunk);

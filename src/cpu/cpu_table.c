@@ -47,9 +47,11 @@ static fm_status table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size, 
     size_t value_bytes = fm_mul_size((size_t)slots, value_size, &overflow);
     if (overflow || slots > SIZE_MAX) return FM_ERR_NOMEM;
     t->v.tags = fm_alloc_zero(tag_bytes, threads);
+    t->scratch_words = fm_cpu_table_scratch_words(fm_cpu_table_chunk(slots, threads), threads);
+    t->scratch = fm_alloc(t->scratch_words * sizeof(uint64_t));
     t->v.keys = touch_all ? fm_alloc_zero(key_bytes, threads) : fm_alloc(key_bytes);
     t->v.values = !value_size ? NULL : touch_all ? fm_alloc_zero(value_bytes, threads) : fm_alloc(value_bytes);
-    if (!t->v.tags || !t->v.keys || (value_size && !t->v.values)) {
+    if (!t->scratch || !t->v.tags || !t->v.keys || (value_size && !t->v.values)) {
         fm_cpu_table_release(t);
         return FM_ERR_NOMEM;
     }
@@ -88,6 +90,19 @@ void fm_cpu_table_release(fm_cpu_table *t)
     memset(p, 0, sizeof *p);
 }
 
+size_t fm_cpu_table_chunk(uint64_t slots, int threads)
+{
+    size_t chunk = slots < FM_BATCH_CHUNK ? (size_t)slots : FM_BATCH_CHUNK;
+    if (chunk < ((size_t)1 << 16)) chunk = (size_t)1 << 16;
+    return chunk * (size_t)(threads > 16 ? threads / 16 : 1);
+}
+
+size_t fm_cpu_table_scratch_words(size_t chunk, int threads)
+{
+    const size_t owners = (size_t)threads;
+    return chunk + (chunk + 1) / 2 + owners * owners + owners;
+}
+
 uint64_t *fm_cpu_table_scratch(fm_cpu_table *t, size_t words)
 {
     if (words <= t->scratch_words) return t->scratch;
@@ -117,10 +132,7 @@ fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
         fm_publish(&next.v, slot, h);
     }
     next.live = t->live;
-    next.scratch = t->scratch;
-    next.scratch_words = t->scratch_words;
     next.pending = t->pending; /* logs are reused; a resize never runs while one is active */
-    t->scratch = NULL;
     memset(&t->pending, 0, sizeof t->pending);
     fm_cpu_table_release(t);
     *t = next;

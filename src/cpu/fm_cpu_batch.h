@@ -27,11 +27,6 @@
 
 #include "cpu/fm_cpu_table.h"
 
-/* Keys hashed and sorted at a time (times threads / 16 past 16 threads):
- * the hashes and positions of a chunk stay in cache, and a batch of any
- * size needs no scratch memory proportional to it. Positions inside a
- * chunk fit in 32 bits. */
-#define FM_BATCH_CHUNK ((size_t)1 << 17)
 
 typedef struct fm_cpu_batch {
     const uint8_t *keys;
