@@ -93,7 +93,7 @@ void fm_cpu_table_release(fm_cpu_table *t)
 size_t fm_cpu_table_chunk(uint64_t slots, int threads)
 {
     size_t chunk = slots < FM_BATCH_CHUNK ? (size_t)slots : FM_BATCH_CHUNK;
-    if (chunk < ((size_t)1 << 16)) chunk = (size_t)1 << 16;
+    if (chunk < ((size_t)1 << 12)) chunk = (size_t)1 << 12;
     return chunk * (size_t)(threads > 16 ? threads / 16 : 1);
 }
 

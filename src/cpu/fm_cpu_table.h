@@ -52,7 +52,7 @@ typedef struct fm_cpu_table {
 #define FM_BATCH_CHUNK ((size_t)1 << 19)
 
 /* The chunk of a batch walk on a table of `slots` run by `threads`
- * (at least 2^16 keys, FM_BATCH_CHUNK for 2^19 slots and more, times
+ * (at least 2^12 keys, FM_BATCH_CHUNK for 2^19 slots and more, times
  * threads / 16 past 16 threads), and the scratch words it needs: hashes,
  * positions and per-owner counts (fm_cpu_batch.h). A table holds that
  * scratch from its creation on, so that no bulk call (a remove on one rank
