@@ -632,8 +632,18 @@ int main(int argc, char **argv)
     options o = {1ull << 27, 1000000, 5};
     int dev_only = 0, host_only = 0;
     const char *shape = "all";
+    static const char usage[] = "usage: flashmap-bench-gpu [--keys N|2^K] [--host-keys N] [--reps R] "
+                                "[--device-only|--host-only] [--shape all|8x8|32x128|sharded|host|probes]\n";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("flashmap-bench-gpu: %s\n", fm_version_string());
+            return 0;
+        }
         if (strcmp(a, "--keys") == 0 && i + 1 < argc) o.keys = parse_count(argv[++i]);
         else if (strcmp(a, "--host-keys") == 0 && i + 1 < argc) o.host_keys = parse_count(argv[++i]);
         else if (strcmp(a, "--reps") == 0 && i + 1 < argc) o.reps = atoi(argv[++i]);
@@ -641,8 +651,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--host-only") == 0) host_only = 1;
         else if (strcmp(a, "--shape") == 0 && i + 1 < argc) shape = argv[++i];
         else {
-            fprintf(stderr, "usage: flashmap-bench-gpu [--keys N|2^K] [--host-keys N] [--reps R] "
-                            "[--device-only|--host-only] [--shape all|8x8|32x128|sharded|host|probes]\n");
+            fputs(usage, stderr);
             return 2;
         }
     }
