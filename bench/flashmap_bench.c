@@ -563,8 +563,17 @@ static const char *contender_error(const bench_peer *c, void *map) {
     return NULL;
 }
 
-/* Run every selected op `reps` times on fresh maps; fill res[op]. Returns 0,
- * or -1 when the contender failed (message printed). */
+/* 1 (message printed, map destroyed) when the contender reports an error
+ * after `op`. */
+static int op_failed(const bench_peer *c, void *map, int op) {
+    const char *err = contender_error(c, map);
+    if (!err) return 0;
+    fprintf(stderr, "flashmap-bench: %s %s: %s\n", c->name, op_names[op], err);
+    g_failures++;
+    c->destroy(map);
+    return 1;
+}
+
 /* A growing map: created for n / 16 keys, then all n inserted (or added,
  * every key new) in calls of GROW_BATCH keys; the calls are timed
  * together. Checked (when `check`): every key is in once. */
@@ -588,13 +597,7 @@ static int time_growing(const bench_peer *c, const dataset *d, int threads, int 
     }
     double t1 = bench_now();
     res->minflt = minor_faults() - f0;
-    const char *err = contender_error(c, map);
-    if (err) {
-        fprintf(stderr, "flashmap-bench: %s %s: %s\n", c->name, op_names[op], err);
-        g_failures++;
-        c->destroy(map);
-        return -1;
-    }
+    if (op_failed(c, map, op)) return -1;
     *secs = t1 - t0;
     if (check && c->size(map) != n)
         report_wrong(c->name, op_names[op], "size after the growing writes != keys", (size_t)c->size(map)), res->wrong = 1;
@@ -602,6 +605,8 @@ static int time_growing(const bench_peer *c, const dataset *d, int threads, int 
     return 0;
 }
 
+/* Run every selected op `reps` times on fresh maps; fill res[op]. Returns 0,
+ * or -1 when the contender failed (message printed). */
 static int run_contender(const bench_peer *c, const dataset *d, int threads, const options *o,
                          result res[OP_COUNT]) {
     const size_t n = d->n, vs = d->vs;
@@ -643,13 +648,7 @@ static int run_contender(const bench_peer *c, const dataset *d, int threads, con
             }
             double t1 = bench_now();
             long f1 = minor_faults();
-            const char *err = contender_error(c, map);
-            if (err) {
-                fprintf(stderr, "flashmap-bench: %s %s: %s\n", c->name, op_names[op], err);
-                g_failures++;
-                c->destroy(map);
-                return -1;
-            }
+            if (op_failed(c, map, op)) return -1;
             secs[op][r] = t1 - t0;
             res[op].minflt = f1 - f0;
             if (!check) continue;

@@ -154,9 +154,10 @@ static fm_status write_once(fm_map *map, write_kind kind, const void *keys, cons
     fm_cpu_batch b;
     fm_status st = plan_or_fail(map, &b, keys, n);
     if (st != FM_OK) return st;
+    const uint64_t slots = t->v.mask + 1;
     if ((st = grow_from_sample(map, t, &b)) != FM_OK) return st;
     /* A grown table holds new scratch: plan again (it cannot fail now). */
-    if ((st = plan_or_fail(map, &b, keys, n)) != FM_OK) return st;
+    if (t->v.mask + 1 != slots && (st = plan_or_fail(map, &b, keys, n)) != FM_OK) return st;
     uint64_t room = physical_room(map, t);
     if (!tentative && n <= room) {
         const uint64_t live_before = t->live, tombstones_before = t->tombstones;
