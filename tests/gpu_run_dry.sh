@@ -24,7 +24,7 @@ rc=$?
 [ $rc -eq 0 ] || fail "run.sh exited $rc"
 log=$(ls "$tmp"/out/*-gpu.txt 2>/dev/null | head -1)
 [ -n "$log" ] || { fail "no result file in \$OUT"; cat "$tmp/run.log"; echo "gpu_run_dry: $fails failures"; exit 1; }
-want="smoke configure build bench_8x8 bench_host bench_32x128 bench_sharded probes phases differential_cuda
+want="smoke configure build bench_8x8 bench_host bench_32x128 bench_sharded probes phases group_sweep differential_cuda
       cross_backend device_shards_3 memcheck build_more more_cuda_tests cpu_bench mpi_configure mpi_build
       mpi_cuda_tests mpi_bench"
 got=$(sed -n 's/^== \([a-z0-9_]*\): .*/\1/p' "$log" | grep -v '^dry$' | tr '\n' ' ')
@@ -32,13 +32,16 @@ got=$(sed -n 's/^== \([a-z0-9_]*\): .*/\1/p' "$log" | grep -v '^dry$' | tr '\n' 
 grep -q "NOT in" "$log" && fail "a step started before the previous one reached \$OUT: $(grep 'NOT in' "$log")"
 grep -q '^== memcheck: TIMEOUT' "$log" || fail "the hanging step was not ended by its timeout"
 n_ok=$(grep -c '^== [a-z0-9_]*: ok$' "$log")
-[ "$n_ok" -eq 19 ] || fail "$n_ok steps ok, want 19 (all but the hanging one)"
+[ "$n_ok" -eq 20 ] || fail "$n_ok steps ok, want 20 (all but the hanging one)"
 grep -q '^COST dev_8x8_insert\|^COST 8x8_insert' "$log" || fail "no COST line of the emulated benchmark in \$OUT"
 for r in dev_8x8_insert_Gkeys dev_8x8_get_Gkeys dev_8x8_add_fresh_Gkeys host_32x128_insert_ratio dev_32x128_get_Gkeys \
          dev_shards4_8x8_insert_Gkeys probe_chain3_fenced_Gloads; do
     grep -q "^RESULT $r " "$log" || fail "no RESULT $r from the emulated benchmark"
 done
 grep -q '^flashmap-phases: insert ' "$log" || fail "the phases step printed no flashmap-phases line"
+for g in 16 20; do
+    grep -q "^RESULT group${g}_dev_8x8_insert_Gkeys " "$log" || fail "no RESULT of the group sweep at 2^$g"
+done
 summary=$(ls "$tmp"/out/*-summary.txt 2>/dev/null | head -1)
 [ -n "$summary" ] && grep -q '^mpi_bench ' "$summary" || fail "no summary with the last step in \$OUT"
 results=$(ls "$tmp"/out/*-RESULT.txt 2>/dev/null | head -1)

@@ -460,6 +460,7 @@ static void sweep_create(void)
     }
 }
 
+#if FM_TEST_CHECKPOINTS
 /* ---- checkpoints ---------------------------------------------------------------- */
 
 static fm_map *load_or_null(const char *path, const variant *v)
@@ -587,6 +588,8 @@ static void sweep_checkpoints(void)
     }
 }
 
+#endif /* FM_TEST_CHECKPOINTS */
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -612,7 +615,11 @@ int main(int argc, char **argv)
     printf("test_faults: fail each allocation / write step of every operation in turn\n");
     sweep_create();
     sweep_ops();
+#if FM_TEST_CHECKPOINTS
     sweep_checkpoints();
+#else
+    printf("  save/load: not swept (built with FLASHMAP_WITH_CHECKPOINTS=OFF)\n");
+#endif
     mc_remove_tree(g_dir);
     printf("test_faults: %llu runs, %llu injected faults returned an error, %llu absorbed, %d failures\n",
            (unsigned long long)g_runs, (unsigned long long)g_faults, (unsigned long long)g_absorbed, g_failures);

@@ -23,6 +23,7 @@
 #   bench_sharded  --shape sharded: 1 and 4 shards on device 0
 #   probes         --shape probes: dependent gather chains, plain and fenced
 #   phases         FLASHMAP_CUDA_PHASES=1 8x8 insert: time per write phase
+#   group_sweep    the same for grouped chunks of 2^16 .. 2^20 keys
 #   differential_cuda, cross_backend, device_shards_3   correctness on the GPU
 #   memcheck       compute-sanitizer on a small differential run
 #   build_more, more_cuda_tests    the rest of `ctest -L cuda` (make -k)
@@ -333,6 +334,19 @@ gpu_step bench_32x128 60 "$GPUBENCH" --shape 32x128 --keys "$KEYS" --reps 3
 gpu_step bench_sharded 40 "$GPUBENCH" --shape sharded --keys "$KEYS" --reps 3
 gpu_step probes 30 "$GPUBENCH" --shape probes --keys "$KEYS" --reps 3
 gpu_step phases 30 env FLASHMAP_CUDA_PHASES=1 "$GPUBENCH" --shape 8x8 --keys "$KEYS" --reps 1
+# The grouped writes' chunk (FLASHMAP_CUDA_GROUP_KEYS) from 2^16 to 2^20
+# keys: which one keeps the grouping set in L2 under the table's traffic.
+group_sweep() {
+    local g bench=$1
+    for g in 16 17 18 19 20; do
+        echo "-- FLASHMAP_CUDA_GROUP_KEYS=2^$g"
+        env FLASHMAP_CUDA_PHASES=1 FLASHMAP_CUDA_GROUP_KEYS=$((1 << g)) "$bench" --shape 8x8 --keys "$KEYS" \
+            --reps 3 2>&1 | sed "s/^RESULT dev_8x8_/RESULT group$g"_dev_8x8_/ || return 1
+    done
+}
+export -f group_sweep
+export KEYS
+gpu_step group_sweep 60 bash -c 'group_sweep "$0"' "$GPUBENCH"
 export OMP_WAIT_POLICY=passive
 gpu_step differential_cuda 90 "$DIFF" --backend cuda --scale 0.1
 gpu_step cross_backend 60 "$CROSS"

@@ -6,6 +6,8 @@
  * backend's to the byte whatever the scheduling; add_u64 needs no grouping
  * (fm_k_add). Chunks run in batch order on one stream, so the rule holds
  * across chunks too. */
+#include <stdlib.h>
+
 #include "cuda/fm_cuda.h"
 #include "cuda/fm_cuda_keys.h"
 
@@ -100,13 +102,30 @@ void fm_cuda_dedup_release(fm_cuda_dedup *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Makes the grouping set hold a chunk of `keys` (at most
- * FM_DEDUP_MAX_KEYS). Grows only; FM_ERR_NOMEM leaves what was there. A
+/* Keys of one grouped chunk: FM_DEDUP_MAX_KEYS, or what
+ * FLASHMAP_CUDA_GROUP_KEYS says (4096 .. FM_DEDUP_MAX_KEYS, read once): a
+ * tuning knob for finding the chunk whose grouping set stays in a GPU's
+ * L2 cache while the table's traffic passes through it (bench/gpu). */
+static size_t group_keys(void)
+{
+    static size_t keys;
+    size_t v = __atomic_load_n(&keys, __ATOMIC_RELAXED);
+    if (!v) {
+        const char *e = getenv("FLASHMAP_CUDA_GROUP_KEYS");
+        v = e && *e ? (size_t)strtoull(e, NULL, 0) : FM_DEDUP_MAX_KEYS;
+        if (v < 4096) v = 4096;
+        if (v > FM_DEDUP_MAX_KEYS) v = FM_DEDUP_MAX_KEYS;
+        __atomic_store_n(&keys, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+/* Makes the grouping set hold a chunk of `keys` (at most group_keys()). Grows only; FM_ERR_NOMEM leaves what was there. A
  * new set starts at epoch 0, so its first chunk clears it. */
 static fm_status dedup_reserve(fm_map *map, size_t keys)
 {
     fm_cuda_dedup *d = &fm_cuda_of(map)->dd;
-    if (keys > FM_DEDUP_MAX_KEYS) keys = FM_DEDUP_MAX_KEYS;
+    if (keys > group_keys()) keys = group_keys();
     const uint64_t slots = fm_dedup_slots(keys);
     fm_status st = FM_OK;
     if (slots > d->slots) {
@@ -134,7 +153,7 @@ typedef struct batch_job {
     fm_table_view seen; /* exact counts */
 } batch_job;
 
-/* Groups a chunk's keys (at most FM_DEDUP_MAX_KEYS) on the map's stream:
+/* Groups a chunk's keys (at most group_keys()) on the map's stream:
  * `last` picks which occurrence acts. No memset but once in 65535 chunks
  * (fm_dedup_next_epoch). */
 static fm_status dedup_chunk(fm_map *map, const uint8_t *keys, size_t n, int last)
@@ -201,7 +220,7 @@ fail:
     return st;
 }
 
-/* Plans the batch (chunks of at most FM_DEDUP_MAX_KEYS when `grouped`),
+/* Plans the batch (chunks of at most group_keys() when `grouped`),
  * zeroes the counters, streams it through fn and reads the counters back
  * into *out. out NULL (gets): no counters, and on the caller's stream
  * (fm_cuda_set_stream) with every array in device memory nothing waits. */
@@ -212,7 +231,7 @@ static fm_status run_batch(fm_map *map, const fm_cuda_array *arrays, int count, 
     fm_cuda_plan plan;
     fm_status st = fm_cuda_plan_batch(map, &plan, arrays, count, n);
     if (st != FM_OK) return st;
-    if (grouped && plan.chunk > FM_DEDUP_MAX_KEYS) plan.chunk = FM_DEDUP_MAX_KEYS;
+    if (grouped && plan.chunk > group_keys()) plan.chunk = group_keys();
     if (out) FM_CUDA(cudaMemsetAsync(m->counts, 0, sizeof *m->counts, m->stream), fail);
     if ((st = fm_cuda_stream_batch(map, &plan, fn, ctx, out != NULL)) != FM_OK) return st;
     if (!out) return FM_OK;
