@@ -6,6 +6,12 @@
 
 #include "kmer_code.h"
 
+/* The identity hash's placement multiply (2^64 / phi, include/flashmap.h:
+ * FM_HASH_IDENTITY) and its inverse modulo 2^64: a bijection, so equal
+ * products are equal codes. */
+#define PLACE 0x9e3779b97f4a7c15ull
+#define PLACE_INVERSE 0xf1de83e19937733dull
+
 /* Byte `d` of a key's code: bytes 0..7 of the low word, then of the high one. */
 static inline unsigned digit64(const uint64_t *key, int d) { return (unsigned)(*key >> (8 * d)) & 0xffu; }
 
@@ -14,14 +20,20 @@ static inline unsigned digit128(const km_code128 *key, int d)
     return d < 8 ? (unsigned)(key->w[1] >> (8 * d)) & 0xffu : (unsigned)(key->w[0] >> (8 * (d - 8))) & 0xffu;
 }
 
-/* LSD radix sort; returns the buffer that holds the sorted keys. */
-static void *sort64(uint64_t *a, uint64_t *b, size_t n, int digits)
+/* Bytes of the product that one-word keys are ordered by: the top 24 bits
+ * part a batch of millions into buckets of a few keys (repeats of a key
+ * meet in one), and three passes cost far less than eight. */
+#define ORDER_DIGITS 3
+
+/* LSD radix sort by bytes d0 .. digits - 1; returns the buffer that holds
+ * the sorted keys. */
+static void *sort64(uint64_t *a, uint64_t *b, size_t n, int digits, int d0)
 {
     size_t hist[8][256];
     memset(hist, 0, sizeof hist);
     for (size_t i = 0; i < n; i++)
-        for (int d = 0; d < digits; d++) hist[d][digit64(&a[i], d)]++;
-    for (int d = 0; d < digits; d++) {
+        for (int d = d0; d < digits; d++) hist[d][digit64(&a[i], d)]++;
+    for (int d = d0; d < digits; d++) {
         size_t *h = hist[d];
         if (h[digit64(&a[0], d)] == n) continue; /* every key has this byte: nothing to move */
         size_t sum = 0;
@@ -64,20 +76,23 @@ static void *sort128(km_code128 *a, km_code128 *b, size_t n, int digits)
 size_t km_combine(void *keys, void *tmp, uint64_t *counts, size_t n, int k)
 {
     if (n == 0) return 0;
-    const int digits = (2 * k + 7) / 8;
     size_t m = 0;
     if (k <= 32) {
-        const uint64_t *s = sort64(keys, tmp, n, digits);
+        /* Sorted by code * PLACE, the map's identity placement: keys reach
+         * the table in the order of their home slots (see kmer_combine.h). */
+        uint64_t *a = keys;
+        for (size_t i = 0; i < n; i++) a[i] *= PLACE;
+        const uint64_t *s = sort64(a, tmp, n, 8, 8 - ORDER_DIGITS);
         uint64_t *out = keys;
         for (size_t i = 0; i < n;) {
             size_t j = i + 1;
             while (j < n && s[j] == s[i]) j++;
-            out[m] = s[i]; /* out never passes s: m <= i */
+            out[m] = s[i] * PLACE_INVERSE; /* out never passes s: m <= i */
             counts[m++] = (uint64_t)(j - i);
             i = j;
         }
     } else {
-        const km_code128 *s = sort128(keys, tmp, n, digits);
+        const km_code128 *s = sort128(keys, tmp, n, (2 * k + 7) / 8);
         km_code128 *out = keys;
         for (size_t i = 0; i < n;) {
             size_t j = i + 1;
