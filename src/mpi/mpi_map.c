@@ -34,14 +34,20 @@
 #include "shard/fm_stage.h"
 #include "table/fm_hash.h"
 
+/* Workspaces grow by a quarter more than asked (when that can be had):
+ * batches of nearly the same size then reuse one buffer instead of
+ * allocating a slightly larger one, whose fresh pages the kernel must
+ * zero, each time a batch is the largest so far. */
 void *fm_mpi_workspace(mpi_map *m, int which, size_t bytes)
 {
     if (bytes <= m->ws_bytes[which]) return m->ws[which];
-    void *more = fm_alloc(bytes);
+    size_t want = bytes + bytes / 4 < bytes ? bytes : bytes + bytes / 4;
+    void *more = fm_alloc(want);
+    if (!more && want > bytes) more = fm_alloc(want = bytes);
     if (!more) return NULL;
     fm_free(m->ws[which]);
     m->ws[which] = more;
-    m->ws_bytes[which] = bytes;
+    m->ws_bytes[which] = want;
     return more;
 }
 

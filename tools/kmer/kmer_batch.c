@@ -13,37 +13,45 @@
 #include "kmer_parse.h"
 
 #define CHUNK ((size_t)1 << 20) /* input bytes per read */
-#define NBATCH 2
+#define NBATCH 2                /* batches per reading thread, taking turns */
 
-struct km_producer {
+/* One reading thread: its share of the rank's input and its own batches. */
+typedef struct km_reader {
+    km_producer *p;
     const km_plan *plan;
-    int k, canonical, combine;
-    size_t target;
     uint8_t *chunk;
     void *sort_tmp; /* combining: the radix sort's second buffer */
     km_batch batches[NBATCH];
+    km_batch *free_list[NBATCH]; /* under p->mu */
+    int nfree;
+    uint64_t bytes, records; /* published so far, under p->mu */
     pthread_t thread;
     int started;
+} km_reader;
+
+struct km_producer {
+    int k, canonical, combine;
+    size_t target;
+    int nreaders;
+    km_reader *readers;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    km_batch *ready[NBATCH]; /* filled, in order */
+    km_batch **ready; /* filled batches of every reader, oldest first */
     int nready;
-    km_batch *free_list[NBATCH];
-    int nfree;
-    int finished; /* the thread has published its last batch */
+    int finished; /* readers that have published their last batch */
     int failed;
     int cancel;
-    km_err err;
-    uint64_t bytes, records;
+    km_err err; /* the first failure */
 };
 
-/* Thread side: a batch to fill, or NULL when cancelled. */
-static km_batch *take_free(km_producer *p)
+/* Thread side: a batch of this reader's to fill, or NULL when cancelled. */
+static km_batch *take_free(km_reader *r)
 {
+    km_producer *p = r->p;
     pthread_mutex_lock(&p->mu);
-    while (p->nfree == 0 && !p->cancel) pthread_cond_wait(&p->cv, &p->mu);
-    km_batch *b = p->cancel ? NULL : p->free_list[--p->nfree];
+    while (r->nfree == 0 && !p->cancel) pthread_cond_wait(&p->cv, &p->mu);
+    km_batch *b = p->cancel ? NULL : r->free_list[--r->nfree];
     pthread_mutex_unlock(&p->mu);
     if (b) b->n = 0;
     return b;
@@ -57,23 +65,25 @@ static int cancelled(km_producer *p)
     return c;
 }
 
-static void publish(km_producer *p, km_batch *b, uint64_t bytes, uint64_t records)
+static void publish(km_reader *r, km_batch *b, uint64_t bytes, uint64_t records)
 {
+    km_producer *p = r->p;
     b->kmers = b->n;
-    if (p->combine) b->n = km_combine(b->keys, p->sort_tmp, b->counts, b->n, p->k);
+    if (p->combine) b->n = km_combine(b->keys, r->sort_tmp, b->counts, b->n, p->k);
     pthread_mutex_lock(&p->mu);
     p->ready[p->nready++] = b;
-    p->bytes = bytes;
-    p->records = records;
+    r->bytes = bytes;
+    r->records = records;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 
-static void finish(km_producer *p, const km_err *err)
+static void finish(km_reader *r, const km_err *err)
 {
+    km_producer *p = r->p;
     pthread_mutex_lock(&p->mu);
-    p->finished = 1;
-    if (err) {
+    p->finished++;
+    if (err && !p->failed) {
         p->failed = 1;
         p->err = *err;
     }
@@ -83,14 +93,15 @@ static void finish(km_producer *p, const km_err *err)
 
 static void *reader_main(void *arg)
 {
-    km_producer *p = arg;
+    km_reader *r = arg;
+    km_producer *p = r->p;
     km_err err = {""};
     km_extract x;
     km_extract_init(&x, p->k, p->canonical);
     uint64_t bytes_done = 0, records = 0;
-    km_batch *b = take_free(p);
-    for (size_t w = 0; b && w < p->plan->n; w++) {
-        const km_work *work = &p->plan->items[w];
+    km_batch *b = take_free(r);
+    for (size_t w = 0; b && w < r->plan->n; w++) {
+        const km_work *work = &r->plan->items[w];
         km_input in;
         if (km_input_open(&in, work->path, work->start, &err) != 0) goto failed;
         km_parser parser;
@@ -98,21 +109,21 @@ static void *reader_main(void *arg)
         for (;;) {
             if (cancelled(p)) {
                 km_input_close(&in);
-                finish(p, NULL);
+                finish(r, NULL);
                 return NULL;
             }
             const uint64_t offset = in.pos;
-            const ptrdiff_t got = km_input_read(&in, p->chunk, CHUNK, &err);
+            const ptrdiff_t got = km_input_read(&in, r->chunk, CHUNK, &err);
             if (got < 0) goto failed_input;
             if (got == 0) {
                 if (km_parser_finish(&parser, &err) != 0) goto failed_input;
                 break;
             }
-            if (km_parser_feed(&parser, p->chunk, (size_t)got, offset, (uint8_t *)b->keys, &b->n, &err) < 0)
+            if (km_parser_feed(&parser, r->chunk, (size_t)got, offset, (uint8_t *)b->keys, &b->n, &err) < 0)
                 goto failed_input;
             if (b->n >= p->target) {
-                publish(p, b, bytes_done + in.consumed, records + parser.records);
-                if (!(b = take_free(p))) break;
+                publish(r, b, bytes_done + in.consumed, records + parser.records);
+                if (!(b = take_free(r))) break;
             }
             if (parser.done) break;
         }
@@ -124,58 +135,85 @@ static void *reader_main(void *arg)
         km_input_close(&in);
         goto failed;
     }
-    if (b) publish(p, b, bytes_done, records);
-    finish(p, NULL);
+    if (b) publish(r, b, bytes_done, records);
+    finish(r, NULL);
     return NULL;
 failed:
-    finish(p, &err);
+    finish(r, &err);
     return NULL;
 }
 
-km_producer *km_producer_start(const km_plan *plan, int k, int canonical, size_t batch_kmers, int combine,
-                               km_err *err)
+/* Allocates a reader's buffers: 0, or -1 when memory is short. */
+static int reader_init(km_producer *p, km_reader *r, const km_plan *plan)
+{
+    r->p = p;
+    r->plan = plan;
+    r->chunk = malloc(CHUNK);
+    const size_t cap = p->target + CHUNK; /* a chunk adds at most one k-mer per byte */
+    int ok = r->chunk != NULL;
+    if (p->combine) ok = ok && (r->sort_tmp = malloc(cap * km_key_size(p->k))) != NULL;
+    for (int i = 0; i < NBATCH && ok; i++) {
+        km_batch *b = &r->batches[i];
+        b->keys = malloc(cap * km_key_size(p->k));
+        b->counts = p->combine ? malloc(cap * sizeof(uint64_t)) : NULL;
+        b->cap = cap;
+        b->reader = (int)(r - p->readers);
+        ok = b->keys != NULL && (!p->combine || b->counts != NULL);
+        r->free_list[r->nfree++] = b;
+    }
+    return ok ? 0 : -1;
+}
+
+static void reader_free(km_reader *r)
+{
+    for (int i = 0; i < NBATCH; i++) {
+        free(r->batches[i].keys);
+        free(r->batches[i].counts);
+    }
+    free(r->sort_tmp);
+    free(r->chunk);
+}
+
+km_producer *km_producer_start(const km_plan *plans, int nreaders, int k, int canonical, size_t batch_kmers,
+                               int combine, km_err *err)
 {
     km_producer *p = calloc(1, sizeof *p);
     if (!p) {
         km_fail(err, "no memory for the reader");
         return NULL;
     }
-    p->plan = plan;
     p->k = k;
     p->canonical = canonical;
     p->combine = combine;
     p->target = batch_kmers ? batch_kmers : 1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    p->chunk = malloc(CHUNK);
-    const size_t cap = p->target + CHUNK; /* a chunk adds at most one k-mer per byte */
-    int ok = p->chunk != NULL;
-    if (combine) ok = ok && (p->sort_tmp = malloc(cap * km_key_size(k))) != NULL;
-    for (int i = 0; i < NBATCH && ok; i++) {
-        p->batches[i].keys = malloc(cap * km_key_size(k));
-        p->batches[i].counts = combine ? malloc(cap * sizeof(uint64_t)) : NULL;
-        p->batches[i].cap = cap;
-        ok = p->batches[i].keys != NULL && (!combine || p->batches[i].counts != NULL);
-        p->free_list[p->nfree++] = &p->batches[i];
-    }
+    p->readers = calloc((size_t)nreaders, sizeof *p->readers);
+    p->ready = calloc((size_t)nreaders * NBATCH, sizeof *p->ready);
+    int ok = p->readers != NULL && p->ready != NULL;
+    if (ok) p->nreaders = nreaders;
+    for (int i = 0; i < p->nreaders && ok; i++) ok = reader_init(p, &p->readers[i], &plans[i]) == 0;
     if (!ok) {
-        km_fail(err, "no memory for two batches of %zu k-mers", cap);
+        km_fail(err, "no memory for %d reading thread(s) with two batches of %zu k-mers each", nreaders,
+                p->target + CHUNK);
         km_producer_stop(p);
         return NULL;
     }
-    if (pthread_create(&p->thread, NULL, reader_main, p) != 0) {
-        km_fail(err, "cannot start the reading thread");
-        km_producer_stop(p);
-        return NULL;
+    for (int i = 0; i < p->nreaders; i++) {
+        if (pthread_create(&p->readers[i].thread, NULL, reader_main, &p->readers[i]) != 0) {
+            km_fail(err, "cannot start a reading thread");
+            km_producer_stop(p);
+            return NULL;
+        }
+        p->readers[i].started = 1;
     }
-    p->started = 1;
     return p;
 }
 
 int km_producer_next(km_producer *p, km_batch **out, km_err *err)
 {
     pthread_mutex_lock(&p->mu);
-    while (p->nready == 0 && !p->finished) pthread_cond_wait(&p->cv, &p->mu);
+    while (p->nready == 0 && p->finished < p->nreaders && !p->failed) pthread_cond_wait(&p->cv, &p->mu);
     int rc;
     if (p->failed) {
         if (err) *err = p->err;
@@ -194,24 +232,27 @@ int km_producer_next(km_producer *p, km_batch **out, km_err *err)
 
 void km_producer_release(km_producer *p, km_batch *b)
 {
+    km_reader *r = &p->readers[b->reader];
     pthread_mutex_lock(&p->mu);
-    p->free_list[p->nfree++] = b;
+    r->free_list[r->nfree++] = b;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 
 uint64_t km_producer_bytes(km_producer *p)
 {
+    uint64_t v = 0;
     pthread_mutex_lock(&p->mu);
-    const uint64_t v = p->bytes;
+    for (int i = 0; i < p->nreaders; i++) v += p->readers[i].bytes;
     pthread_mutex_unlock(&p->mu);
     return v;
 }
 
 uint64_t km_producer_records(km_producer *p)
 {
+    uint64_t v = 0;
     pthread_mutex_lock(&p->mu);
-    const uint64_t v = p->records;
+    for (int i = 0; i < p->nreaders; i++) v += p->readers[i].records;
     pthread_mutex_unlock(&p->mu);
     return v;
 }
@@ -219,19 +260,15 @@ uint64_t km_producer_records(km_producer *p)
 void km_producer_stop(km_producer *p)
 {
     if (!p) return;
-    if (p->started) {
-        pthread_mutex_lock(&p->mu);
-        p->cancel = 1;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-        pthread_join(p->thread, NULL);
-    }
-    for (int i = 0; i < NBATCH; i++) {
-        free(p->batches[i].keys);
-        free(p->batches[i].counts);
-    }
-    free(p->sort_tmp);
-    free(p->chunk);
+    pthread_mutex_lock(&p->mu);
+    p->cancel = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nreaders; i++)
+        if (p->readers[i].started) pthread_join(p->readers[i].thread, NULL);
+    for (int i = 0; i < p->nreaders; i++) reader_free(&p->readers[i]);
+    free(p->readers);
+    free(p->ready);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);

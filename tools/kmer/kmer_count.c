@@ -49,7 +49,9 @@ static void usage(FILE *f)
             "      --progress         progress on stderr (default when stderr is a terminal)\n"
             "  -v, --verbose          summary on stderr at the end; errors with the library's detail\n"
             "      --batch N          k-mers per rank per collective add (default 1M)\n"
-            "      --combine 0|1      sum repeats of a batch on the reading thread first (default 1)\n"
+            "      --combine 0|1      order each batch for the map and sum its repeats on the reading\n"
+            "                         thread first (default 1)\n"
+            "      --readers N        reading threads per rank (default: as many as -t)\n"
             "      --max-load F       map load before it grows, 0.1 to 0.95 (default 0.8)\n"
             "      --hash identity|murmur3  placement of k-mers (default identity for k <= 32, else murmur3)\n");
 }
@@ -65,6 +67,7 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
         {"verbose", no_argument, 0, 'v'},           {"batch", required_argument, 0, 'B'},
         {"max-load", required_argument, 0, 'D'},    {"help", no_argument, 0, 'h'},
         {"combine", required_argument, 0, 'K'},     {"hash", required_argument, 0, 'H'},
+        {"readers", required_argument, 0, 'R'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->counter.batch = 1000000;
@@ -105,6 +108,10 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
             if (km_parse_option("count", "--batch", optarg, 1, (uint64_t)1 << 30, &v) != 0) return 2;
             o->counter.batch = (size_t)v;
             break;
+        case 'R':
+            if (km_parse_option("count", "--readers", optarg, 1, 64, &v) != 0) return 2;
+            o->counter.readers = (int)v;
+            break;
         case 'K':
             if (km_parse_option("count", "--combine", optarg, 0, 1, &v) != 0) return 2;
             o->counter.combine = (int)v;
@@ -144,6 +151,7 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
         }
         return 2;
     }
+    if (!o->counter.readers) o->counter.readers = o->threads;
     o->files = argv + optind;
     o->nfiles = argc - optind;
     return 0;
@@ -163,6 +171,12 @@ static uint64_t default_size(const km_plan *plan, int ranks)
     uint64_t per_rank = bases / 16 / (uint64_t)ranks;
     per_rank = per_rank < lo ? lo : per_rank > hi ? hi : per_rank;
     return per_rank * (uint64_t)ranks;
+}
+
+static void free_plans(km_plan *plans, int n)
+{
+    for (int i = 0; plans && i < n; i++) km_plan_free(&plans[i]);
+    free(plans);
 }
 
 /* This process's peak resident memory in bytes (VmHWM), 0 where unknown. */
@@ -206,12 +220,23 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
     /* Before any reading: a count that cannot be saved is not started. */
     if (km_dbpath_check_writable(ctx, o.output)) return 1;
 
-    km_plan plan;
+    /* One plan per reading thread: reader r of rank q reads share
+     * q * R + r of P * R (kmer_batch.h). */
+    const int readers = o.counter.readers;
+    km_plan *plans = calloc((size_t)readers, sizeof *plans);
     km_err err = {""};
-    const int plan_rc = km_plan_build(o.files, o.nfiles, ctx->rank, ctx->size, &plan, &err);
-    if (km_any_failed(ctx, plan_rc != 0, &err)) return 1;
+    int plan_rc = plans ? 0 : km_fail(&err, "no memory to plan the input");
+    int built = 0;
+    for (; built < readers && plan_rc == 0; built++)
+        plan_rc = km_plan_build(o.files, o.nfiles, ctx->rank * readers + built, ctx->size * readers,
+                                &plans[built], &err);
+    if (km_any_failed(ctx, plan_rc != 0, &err)) {
+        free_plans(plans, built);
+        return 1;
+    }
+    const km_plan *plan = &plans[0];
 
-    fm_config cfg = fm_config_default(km_key_size(k), 8, o.size ? o.size : default_size(&plan, ctx->size));
+    fm_config cfg = fm_config_default(km_key_size(k), 8, o.size ? o.size : default_size(plan, ctx->size));
     cfg.threads = o.threads;
     cfg.max_load = o.max_load;
     /* Identity placement for one-word codes (the map spreads them with its
@@ -221,12 +246,12 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
     fm_map *map = NULL;
     if (fm_create_mpi(MPI_COMM_WORLD, &cfg, &map) != FM_OK) {
         if (ctx->rank == 0) km_report("cannot create the counting map: %s", km_user_error(fm_last_error(NULL)));
-        km_plan_free(&plan);
+        free_plans(plans, readers);
         return 1;
     }
     km_counter_totals totals = {0, 0, 0, 0};
-    int rc = km_counter_run(ctx, &plan, &o.counter, map, &totals);
-    km_plan_free(&plan);
+    int rc = km_counter_run(ctx, plans, &o.counter, map, &totals);
+    free_plans(plans, readers);
     if (rc == 0 && (o.lower > 1 || o.upper < UINT64_MAX)) rc = km_counter_filter(ctx, map, k, o.lower, o.upper);
     const double t_count = km_now() - t0;
     const uint64_t distinct = rc == 0 ? fm_size(map) : 0;

@@ -39,11 +39,12 @@ static void show_progress(const km_ctx *ctx, uint64_t bytes, uint64_t total, uin
     fflush(stderr);
 }
 
-int km_counter_run(const km_ctx *ctx, const km_plan *plan, const km_counter_opts *o, fm_map *map,
+int km_counter_run(const km_ctx *ctx, const km_plan *plans, const km_counter_opts *o, fm_map *map,
                    km_counter_totals *out)
 {
     km_err err = {""};
-    km_producer *prod = km_producer_start(plan, o->k, o->canonical, o->batch, o->combine, &err);
+    const km_plan *plan = &plans[0]; /* total_bytes: the same in every plan */
+    km_producer *prod = km_producer_start(plans, o->readers, o->k, o->canonical, o->batch, o->combine, &err);
     if (km_any_failed(ctx, prod == NULL, &err)) {
         km_producer_stop(prod);
         return 1;

@@ -2,8 +2,8 @@
 /* The collective part of `count`: the counting loop over the ranks, and
  * the -L/-U filter.
  *
- * Every rank reads its share of the input (kmer_split.h) on a reading
- * thread (kmer_batch.h) while the main thread counts the previous batch
+ * Every rank reads its share of the input (kmer_split.h) on its reading
+ * threads (kmer_batch.h) while the main thread counts the filled batches
  * with one collective fm_bulk_add_u64. Before each batch the ranks agree,
  * with one MPI_Allreduce, on whether anyone still has k-mers and whether
  * anyone's input failed, so every rank makes the same number of collective
@@ -27,6 +27,7 @@ typedef struct km_counter_opts {
     int combine;  /* sum repeats on the reading thread */
     int progress; /* progress line on rank 0's stderr */
     size_t batch; /* k-mers per rank per collective add */
+    int readers;  /* reading threads per rank */
 } km_counter_opts;
 
 typedef struct km_counter_totals {
@@ -35,10 +36,11 @@ typedef struct km_counter_totals {
     double adding;           /* rank 0's seconds in fm_bulk_add_u64 */
 } km_counter_totals;
 
-/* Counts this rank's share of `plan` into the MPI map (collective).
+/* Counts this rank's share of the input into the MPI map (collective):
+ * plans[0 .. o->readers), one per reading thread (kmer_batch.h).
  * Returns 0, or 1 after a failure (reported on stderr by the rank that
  * failed, or rank 0 for a failure of the map). */
-int km_counter_run(const km_ctx *ctx, const km_plan *plan, const km_counter_opts *o, fm_map *map,
+int km_counter_run(const km_ctx *ctx, const km_plan *plans, const km_counter_opts *o, fm_map *map,
                    km_counter_totals *out);
 
 /* Removes every entry whose count is outside [lower, upper] (collective).
