@@ -116,9 +116,12 @@ typedef struct fm_mpi_routed {
     uint32_t rounds;
     uint64_t *cnt;  /* [p * rounds + r]: records to p in round r */
     uint64_t *rcnt; /* [p * rounds + r]: records from p in round r */
-    /* One round: the records (key, payload), packed while sorting. */
+    /* One round: the keys, then the payloads, in routed order, packed
+     * while sorting, so that each goes out as it lies and lands where the
+     * owner's table reads it (no splitting of records on either side). */
     uint8_t *packed;
-    size_t packed_rec;
+    uint8_t *packed_payload; /* after the n keys; NULL without payload */
+    size_t packed_rec;       /* key + payload bytes */
 } fm_mpi_routed;
 
 /* The buffers of a pass over the rounds, from the map's work buffers. */

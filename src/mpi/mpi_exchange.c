@@ -51,11 +51,12 @@ fm_status fm_mpi_route(fm_map *map, fm_mpi_routed *r, const uint8_t *keys, const
     if (R == 1) {
         r->packed_rec = ks + ps;
         r->packed = fm_mpi_workspace(m, WS_PACKED, (n ? n : 1) * r->packed_rec);
+        r->packed_payload = r->packed && ps ? r->packed + n * ks : NULL;
     }
     if (!r->scratch || !r->cnt || !r->rcnt || (R == 1 && !r->packed))
         return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
     fm_partition_hash(r->scratch, keys, n, ks, (int)map->cfg.hash, map->cfg.threads);
-    const fm_partition_pack pack = {keys, ks, payload, ps, r->packed};
+    const fm_partition_pack pack = {keys, ks, payload, ps, r->packed, r->packed_payload};
     if (fm_partition_build(&r->part, r->scratch, n, P, R, map->cfg.threads,
                            need_order || R > 1 ? r->scratch + n : NULL, r->packed ? &pack : NULL) != FM_OK)
         return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
@@ -134,7 +135,7 @@ static record_sizes sizes_of(const fm_map *map, const fm_mpi_routed *r, mpi_op o
     /* The send buffer: records packed round by round (unless the sort
      * packed them already), keys taken out of packed records (count pass),
      * replies. */
-    z.prepacked = r->packed && r->packed_rec == z.out_rec;
+    z.prepacked = r->packed != NULL; /* one round: keys and payloads lie apart, ready to go */
     z.sbuf_rec = z.replies ? (z.prepacked ? z.back_rec : z.widest) : z.prepacked ? 1 : z.out_rec;
     return z;
 }
@@ -208,16 +209,19 @@ fm_status fm_mpi_run_rounds(fm_map *map, fm_mpi_routed *r, const fm_mpi_plan *x,
             s += sc[p];
             q += rc[p];
         }
-        const uint8_t *out = sbuf;
-        if (z.prepacked)
-            out = r->packed;
-        else if (r->packed) /* keys only, out of the (key, payload) records */
-            split_records(r->packed, sbuf, ks, NULL, r->packed_rec - ks, s, 0, threads);
-        else
+        if (r->packed) {
+            /* One round, packed while routing: the keys go as they lie
+             * (the count pass sends only them), then the payloads. */
+            if ((st = alltoallv_records(map, r->packed, sc, sd, rkeys, rc, rdp, ks, x->ibuf)) != FM_OK) return st;
+            if (ps && (st = alltoallv_records(map, r->packed_payload, sc, sd, rpay, rc, rdp, ps, x->ibuf)) != FM_OK)
+                return st;
+        } else {
             move_round(r, P, rd, sbuf, (uint8_t *)keys, ks, (uint8_t *)payload, ps, 1, threads); /* only read */
-        uint8_t *landing = ps ? rrec : rkeys; /* keys alone need no split */
-        if ((st = alltoallv_records(map, out, sc, sd, landing, rc, rdp, z.out_rec, x->ibuf)) != FM_OK) return st;
-        if (ps) split_records(rrec, rkeys, ks, rpay, ps, q, 0, threads);
+            uint8_t *landing = ps ? rrec : rkeys; /* keys alone need no split */
+            if ((st = alltoallv_records(map, sbuf, sc, sd, landing, rc, rdp, z.out_rec, x->ibuf)) != FM_OK)
+                return st;
+            if (ps) split_records(rrec, rkeys, ks, rpay, ps, q, 0, threads);
+        }
         /* This rank's part of the round, in rank order then batch order. */
         fm_status mine = FM_OK;
         if (q > 0) {

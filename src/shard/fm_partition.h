@@ -25,7 +25,8 @@ typedef struct fm_partition_pack {
     size_t size_a;
     const uint8_t *b;
     size_t size_b;
-    uint8_t *dst; /* n records of size_a + size_b bytes */
+    uint8_t *dst;   /* n records of size_a + size_b bytes, or (dst_b set) n of size_a */
+    uint8_t *dst_b; /* NULL, or n of size_b: the b parts apart from the a parts */
 } fm_partition_pack;
 
 /* hashes[i] = the hash_kind hash of key i of n keys of key_size bytes, on

@@ -70,7 +70,10 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
         for (size_t i = lo; i < hi; i++) {
             const uint64_t at = mine[fm_bucket_of(hashes[i], owners, rounds)]++;
             if (order) order[at] = i;
-            if (pack) {
+            if (pack && pack->dst_b) {
+                fm_copy_bytes(pack->dst + at * sa, pack->a + i * sa, (uint32_t)sa);
+                fm_copy_bytes(pack->dst_b + at * sb, pack->b + i * sb, (uint32_t)sb);
+            } else if (pack) {
                 uint8_t *to = pack->dst + at * rec;
                 fm_copy_bytes(to, pack->a + i * sa, (uint32_t)sa);
                 if (sb) fm_copy_bytes(to + sa, pack->b + i * sb, (uint32_t)sb);
