@@ -5,9 +5,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kmer_code.h"
 #include "kmer_combine.h"
+#include "kmer_counter.h"
 #include "kmer_extract.h"
 #include "kmer_input.h"
 #include "kmer_parse.h"
@@ -25,6 +27,7 @@ typedef struct km_reader {
     km_batch *free_list[NBATCH]; /* under p->mu */
     int nfree;
     uint64_t bytes, records; /* published so far, under p->mu */
+    double parsing, ordering; /* seconds reading and parsing, ordering and combining (under p->mu) */
     pthread_t thread;
     int started;
 } km_reader;
@@ -69,13 +72,23 @@ static void publish(km_reader *r, km_batch *b, uint64_t bytes, uint64_t records)
 {
     km_producer *p = r->p;
     b->kmers = b->n;
+    const double t0 = km_now();
     if (p->combine) b->n = km_combine(b->keys, r->sort_tmp, b->counts, b->n, p->k);
+    const double spent = km_now() - t0;
     pthread_mutex_lock(&p->mu);
+    r->ordering += spent;
     p->ready[p->nready++] = b;
     r->bytes = bytes;
     r->records = records;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+static void add_parsing(km_reader *r, double seconds)
+{
+    pthread_mutex_lock(&r->p->mu);
+    r->parsing += seconds;
+    pthread_mutex_unlock(&r->p->mu);
 }
 
 static void finish(km_reader *r, const km_err *err)
@@ -113,6 +126,7 @@ static void *reader_main(void *arg)
                 return NULL;
             }
             const uint64_t offset = in.pos;
+            const double t0 = km_now();
             const ptrdiff_t got = km_input_read(&in, r->chunk, CHUNK, &err);
             if (got < 0) goto failed_input;
             if (got == 0) {
@@ -121,6 +135,7 @@ static void *reader_main(void *arg)
             }
             if (km_parser_feed(&parser, r->chunk, (size_t)got, offset, (uint8_t *)b->keys, &b->n, &err) < 0)
                 goto failed_input;
+            add_parsing(r, km_now() - t0);
             if (b->n >= p->target) {
                 publish(r, b, bytes_done + in.consumed, records + parser.records);
                 if (!(b = take_free(r))) break;
@@ -143,6 +158,19 @@ failed:
     return NULL;
 }
 
+/* A batch-sized buffer on transparent huge pages where the system has
+ * them: the ordering passes scatter over all of it. */
+static void *big_buffer(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes ? bytes : 1) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (bytes >= huge) (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 /* Allocates a reader's buffers: 0, or -1 when memory is short. */
 static int reader_init(km_producer *p, km_reader *r, const km_plan *plan)
 {
@@ -151,11 +179,11 @@ static int reader_init(km_producer *p, km_reader *r, const km_plan *plan)
     r->chunk = malloc(CHUNK);
     const size_t cap = p->target + CHUNK; /* a chunk adds at most one k-mer per byte */
     int ok = r->chunk != NULL;
-    if (p->combine) ok = ok && (r->sort_tmp = malloc(cap * km_key_size(p->k))) != NULL;
+    if (p->combine) ok = ok && (r->sort_tmp = big_buffer(cap * km_key_size(p->k))) != NULL;
     for (int i = 0; i < NBATCH && ok; i++) {
         km_batch *b = &r->batches[i];
-        b->keys = malloc(cap * km_key_size(p->k));
-        b->counts = p->combine ? malloc(cap * sizeof(uint64_t)) : NULL;
+        b->keys = big_buffer(cap * km_key_size(p->k));
+        b->counts = p->combine ? big_buffer(cap * sizeof(uint64_t)) : NULL;
         b->cap = cap;
         b->reader = (int)(r - p->readers);
         ok = b->keys != NULL && (!p->combine || b->counts != NULL);
@@ -255,6 +283,17 @@ uint64_t km_producer_records(km_producer *p)
     for (int i = 0; i < p->nreaders; i++) v += p->readers[i].records;
     pthread_mutex_unlock(&p->mu);
     return v;
+}
+
+void km_producer_times(km_producer *p, double *parsing, double *ordering)
+{
+    *parsing = *ordering = 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->nreaders; i++) {
+        *parsing += p->readers[i].parsing;
+        *ordering += p->readers[i].ordering;
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 void km_producer_stop(km_producer *p)

@@ -45,6 +45,10 @@ uint64_t km_producer_bytes(km_producer *p);
 /* Records parsed so far. */
 uint64_t km_producer_records(km_producer *p);
 
+/* Seconds the reading threads spent, summed over them: reading and
+ * parsing input, ordering and combining batches (kmer_combine.h). */
+void km_producer_times(km_producer *p, double *parsing, double *ordering);
+
 /* Stops the threads (those still reading) and frees everything. */
 void km_producer_stop(km_producer *p);
 

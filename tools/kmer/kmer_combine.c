@@ -12,37 +12,46 @@
 #define PLACE 0x9e3779b97f4a7c15ull
 #define PLACE_INVERSE 0xf1de83e19937733dull
 
-/* Byte `d` of a key's code: bytes 0..7 of the low word, then of the high one. */
-static inline unsigned digit64(const uint64_t *key, int d) { return (unsigned)(*key >> (8 * d)) & 0xffu; }
-
+/* Byte `d` of a two-word key's code: bytes 0..7 of the low word, then of
+ * the high one. */
 static inline unsigned digit128(const km_code128 *key, int d)
 {
     return d < 8 ? (unsigned)(key->w[1] >> (8 * d)) & 0xffu : (unsigned)(key->w[0] >> (8 * (d - 8))) & 0xffu;
 }
 
-/* Bytes of the product that one-word keys are ordered by: the top 24 bits
- * part a batch of millions into buckets of a few keys (repeats of a key
- * meet in one), and three passes cost far less than eight. */
-#define ORDER_DIGITS 3
+/* One-word keys are ordered by the top 22 bits of the product, in two
+ * passes of 11: that parts a batch of millions into buckets of a few keys
+ * (the repeats of a key meet in one) at a third of the cost of a full sort. */
+#define ORDER_BITS 11
+#define ORDER_BUCKETS (1u << ORDER_BITS)
 
-/* LSD radix sort by bytes d0 .. digits - 1; returns the buffer that holds
- * the sorted keys. */
-static void *sort64(uint64_t *a, uint64_t *b, size_t n, int digits, int d0)
+static inline unsigned order_digit(uint64_t x, int pass)
 {
-    size_t hist[8][256];
+    return (unsigned)(x >> (64 - 2 * ORDER_BITS + pass * ORDER_BITS)) & (ORDER_BUCKETS - 1);
+}
+
+/* Multiplies keys a[0..n) by PLACE and sorts them by the top 2 * ORDER_BITS
+ * bits of the product (LSD, stable), through b; returns the buffer that
+ * holds the result. The histograms come with the multiply, in one pass. */
+static uint64_t *order64(uint64_t *a, uint64_t *b, size_t n)
+{
+    static _Thread_local size_t hist[2][ORDER_BUCKETS];
     memset(hist, 0, sizeof hist);
-    for (size_t i = 0; i < n; i++)
-        for (int d = d0; d < digits; d++) hist[d][digit64(&a[i], d)]++;
-    for (int d = d0; d < digits; d++) {
-        size_t *h = hist[d];
-        if (h[digit64(&a[0], d)] == n) continue; /* every key has this byte: nothing to move */
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t x = a[i] * PLACE;
+        a[i] = x;
+        hist[0][order_digit(x, 0)]++;
+        hist[1][order_digit(x, 1)]++;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        size_t *h = hist[pass];
         size_t sum = 0;
-        for (int v = 0; v < 256; v++) {
+        for (unsigned v = 0; v < ORDER_BUCKETS; v++) {
             const size_t c = h[v];
             h[v] = sum;
             sum += c;
         }
-        for (size_t i = 0; i < n; i++) b[h[digit64(&a[i], d)]++] = a[i];
+        for (size_t i = 0; i < n; i++) b[h[order_digit(a[i], pass)]++] = a[i];
         uint64_t *t = a;
         a = b;
         b = t;
@@ -80,9 +89,7 @@ size_t km_combine(void *keys, void *tmp, uint64_t *counts, size_t n, int k)
     if (k <= 32) {
         /* Sorted by code * PLACE, the map's identity placement: keys reach
          * the table in the order of their home slots (see kmer_combine.h). */
-        uint64_t *a = keys;
-        for (size_t i = 0; i < n; i++) a[i] *= PLACE;
-        const uint64_t *s = sort64(a, tmp, n, 8, 8 - ORDER_DIGITS);
+        const uint64_t *s = order64(keys, tmp, n);
         uint64_t *out = keys;
         for (size_t i = 0; i < n;) {
             size_t j = i + 1;

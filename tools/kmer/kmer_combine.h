@@ -4,7 +4,7 @@
  * the main thread.
  *
  * One-word keys (k <= 32, the map's identity hash) are ordered by the top
- * 24 bits of code * 2^64/phi, the multiply that places identity keys
+ * 22 bits of code * 2^64/phi, the multiply that places identity keys
  * (include/flashmap.h): the batch then reaches the table in the order of
  * its home slots, so consecutive adds touch nearby cache lines and pages
  * instead of random ones (the adds of a 30x read set cost 2 to 3 times

@@ -173,6 +173,13 @@ static uint64_t default_size(const km_plan *plan, int ranks)
     return per_rank * (uint64_t)ranks;
 }
 
+/* The map's slots, all ranks (collective). */
+static uint64_t map_slots(fm_map *map)
+{
+    fm_stats st;
+    return fm_get_stats(map, &st) == FM_OK ? st.slots : 0;
+}
+
 static void free_plans(km_plan *plans, int n)
 {
     for (int i = 0; plans && i < n; i++) km_plan_free(&plans[i]);
@@ -190,6 +197,35 @@ static uint64_t peak_rss(void)
         if (sscanf(line, "VmHWM: %llu kB", &kb) == 1) break;
     fclose(f);
     return (uint64_t)kb * 1024u;
+}
+
+/* Per rank, for -v: the stages' seconds and what went to the map. */
+enum { ST_PARSE, ST_ORDER, ST_WAIT, ST_ADD, ST_SAVE, ST_KMERS, ST_KEYS, ST_COUNT };
+
+/* -v, one line per rank: where its time went (the reading threads' stages
+ * overlap the main thread's, so they need not sum to the wall time) and
+ * the bytes it handed to the exchange per k-mer read: a key and an 8-byte
+ * count per combined key, (P - 1) / P of them bound for other ranks. */
+static void stage_lines(const km_ctx *ctx, const km_counter_totals *t, int k, int readers, double saving)
+{
+    const double mine[ST_COUNT] = {t->parsing, t->ordering, t->waited, t->adding, saving,
+                                   (double)t->my_kmers, (double)t->my_keys};
+    double *all = ctx->rank == 0 ? malloc(sizeof mine * (size_t)ctx->size) : NULL;
+    const int have = ctx->rank != 0 || all != NULL;
+    MPI_Gather(mine, ST_COUNT, MPI_DOUBLE, all ? all : (double *)mine, ST_COUNT, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    if (ctx->rank != 0 || !have) return;
+    const double record = (double)km_key_size(k) + 8.0;
+    for (int r = 0; r < ctx->size; r++) {
+        const double *s = all + (size_t)r * ST_COUNT;
+        const double per_kmer = s[ST_KMERS] > 0 ? s[ST_KEYS] * record / s[ST_KMERS] : 0.0;
+        fprintf(stderr,
+                "flashmap-kmer: rank %d: reading and parsing %.2f s, ordering %.2f s (%d reading thread%s, "
+                "summed); waiting for batches %.2f s, adds %.2f s, saving %.2f s; %.0f keys of %.0f bytes for "
+                "%.0f k-mers: %.2f bytes a k-mer to the exchange, %.2f to other ranks\n",
+                r, s[ST_PARSE], s[ST_ORDER], readers, readers > 1 ? "s" : "", s[ST_WAIT], s[ST_ADD], s[ST_SAVE],
+                s[ST_KEYS], record, s[ST_KMERS], per_kmer, per_kmer * (ctx->size - 1) / ctx->size);
+    }
+    free(all);
 }
 
 /* -v: what was counted, how fast, and the memory of every rank (collective). */
@@ -249,17 +285,36 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
         free_plans(plans, readers);
         return 1;
     }
-    km_counter_totals totals = {0, 0, 0, 0};
+    uint64_t slots_at_start = 0;
+    if (o.verbose) slots_at_start = map_slots(map);
+    km_counter_totals totals;
+    memset(&totals, 0, sizeof totals);
     int rc = km_counter_run(ctx, plans, &o.counter, map, &totals);
     free_plans(plans, readers);
     if (rc == 0 && (o.lower > 1 || o.upper < UINT64_MAX)) rc = km_counter_filter(ctx, map, k, o.lower, o.upper);
     const double t_count = km_now() - t0;
     const uint64_t distinct = rc == 0 ? fm_size(map) : 0;
+    const uint64_t slots_at_end = rc == 0 && o.verbose ? map_slots(map) : 0;
+    double saving = 0;
     if (rc == 0) {
         const km_dbinfo info = {k, o.counter.canonical, 0, 0, o.lower, o.upper};
+        const double t_save = km_now();
         rc = km_db_save(ctx, map, o.output, &info);
+        saving = km_now() - t_save;
     }
     fm_destroy(map);
-    if (rc == 0 && o.verbose) summary(ctx, &totals, distinct, t_count, km_now() - t0);
+    if (rc == 0 && o.verbose) {
+        stage_lines(ctx, &totals, k, readers, saving);
+        if (ctx->rank == 0) {
+            if (slots_at_end > slots_at_start)
+                fprintf(stderr, "flashmap-kmer: the map grew from %llu to %llu slots (-s %llu would have sized it)\n",
+                        (unsigned long long)slots_at_start, (unsigned long long)slots_at_end,
+                        (unsigned long long)distinct);
+            else
+                fprintf(stderr, "flashmap-kmer: the map kept its %llu slots (sized %s)\n",
+                        (unsigned long long)slots_at_start, o.size ? "by -s" : "from the input size");
+        }
+        summary(ctx, &totals, distinct, t_count, km_now() - t0);
+    }
     return rc;
 }

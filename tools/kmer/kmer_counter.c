@@ -51,7 +51,7 @@ int km_counter_run(const km_ctx *ctx, const km_plan *plans, const km_counter_opt
     }
     const double t0 = km_now();
     double shown = t0, waited = 0, adding = 0;
-    uint64_t kmers = 0;
+    uint64_t kmers = 0, keys_added = 0;
     int failed = 0;
     for (;;) {
         km_batch *b = NULL;
@@ -74,6 +74,7 @@ int km_counter_run(const km_ctx *ctx, const km_plan *plans, const km_counter_opt
         const fm_status st = fm_bulk_add_u64(map, keys, rc == 1 ? b->counts : NULL, n);
         adding += km_now() - t_add;
         kmers += rc == 1 ? b->kmers : 0;
+        keys_added += n;
         if (rc == 1) km_producer_release(prod, b);
         if (st != FM_OK) {
             if (ctx->rank == 0) km_report("counting failed: %s", km_user_error(fm_last_error(map)));
@@ -87,6 +88,7 @@ int km_counter_run(const km_ctx *ctx, const km_plan *plans, const km_counter_opt
         }
     }
     const uint64_t records = km_producer_records(prod);
+    km_producer_times(prod, &out->parsing, &out->ordering);
     km_producer_stop(prod);
     if (failed) return 1;
     uint64_t local[2] = {kmers, records}, total[2];
@@ -94,6 +96,8 @@ int km_counter_run(const km_ctx *ctx, const km_plan *plans, const km_counter_opt
     if (o->progress) show_progress(ctx, plan->total_bytes, plan->total_bytes, total[0], km_now() - t0, 1);
     out->kmers = total[0];
     out->records = total[1];
+    out->my_kmers = kmers;
+    out->my_keys = keys_added;
     out->waited = waited;
     out->adding = adding;
     return 0;

@@ -32,8 +32,13 @@ typedef struct km_counter_opts {
 
 typedef struct km_counter_totals {
     uint64_t kmers, records; /* all ranks */
-    double waited;           /* rank 0's seconds waiting for its reading thread */
-    double adding;           /* rank 0's seconds in fm_bulk_add_u64 */
+    /* This rank's: */
+    uint64_t my_kmers;  /* k-mers read */
+    uint64_t my_keys;   /* keys handed to fm_bulk_add_u64 (after combining) */
+    double parsing;     /* reading threads' seconds reading and parsing, summed */
+    double ordering;    /* their seconds ordering and combining, summed */
+    double waited;      /* main thread's seconds waiting for a filled batch */
+    double adding;      /* its seconds in fm_bulk_add_u64 (exchange and table) */
 } km_counter_totals;
 
 /* Counts this rank's share of the input into the MPI map (collective):
