@@ -14,8 +14,8 @@
 #   kmc -k31 -t2 -ci1
 # with /usr/bin/time -v (wall time, peak memory), checks that all of them
 # report the same distinct and total k-mer counts, prints a Markdown table
-# and writes the k-mer spectrum as a PNG (python3-matplotlib). With --reps
-# N every tool runs N times and the fastest run is reported.
+# and writes the k-mer spectrum as a PNG (python3-matplotlib). Every tool
+# runs --reps N times (default 3) and the median run is reported.
 #
 # --quick: a few seconds, for the README's main job: counts the real reads
 # of gasic-examples over 2 MPI ranks and prints stats and the start of the
@@ -23,7 +23,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-quick=0 kmer=${FLASHMAP_KMER:-} work=${FM_KMER_BENCH_DIR:-} reps=1 png=
+quick=0 kmer=${FLASHMAP_KMER:-} work=${FM_KMER_BENCH_DIR:-} reps=3 png=
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
@@ -94,29 +94,26 @@ fi
 echo "== input: reads.fq, $(du -m reads.fq | cut -f1) MB, $(($(wc -l < reads.fq) / 4)) reads of 150 bases"
 cat reads.fq > /dev/null # into the page cache, for every tool alike
 
-# run NAME RANKS COMMAND...: times COMMAND, keeps the fastest of $reps runs
-# in the arrays below.
+# run NAME COMMAND...: times COMMAND $reps times and keeps the median run
+# (its wall time, peak memory and output) in the arrays below.
 declare -A wall mem out
 run() {
   local name=$1
   shift
-  local best=
+  local r times=()
   for ((r = 0; r < reps; r++)); do
-    /usr/bin/time -v -o "time.$name" "$@" > "out.$name" 2>&1 || { cat "out.$name"; echo "run.sh: $name failed" >&2; exit 1; }
-    local w m
-    w=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "time.$name")
-    m=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "time.$name")
-    if [ -z "$best" ] || awk -v a="$w" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-      best=$w
-      wall[$name]=$w
-      mem[$name]=$((m / 1024))
-      cp "out.$name" "best.$name"
-    fi
+    /usr/bin/time -v -o "time.$name.$r" "$@" > "out.$name.$r" 2>&1 || { cat "out.$name.$r"; echo "run.sh: $name failed" >&2; exit 1; }
+    times+=("$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "time.$name.$r") $r")
   done
-  echo "   $name: ${wall[$name]} s"
+  local median
+  median=$(printf '%s\n' "${times[@]}" | sort -n | awk -v m=$(((reps - 1) / 2)) 'NR == m + 1 { print $2 }')
+  wall[$name]=$(printf '%s\n' "${times[@]}" | awk -v r="$median" '$2 == r { print $1 }')
+  mem[$name]=$(($(awk -F': ' '/Maximum resident set size/ { print $2 }' "time.$name.$median") / 1024))
+  cp "out.$name.$median" "best.$name"
+  echo "   $name: ${wall[$name]} s (median of $(printf '%s ' "${times[@]%% *}"))"
 }
 
-echo "== counting 31-mers, canonical (best of $reps)"
+echo "== counting 31-mers, canonical (median of $reps)"
 run fm1 "$kmer" count -m 31 -C -t 2 -v -o fm1.fm reads.fq
 run fm2 "${mpiexec[@]}" -n 2 "$kmer" count -m 31 -C -t 1 -v -o fm2.fm reads.fq
 run jf jellyfish count -m 31 -C -s 100M -t 2 -o jf.jf reads.fq
@@ -143,7 +140,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 echo
 echo "k = 31, canonical; $(($(wc -l < reads.fq) / 4)) reads (art_illumina -ss HS25 -l 150 -f 30, Klebs_HS11286);"
-echo "$(nproc) cores ($cpu); $(date -u +%Y-%m-%d); flashmap $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo '?'); best of $reps"
+echo "$(nproc) cores ($cpu); $(date -u +%Y-%m-%d); flashmap $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo '?'); median of $reps"
 echo
 echo "| tool | command | wall (s) | peak memory (MiB) | M k-mers/s per rank | vs KMC | vs Jellyfish | distinct | total |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -173,5 +170,5 @@ if [ -n "$py" ]; then
 else
   echo "run.sh: no python3 with matplotlib (apt-get install python3-matplotlib); no spectrum plot"
 fi
-rm -rf fm1.fm* fm2.fm* jf.jf kmc.db.* kmc.tmp
+rm -rf fm1.fm* fm2.fm* jf.jf kmc.db.* kmc.tmp out.*.[0-9]* time.*.[0-9]*
 [ "$agree" = yes ] || { echo "run.sh: the tools disagree on the counts" >&2; exit 1; }
