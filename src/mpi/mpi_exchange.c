@@ -55,9 +55,12 @@ fm_status fm_mpi_route(fm_map *map, fm_mpi_routed *r, const uint8_t *keys, const
     }
     if (!r->scratch || !r->cnt || !r->rcnt || (R == 1 && !r->packed))
         return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
-    fm_partition_hash(r->scratch, keys, n, ks, (int)map->cfg.hash, map->cfg.threads);
-    const fm_partition_pack pack = {keys, ks, payload, ps, r->packed, r->packed_payload};
-    if (fm_partition_build(&r->part, r->scratch, n, P, R, map->cfg.threads,
+    /* One round of short keys: hashed as they are packed (no array of
+     * hashes to write and read back); else hashed first. */
+    const int hash_inline = r->packed && ks <= 16;
+    if (!hash_inline) fm_partition_hash(r->scratch, keys, n, ks, (int)map->cfg.hash, map->cfg.threads);
+    const fm_partition_pack pack = {keys, ks, payload, ps, r->packed, r->packed_payload, (int)map->cfg.hash};
+    if (fm_partition_build(&r->part, hash_inline ? NULL : r->scratch, n, P, R, map->cfg.threads,
                            need_order || R > 1 ? r->scratch + n : NULL, r->packed ? &pack : NULL) != FM_OK)
         return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
     for (uint32_t rd = 0; rd < R; rd++)

@@ -27,6 +27,7 @@ typedef struct fm_partition_pack {
     size_t size_b;
     uint8_t *dst;   /* n records of size_a + size_b bytes, or (dst_b set) n of size_a */
     uint8_t *dst_b; /* NULL, or n of size_b: the b parts apart from the a parts */
+    int hash_kind;  /* with hashes NULL: a holds the keys (size_a bytes), hashed as they are read */
 } fm_partition_pack;
 
 /* hashes[i] = the hash_kind hash of key i of n keys of key_size bytes, on
@@ -35,7 +36,8 @@ void fm_partition_hash(uint64_t *hashes, const uint8_t *keys, size_t n, uint32_t
                        int threads);
 
 /* Sorts positions 0..n-1 by (round, owner), keeping batch order inside a
- * bucket. hashes[i] is the hash of batch entry i. order (the caller's n
+ * bucket. hashes[i] is the hash of batch entry i (hashes NULL: pack's
+ * keys are hashed as they are read, with pack->hash_kind). order (the caller's n
  * entries, or NULL) gets each position's batch index; pack (or NULL) gets
  * the records themselves. The offsets are allocated here.
  * FM_ERR_NOMEM leaves nothing allocated. */

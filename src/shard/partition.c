@@ -39,6 +39,11 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
     }
     p->buckets = buckets;
 
+    /* Without hashes, each key is hashed where it is read (twice: short
+     * keys hash faster than an array of hashes is written and read back). */
+    const uint32_t ks = pack ? (uint32_t)pack->size_a : 0;
+    const int kind = pack ? pack->hash_kind : 0;
+#define FM_HASH_AT(i) (hashes ? hashes[i] : fm_hash_key(kind, pack->a + (i) * ks, ks))
 #pragma omp parallel num_threads(threads)
     {
 #ifdef _OPENMP /* the team may be smaller than asked for */
@@ -49,7 +54,7 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
         const size_t lo = n * t / team, hi = n * (t + 1) / team;
         uint64_t *mine = counts + t * buckets;
         memset(mine, 0, buckets * sizeof(uint64_t));
-        for (size_t i = lo; i < hi; i++) mine[fm_bucket_of(hashes[i], owners, rounds)]++;
+        for (size_t i = lo; i < hi; i++) mine[fm_bucket_of(FM_HASH_AT(i), owners, rounds)]++;
 #pragma omp barrier
 #pragma omp single
         {
@@ -68,7 +73,7 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
         /* One pass writes both: record and batch index share a position. */
         const size_t sa = pack ? pack->size_a : 0, sb = pack ? pack->size_b : 0, rec = sa + sb;
         for (size_t i = lo; i < hi; i++) {
-            const uint64_t at = mine[fm_bucket_of(hashes[i], owners, rounds)]++;
+            const uint64_t at = mine[fm_bucket_of(FM_HASH_AT(i), owners, rounds)]++;
             if (order) order[at] = i;
             if (pack && pack->dst_b) {
                 fm_copy_bytes(pack->dst + at * sa, pack->a + i * sa, (uint32_t)sa);
@@ -80,6 +85,7 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
             }
         }
     }
+#undef FM_HASH_AT
     fm_free(counts);
     return FM_OK;
 }

@@ -21,7 +21,7 @@ fm_status fm_route_build(fm_route *r, const void *keys, size_t n, uint32_t key_s
     uint64_t *hashes = r->scratch;
     const uint8_t *in = keys;
     fm_partition_hash(hashes, in, n, key_size, hash_kind, threads);
-    const fm_partition_pack keys_in_order = {in, key_size, NULL, 0, r->keys, NULL};
+    const fm_partition_pack keys_in_order = {in, key_size, NULL, 0, r->keys, NULL, hash_kind};
     if (fm_partition_build(&r->part, hashes, n, shards, 1, threads, hashes + n, &keys_in_order) != FM_OK) {
         fm_route_free(r);
         return FM_ERR_NOMEM;
