@@ -37,7 +37,8 @@ static void random_code(int k, uint8_t *key)
         const uint64_t w = k == 32 ? next_random() : next_random() & ((1ull << (2 * k)) - 1);
         memcpy(key, &w, 8);
     } else {
-        km_code128 c = {{next_random() & ((1ull << (2 * (k - 32))) - 1), next_random()}};
+        const uint64_t high = k == 64 ? next_random() : next_random() & ((1ull << (2 * (k - 32))) - 1);
+        km_code128 c = {{high, next_random()}};
         memcpy(key, &c, 16);
     }
 }
