@@ -93,6 +93,15 @@ __global__ void fm_k_count_distinct(fm_table_view t, fm_table_view seen, int kin
     block_counts(c, k);
 }
 
+/* Key j of `samples` evenly spaced keys of the batch into out. */
+__global__ void fm_k_sample(const uint8_t *keys, size_t n, size_t samples, uint32_t ks, uint8_t *out)
+{
+    const size_t j = thread_index();
+    if (j >= samples) return;
+    const uint8_t *from = keys + (j * n / samples) * ks;
+    for (uint32_t b = 0; b < ks; b++) out[j * ks + b] = from[b];
+}
+
 /* ---- host side ------------------------------------------------------------ */
 
 void fm_cuda_dedup_release(fm_cuda_dedup *d)
@@ -352,6 +361,42 @@ fm_status fm_cuda_batch_prepare(fm_map *map, fm_write_kind kind, const void *key
     return st;
 }
 
+/* Keys sampled before an insert that passes the headroom. */
+#define FM_CUDA_SAMPLE_KEYS 256
+
+/* An insert past the headroom of a growing map: when at least half of an
+ * evenly spaced sample of its keys is absent, the table grows for the
+ * whole batch at once (at most twice the room the new keys need), so no
+ * pass over the batch counts them first. Otherwise, or when there is no
+ * memory for that much room, nothing changes and the exact count runs. */
+static fm_status grow_for_mostly_new(fm_map *map, const void *keys, size_t n)
+{
+    fm_cuda_map *m = fm_cuda_of(map);
+    const uint32_t ks = map->cfg.key_size;
+    const size_t samples = n < FM_CUDA_SAMPLE_KEYS ? n : FM_CUDA_SAMPLE_KEYS;
+    uint8_t host[FM_CUDA_SAMPLE_KEYS * 64];
+    void *sample = NULL;
+    uint64_t absent = 0;
+    fm_status st = FM_OK;
+    if (!fm_cuda_is_device_pointer(keys)) {
+        if ((size_t)ks * samples > sizeof host) return FM_OK; /* long keys: count exactly */
+        for (size_t j = 0; j < samples; j++) memcpy(host + j * ks, (const uint8_t *)keys + (j * n / samples) * ks, ks);
+        sample = host;
+    } else {
+        if ((st = fm_cuda_scratch(map, &sample, samples * ks, "sampling an insert", m->stream)) != FM_OK) return st;
+        FM_LAUNCH(fm_k_sample, fm_cuda_grid(samples), FM_CUDA_BLOCK, 0, m->stream)((const uint8_t *)keys, n,
+                samples, ks, (uint8_t *)sample);
+        FM_CUDA(cudaGetLastError(), done);
+    }
+    if ((st = fm_cuda_batch_count_new(map, sample, samples, samples, &absent)) == FM_OK && 2 * absent >= samples) {
+        const fm_status grown = map->ops->make_room_for(map, n);
+        if (grown != FM_ERR_NOMEM) st = grown; /* no room for the whole batch: the exact count decides */
+    }
+done:
+    if (sample != host) fm_cuda_scratch_free(sample, m->stream);
+    return st;
+}
+
 fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys, const void *data,
                               size_t n, unsigned write_flags)
 {
@@ -364,6 +409,9 @@ fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys,
         int done = 0; /* adds to present keys first, room for the others (cuda_add.cu) */
         if ((st = fm_cuda_add_found_first(map, keys, data, n, &done)) != FM_OK || done) return st;
     }
+    if (kind == FM_WRITE_INSERT && !(write_flags & FM_WRITE_ROOM_MADE) && !(map->cfg.flags & FM_FIXED_CAPACITY) &&
+        n > map->ops->headroom(map) && (st = grow_for_mostly_new(map, keys, n)) != FM_OK)
+        return st;
     if (kind != FM_WRITE_REMOVE && !(write_flags & FM_WRITE_ROOM_MADE) &&
         (st = fm_reserve_batch(map, keys, n)) != FM_OK)
         return st;
