@@ -129,8 +129,9 @@ static size_t group_keys(void)
     return v;
 }
 
-/* Makes the grouping set hold a chunk of `keys` (at most group_keys()). Grows only; FM_ERR_NOMEM leaves what was there. A
- * new set starts at epoch 0, so its first chunk clears it. */
+/* Makes the grouping set hold a chunk of `keys` (at most group_keys()).
+ * Grows only; FM_ERR_NOMEM leaves what was there. A new set starts at
+ * epoch 0, so its first chunk clears it. */
 static fm_status dedup_reserve(fm_map *map, size_t keys)
 {
     fm_cuda_dedup *d = &fm_cuda_of(map)->dd;

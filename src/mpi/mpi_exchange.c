@@ -135,9 +135,9 @@ static record_sizes sizes_of(const fm_map *map, const fm_mpi_routed *r, mpi_op o
     z.out_rec = ks + z.ps;
     z.back_rec = op == OP_GET ? vs + 1 : 1;
     z.widest = z.out_rec > z.back_rec ? z.out_rec : z.back_rec;
-    /* The send buffer: records packed round by round (unless the sort
-     * packed them already), keys taken out of packed records (count pass),
-     * replies. */
+    /* The send buffer: records packed round by round (unless routing
+     * packed one round's keys and payloads already, which then go as they
+     * lie), replies. */
     z.prepacked = r->packed != NULL; /* one round: keys and payloads lie apart, ready to go */
     z.sbuf_rec = z.replies ? (z.prepacked ? z.back_rec : z.widest) : z.prepacked ? 1 : z.out_rec;
     return z;

@@ -29,8 +29,21 @@ flags=(-m "$k")
 [ "$canonical" = 1 ] && flags+=(-C)
 read -r -a extra <<< "${FM_KMER_COUNT_FLAGS:-}"
 flags+=("${extra[@]}")
-"${launcher[@]}" "$kmer" count "${flags[@]}" -o "$db" "${files[@]}"
+"${launcher[@]}" "$kmer" count -v "${flags[@]}" -o "$db" "${files[@]}" 2> "$tag.verbose" ||
+  { cat "$tag.verbose"; exit 1; }
 fail=0
+# count -v: one stage line per rank, and whether the map grew (a map
+# started with -s 1000 must have).
+ranks_seen=$(grep -c '^flashmap-kmer: rank [0-9]*: reading and parsing .* bytes a k-mer to the exchange' "$tag.verbose" || true)
+if [ "$ranks_seen" != "$np" ]; then
+  echo "kmer compare: MISMATCH in count -v: $ranks_seen stage lines for $np ranks"; cat "$tag.verbose"; fail=1
+fi
+case " ${extra[*]} " in
+  *" -s 1000 "*) want='the map grew from' ;;
+  *) want='the map (grew from|kept its)' ;;
+esac
+grep -Eq "^flashmap-kmer: $want" "$tag.verbose" ||
+  { echo "kmer compare: MISMATCH in count -v: no line matching '$want'"; cat "$tag.verbose"; fail=1; }
 check() { # name, expected file, got file
   if cmp -s "$2" "$3"; then
     echo "kmer compare: $1 identical ($(wc -l < "$2") lines)"

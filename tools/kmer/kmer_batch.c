@@ -27,7 +27,7 @@ typedef struct km_reader {
     km_batch *free_list[NBATCH]; /* under p->mu */
     int nfree;
     uint64_t bytes, records; /* published so far, under p->mu */
-    double parsing, ordering; /* seconds reading and parsing, ordering and combining (under p->mu) */
+    double parsing, ordering; /* seconds reading and parsing, ordering and combining, published (under p->mu) */
     pthread_t thread;
     int started;
 } km_reader;
@@ -69,7 +69,9 @@ static int cancelled(km_producer *p)
     return c;
 }
 
-static void publish(km_reader *r, km_batch *b, uint64_t bytes, uint64_t records)
+/* Hands a filled batch to the main thread, with the reader's progress and
+ * its seconds of reading and parsing so far. */
+static void publish(km_reader *r, km_batch *b, uint64_t bytes, uint64_t records, double parsing)
 {
     km_producer *p = r->p;
     b->kmers = b->n;
@@ -81,15 +83,9 @@ static void publish(km_reader *r, km_batch *b, uint64_t bytes, uint64_t records)
     p->ready[p->nready++] = b;
     r->bytes = bytes;
     r->records = records;
+    r->parsing = parsing;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-}
-
-static void add_parsing(km_reader *r, double seconds)
-{
-    pthread_mutex_lock(&r->p->mu);
-    r->parsing += seconds;
-    pthread_mutex_unlock(&r->p->mu);
 }
 
 static void finish(km_reader *r, const km_err *err)
@@ -113,6 +109,7 @@ static void *reader_main(void *arg)
     km_extract x;
     km_extract_init(&x, p->k, p->canonical);
     uint64_t bytes_done = 0, records = 0;
+    double parsing = 0;
     km_batch *b = take_free(r);
     for (size_t w = 0; b && w < r->plan->n; w++) {
         const km_work *work = &r->plan->items[w];
@@ -136,9 +133,9 @@ static void *reader_main(void *arg)
             }
             if (km_parser_feed(&parser, r->chunk, (size_t)got, offset, (uint8_t *)b->keys, &b->n, &err) < 0)
                 goto failed_input;
-            add_parsing(r, km_now() - t0);
+            parsing += km_now() - t0;
             if (b->n >= p->target) {
-                publish(r, b, bytes_done + in.consumed, records + parser.records);
+                publish(r, b, bytes_done + in.consumed, records + parser.records, parsing);
                 if (!(b = take_free(r))) break;
             }
             if (parser.done) break;
@@ -151,7 +148,7 @@ static void *reader_main(void *arg)
         km_input_close(&in);
         goto failed;
     }
-    if (b) publish(r, b, bytes_done, records);
+    if (b) publish(r, b, bytes_done, records, parsing);
     finish(r, NULL);
     return NULL;
 failed:

@@ -212,9 +212,11 @@ static void stage_lines(const km_ctx *ctx, const km_counter_totals *t, int k, in
     const double mine[ST_COUNT] = {t->parsing, t->ordering, t->waited, t->adding, saving,
                                    (double)t->my_kmers, (double)t->my_keys};
     double *all = ctx->rank == 0 ? malloc(sizeof mine * (size_t)ctx->size) : NULL;
-    const int have = ctx->rank != 0 || all != NULL;
-    MPI_Gather(mine, ST_COUNT, MPI_DOUBLE, all ? all : (double *)mine, ST_COUNT, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    if (ctx->rank != 0 || !have) return;
+    int have = all != NULL; /* rank 0's buffer, which every rank must know of before the gather */
+    MPI_Bcast(&have, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!have) return; /* no memory on rank 0: no stage lines */
+    MPI_Gather(mine, ST_COUNT, MPI_DOUBLE, all, ST_COUNT, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    if (ctx->rank != 0) return;
     const double record = (double)km_key_size(k) + 8.0;
     for (int r = 0; r < ctx->size; r++) {
         const double *s = all + (size_t)r * ST_COUNT;
