@@ -6,32 +6,9 @@
 
 #include "api/fm_alloc.h"
 #include "api/fm_map.h"
+#include "cpu/fm_cpu_dense.h"
+#include "cpu/fm_cpu_walk.h"
 #include "table/fm_hash.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-/* Keys whose table lines are in flight ahead of the one being probed. */
-#define FM_AHEAD 16
-
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-static int thread_count(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
 
 /* Which of `owners` equal ranges of slots holds this hash's home slot. A
  * table has one owner per configured thread; a team of fewer threads gives
@@ -39,181 +16,6 @@ static int thread_count(void)
 static inline int owner_of(uint64_t hash, int owners)
 {
     return (int)(((hash >> 32) * (uint64_t)owners) >> 32);
-}
-
-/* Open-addressing set of absent keys seen so far, to count each once. */
-typedef struct key_set {
-    uint64_t *hash; /* 0 and pos 0 = empty slot */
-    uint64_t *pos;  /* batch position + 1 */
-    uint64_t mask;
-} key_set;
-
-/* Adds the key at batch position i unless an equal key is in; 1 when added. */
-static int key_set_add(key_set *s, const uint8_t *keys, uint32_t ks, uint64_t i, uint64_t h)
-{
-    const uint8_t *key = keys + i * ks;
-    for (uint64_t j = h & s->mask;; j = (j + 1) & s->mask) {
-        if (s->pos[j] == 0) {
-            s->pos[j] = i + 1;
-            s->hash[j] = h;
-            return 1;
-        }
-        if (s->hash[j] == h && fm_key_equal(keys + (s->pos[j] - 1) * ks, key, ks)) return 0;
-    }
-}
-
-/* Room for `bytes` more at the end of the log, or NULL when it cannot grow. */
-static uint8_t *log_append(fm_undo_log *log, size_t bytes)
-{
-    if (log->len + bytes > log->cap) {
-        size_t cap = log->cap ? 2 * log->cap : 64 * 1024;
-        while (cap < log->len + bytes) cap *= 2;
-        uint8_t *more = fm_alloc(cap);
-        if (!more) return NULL;
-        if (log->len) memcpy(more, log->bytes, log->len);
-        fm_free(log->bytes);
-        log->bytes = more;
-        log->cap = cap;
-    }
-    uint8_t *at = log->bytes + log->len;
-    log->len += bytes;
-    return at;
-}
-
-typedef enum walk_op {
-    WALK_COUNT_ABSENT,
-    WALK_COUNT_DISTINCT,
-    WALK_INSERT,
-    WALK_ADD,
-    WALK_REMOVE,
-    WALK_SUBTRACT /* undoes WALK_ADD on the keys that were present */
-} walk_op;
-
-typedef struct walk_args {
-    walk_op op;
-    const uint8_t *values;   /* WALK_INSERT */
-    const uint64_t *deltas;  /* WALK_ADD, WALK_SUBTRACT; NULL = 1 each */
-    uint8_t *removed_out;    /* WALK_REMOVE; may be NULL */
-    key_set *sets;           /* WALK_COUNT_DISTINCT: one per owner */
-    uint64_t *per_owner;     /* WALK_COUNT_ABSENT: absent keys per owner */
-    fm_cpu_pending *log;     /* tentative WALK_INSERT / WALK_ADD, else NULL */
-    uint64_t budget;         /* with log: new keys each owner may claim */
-} walk_args;
-
-typedef struct walk_totals {
-    uint64_t counted, claimed, from_tombstones, removed, tombstones_left, skipped;
-} walk_totals;
-
-static void add_totals(walk_totals *sum, const walk_totals *t)
-{
-    sum->counted += t->counted;
-    sum->claimed += t->claimed;
-    sum->from_tombstones += t->from_tombstones;
-    sum->removed += t->removed;
-    sum->tombstones_left += t->tombstones_left;
-    sum->skipped += t->skipped;
-}
-
-static inline uint64_t delta_at(const uint64_t *deltas, uint64_t i) { return deltas ? deltas[i] : 1; }
-
-/* An insert or add of the key at batch position i: one probe finds it or
- * the slot to claim. A tentative write logs what it changes and skips a
- * key it has no room or no log for. */
-static inline void write_one(const fm_table_view *v, const walk_args *a, int owner, const uint8_t *key,
-                             uint64_t i, uint64_t h, walk_totals *tot)
-{
-    const uint32_t vs = v->value_size;
-    fm_cpu_pending *log = a->log;
-    uint64_t vacancy = FM_NO_SLOT;
-    uint64_t slot = fm_probe_find_or_vacancy(v, key, h, &vacancy);
-    if (slot != FM_NO_SLOT) { /* present: overwrite or add */
-        /* A set has no values (and may pass values == NULL). */
-        if (!vs) return;
-        uint8_t *dst = fm_value_at(v, slot);
-        if (a->op == WALK_ADD) {
-            uint64_t counter;
-            memcpy(&counter, dst, 8);
-            counter += delta_at(a->deltas, i);
-            memcpy(dst, &counter, 8);
-            return;
-        }
-        if (log) {
-            uint8_t *rec = log_append(&log->overwrites[owner], 8 + vs);
-            if (!rec) {
-                tot->skipped++;
-                return;
-            }
-            memcpy(rec, &slot, 8);
-            memcpy(rec + 8, dst, vs);
-        }
-        fm_copy_bytes(dst, a->values + i * vs, vs);
-        return;
-    }
-    uint8_t *rec = NULL;
-    if (log && (log->owner_claims[owner] >= a->budget || !(rec = log_append(&log->claims[owner], 8)))) {
-        tot->skipped++;
-        return;
-    }
-    int was_tombstone = 0;
-    slot = vacancy == FM_NO_SLOT ? FM_NO_SLOT : fm_claim_from(v, vacancy, key, &was_tombstone);
-    if (slot == FM_NO_SLOT) { /* only a tentative write meets a full table */
-        if (log) log->claims[owner].len -= 8;
-        tot->skipped++;
-        return;
-    }
-    if (a->op == WALK_INSERT) {
-        if (vs) fm_copy_bytes(fm_value_at(v, slot), a->values + i * vs, vs);
-    } else {
-        const uint64_t counter = delta_at(a->deltas, i);
-        memcpy(fm_value_at(v, slot), &counter, 8);
-    }
-    fm_publish(v, slot, h);
-    tot->claimed++;
-    tot->from_tombstones += (uint64_t)was_tombstone;
-    if (log) {
-        const uint64_t entry = slot << 1 | (uint64_t)was_tombstone;
-        memcpy(rec, &entry, 8);
-        log->owner_claims[owner]++;
-    }
-}
-
-/* What one key does, at batch position i with hash h. */
-static inline void walk_one(const fm_cpu_batch *b, const fm_table_view *v, const walk_args *a,
-                            int owner, uint64_t i, uint64_t h, walk_totals *tot)
-{
-    const uint32_t ks = v->key_size;
-    const uint8_t *key = b->keys + i * ks;
-    switch (a->op) {
-    case WALK_COUNT_ABSENT:
-        if (fm_probe_find(v, key, h) == FM_NO_SLOT) {
-            tot->counted++;
-            a->per_owner[owner]++;
-        }
-        return;
-    case WALK_COUNT_DISTINCT:
-        if (fm_probe_find(v, key, h) == FM_NO_SLOT)
-            tot->counted += (uint64_t)key_set_add(&a->sets[owner], b->keys, ks, i, h);
-        return;
-    case WALK_REMOVE: {
-        int left_tombstone = 0;
-        const int hit = fm_probe_remove(v, key, h, &left_tombstone);
-        if (a->removed_out) a->removed_out[i] = (uint8_t)hit;
-        tot->removed += (uint64_t)hit;
-        tot->tombstones_left += (uint64_t)left_tombstone;
-        return;
-    }
-    case WALK_SUBTRACT: {
-        const uint64_t slot = fm_probe_find(v, key, h);
-        if (slot == FM_NO_SLOT) return;
-        uint64_t counter;
-        memcpy(&counter, fm_value_at(v, slot), 8);
-        counter -= delta_at(a->deltas, i);
-        memcpy(fm_value_at(v, slot), &counter, 8);
-        return;
-    }
-    case WALK_INSERT:
-    case WALK_ADD: write_one(v, a, owner, key, i, h, tot); return;
-    }
 }
 
 /* Hashes this thread's slice [lo, hi) of the chunk at `base` and counts its
@@ -281,8 +83,10 @@ static void walk_owner(const fm_cpu_batch *b, const fm_cpu_table *t, const walk_
             fm_prefetch(b->keys + (base + ord[j]) * ks);
         }
         if (j >= FM_AHEAD) {
-            const uint32_t k = ord[j - FM_AHEAD];
-            walk_one(b, v, a, u, base + k, b->hashes[k], tot);
+            const uint64_t i = base + ord[j - FM_AHEAD];
+            const uint8_t *value = a->values ? a->values + i * v->value_size : NULL;
+            const uint64_t delta = a->deltas ? a->deltas[i] : 1;
+            walk_one(v, a, u, b->keys + i * ks, b->hashes[i - base], value, delta, i, tot);
         }
     }
 }
@@ -293,10 +97,10 @@ static void walk_owner(const fm_cpu_batch *b, const fm_cpu_table *t, const walk_
 static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, const walk_args *a)
 {
     walk_totals sum = {0, 0, 0, 0, 0, 0};
-    const int touches_values = t->v.value_size && (a->op == WALK_INSERT || a->op == WALK_ADD);
+    const int touches_values = walk_touches_values(&t->v, a->op);
 #pragma omp parallel num_threads(b->n > 4096 ? t->threads : 1)
     {
-        const int me = thread_id(), team = thread_count(), owners = t->threads;
+        const int me = fm_thread_id(), team = fm_thread_count(), owners = t->threads;
         uint64_t *const counts = b->counts, *const total = b->counts + (size_t)team * owners;
         uint64_t *const mine = counts + (size_t)me * owners;
         uint64_t start[FM_CONFIG_MAX_THREADS + 1];
@@ -320,6 +124,15 @@ static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, cons
         add_totals(&sum, &tot);
     }
     return sum;
+}
+
+/* A write in home-slot order where the batch is dense in the table
+ * (cpu_dense.c), else in chunks. */
+static walk_totals walk_write(const fm_cpu_batch *b, fm_cpu_table *t, const walk_args *a)
+{
+    walk_totals tot;
+    if (fm_cpu_dense_walk(b->keys, b->n, t, a, &tot)) return tot;
+    return walk_batch(b, t, a);
 }
 
 fm_status fm_cpu_batch_plan(fm_cpu_batch *b, fm_cpu_table *t, const void *keys, size_t n)
@@ -365,7 +178,7 @@ fm_status fm_cpu_batch_count_new(const fm_cpu_batch *b, const fm_cpu_table *t, u
         if (!sets[u].hash || !sets[u].pos) st = FM_ERR_NOMEM;
     }
     if (st == FM_OK) {
-        walk_args exact = {.op = WALK_COUNT_DISTINCT, .sets = sets};
+        walk_args exact = {.op = WALK_COUNT_DISTINCT, .keys = b->keys, .sets = sets};
         *new_out = walk_batch(b, t, &exact).counted;
     }
     for (int u = 0; u < owners; u++) {
@@ -429,7 +242,7 @@ static int write_batch(const fm_cpu_batch *b, fm_cpu_table *t, walk_args *a, con
         a->log = &t->pending;
         a->budget = *room / (uint64_t)t->threads;
     }
-    const walk_totals tot = walk_batch(b, t, a);
+    const walk_totals tot = walk_write(b, t, a);
     t->live += tot.claimed;
     t->tombstones -= tot.from_tombstones;
     if (room) {
@@ -454,7 +267,7 @@ int fm_cpu_batch_add_u64(const fm_cpu_batch *b, fm_cpu_table *t, const uint64_t 
 void fm_cpu_batch_remove(const fm_cpu_batch *b, fm_cpu_table *t, uint8_t *removed_out)
 {
     walk_args a = {.op = WALK_REMOVE, .removed_out = removed_out};
-    walk_totals tot = walk_batch(b, t, &a);
+    walk_totals tot = walk_write(b, t, &a);
     t->live -= tot.removed;
     t->tombstones += tot.tombstones_left;
 }
@@ -532,7 +345,7 @@ void fm_cpu_get(const fm_cpu_table *t, const uint8_t *keys, size_t n, uint8_t *v
     const int kind = t->hash_kind;
 #pragma omp parallel num_threads(n > 4096 ? t->threads : 1)
     {
-        const size_t threads = (size_t)thread_count(), me = (size_t)thread_id();
+        const size_t threads = (size_t)fm_thread_count(), me = (size_t)fm_thread_id();
         const size_t lo = n * me / threads, hi = n * (me + 1) / threads;
         uint64_t ring[FM_AHEAD];
         for (size_t i = lo; i < hi + FM_AHEAD; i++) {

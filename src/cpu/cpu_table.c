@@ -79,6 +79,9 @@ void fm_cpu_table_release(fm_cpu_table *t)
     fm_free(t->scratch);
     t->scratch = NULL;
     t->scratch_words = 0;
+    fm_free(t->dense);
+    t->dense = NULL;
+    t->dense_bytes = 0;
     fm_cpu_pending *p = &t->pending;
     for (int u = 0; p->claims && u < p->owners; u++) {
         fm_free(p->claims[u].bytes);
@@ -134,6 +137,10 @@ fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
     next.live = t->live;
     next.pending = t->pending; /* logs are reused; a resize never runs while one is active */
     memset(&t->pending, 0, sizeof t->pending);
+    next.dense = t->dense; /* so are a dense write's records */
+    next.dense_bytes = t->dense_bytes;
+    t->dense = NULL;
+    t->dense_bytes = 0;
     fm_cpu_table_release(t);
     *t = next;
     return FM_OK;

@@ -40,6 +40,9 @@ typedef struct fm_cpu_table {
      * page fault per 4 KiB on every call. */
     uint64_t *scratch;
     size_t scratch_words;
+    /* Records of a dense write (cpu_dense.c), allocated on its first use. */
+    uint8_t *dense;
+    size_t dense_bytes;
     fm_cpu_pending pending;
 } fm_cpu_table;
 

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/* Writes in home-slot order, for a batch dense in its table.
+ *
+ * A batch of at least slots / 8 keys touches most lines of the table. In
+ * batch order each key costs a cache miss or three; in home-slot order the
+ * walk sweeps the table like a copy and neighbouring keys share lines, so
+ * the same write runs 2-3 times faster on a core (bench/RESULTS.md). Such
+ * a batch is cut into pieces of slots / 8 keys; the threads copy a piece,
+ * as records (hash, key, and the value, delta or position), into 2^11
+ * buckets by the top bits of the hash (a stable counting sort, so each
+ * bucket keeps batch order), and each thread then walks the buckets of its
+ * own range of slots, each bucket sorted once more by the next bits into a
+ * cache-sized buffer. Equal keys stay in batch order on one thread: the
+ * semantics (last insert wins, adds sum, first remove reports) and the
+ * tentative writes' logs and budgets are those of the chunked walk. */
+#ifndef FM_CPU_DENSE_H
+#define FM_CPU_DENSE_H
+
+#include "cpu/fm_cpu_walk.h"
+
+/* Runs a->op (WALK_INSERT, WALK_ADD or WALK_REMOVE) over the n keys in
+ * home-slot order and returns 1 with *out the totals, when the batch is
+ * dense in t and its records fit in scratch memory (kept in the table).
+ * Returns 0, having done nothing, otherwise: the caller walks in chunks.
+ * FLASHMAP_TEST_DENSE=1 makes every such write on every table walk
+ * this way, in small pieces, so that small test maps run it too. */
+int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk_args *a, walk_totals *out);
+
+#endif
