@@ -29,6 +29,10 @@
 #include "table/fm_hash.h"
 #include "table/fm_probe.h"
 
+#if !defined(__CUDA_ARCH__)
+#include <sched.h>
+#endif
+
 /* Most keys of one grouped chunk, and the bits of a set word. A set word
  * id is epoch << 48 | fingerprint << 21 | (position + 1); act is
  * epoch << 32 | the acting occurrence's code (fm_dedup_code). */
@@ -153,8 +157,12 @@ FM_FN int fm_key_acts(const fm_cuda_dedup *d, size_t i, int last, fm_key_counts 
 
 /* Most re-reads of a BUSY tag before fm_key_add gives up (and counts the
  * key lost): a claimed slot is published a few stores later, so this is
- * reached only if the claiming thread died. */
+ * reached only if the claiming thread died. On a CPU (the host tests of
+ * this logic) the claiming thread may also have been preempted for a time
+ * slice or more: past FM_BUSY_SPINS_BEFORE_YIELD re-reads each one yields
+ * the core first, so that thread gets to publish. */
 #define FM_BUSY_SPINS (1u << 22)
+#define FM_BUSY_SPINS_BEFORE_YIELD 1024u
 
 /* The slot's tag once it is not BUSY (FM_TAG_BUSY when it stayed so). */
 FM_FN uint32_t fm_tag_settled(const fm_table_view *t, uint64_t slot)
@@ -163,6 +171,8 @@ FM_FN uint32_t fm_tag_settled(const fm_table_view *t, uint64_t slot)
     for (uint32_t spin = 0; tag == FM_TAG_BUSY && spin < FM_BUSY_SPINS; spin++) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
         __nanosleep(32);
+#elif !defined(__CUDA_ARCH__)
+        if (spin >= FM_BUSY_SPINS_BEFORE_YIELD) sched_yield();
 #endif
         tag = fm_load_acquire_u32(&t->tags[slot]);
     }
