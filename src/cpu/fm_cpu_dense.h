@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Writes in home-slot order, for a batch dense in its table.
  *
- * A batch of at least slots / 8 keys touches most lines of the table. In
+ * A batch of at least slots / 16 keys touches most lines of the table. In
  * batch order each key costs a cache miss or three; in home-slot order the
  * walk sweeps the table like a copy and neighbouring keys share lines, so
  * the same write runs 2-3 times faster on a core (bench/RESULTS.md). Such
- * a batch is cut into pieces of slots / 8 keys; the threads copy a piece,
+ * a batch is cut into pieces of at most slots / 8 keys; the threads copy a piece,
  * as records (hash, key, and the value, delta or position), into 2^11
  * buckets by the top bits of the hash (a stable counting sort, so each
  * bucket keeps batch order), and each thread then walks the buckets of its
