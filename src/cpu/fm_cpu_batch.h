@@ -21,7 +21,10 @@
  * fm_cpu_batch_keep.
  *
  * Every walk keeps the table lines of the next keys in flight with software
- * prefetches, so a core waits for many cache misses at once. */
+ * prefetches, so a core waits for many cache misses at once. A batch dense
+ * in its table (slots / 16 keys or more) is written in home-slot order
+ * instead (fm_cpu_dense.h), with the same owners' semantics, budgets and
+ * logs; counting and undoing always walk in chunks. */
 #ifndef FM_CPU_BATCH_H
 #define FM_CPU_BATCH_H
 
