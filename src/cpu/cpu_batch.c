@@ -32,39 +32,6 @@ static void hash_slice(const fm_cpu_batch *b, const fm_cpu_table *t, size_t base
     }
 }
 
-/* The counting sort's offsets, in two steps that split the work among the
- * threads (O(team) each per chunk, never O(team * owners) on one thread).
- * counts[th * owners + u] holds thread th's keys of owner u; positions go
- * owner-major, then thread, so an owner's keys keep batch order.
- * Step 1, for each owner u of this thread: the column of u becomes its
- * running sum over the threads, and total[u] its sum. */
-static void owner_columns(uint64_t *counts, uint64_t *total, int me, int team, int owners)
-{
-    for (int u = me; u < owners; u += team) {
-        uint64_t at = 0;
-        for (int th = 0; th < team; th++) {
-            const uint64_t c = counts[(size_t)th * owners + u];
-            counts[(size_t)th * owners + u] = at;
-            at += c;
-        }
-        total[u] = at;
-    }
-}
-
-/* Step 2, once every column is done: this thread's row of counts becomes
- * where its keys of each owner go, and start[u] (this thread's copy) where
- * owner u's keys begin, for u = 0..owners. */
-static void owner_row(uint64_t *mine, const uint64_t *total, uint64_t *start, int owners)
-{
-    uint64_t at = 0;
-    for (int u = 0; u < owners; u++) {
-        start[u] = at;
-        mine[u] += at;
-        at += total[u];
-    }
-    start[owners] = at;
-}
-
 /* Walks owner u's keys of the chunk at `base`, with the table lines of
  * the next FM_AHEAD keys prefetched. */
 static void walk_owner(const fm_cpu_batch *b, const fm_cpu_table *t, const walk_args *a, int u,
@@ -110,9 +77,9 @@ static walk_totals walk_batch(const fm_cpu_batch *b, const fm_cpu_table *t, cons
             const size_t lo = len * (size_t)me / (size_t)team, hi = len * (size_t)(me + 1) / (size_t)team;
             hash_slice(b, t, base, lo, hi, mine, owners);
 #pragma omp barrier
-            owner_columns(counts, total, me, team, owners);
+            sort_columns(counts, total, me, team, owners);
 #pragma omp barrier
-            owner_row(mine, total, start, owners);
+            sort_row(mine, total, start, owners);
             for (size_t k = lo; k < hi; k++) b->order[mine[owner_of(b->hashes[k], owners)]++] = (uint32_t)k;
 #pragma omp barrier
             for (int u = me; u < owners; u += team)

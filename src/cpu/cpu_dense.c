@@ -80,11 +80,11 @@ static int plan_layout(const fm_cpu_table *t, size_t n, const walk_args *a, dens
     return 1;
 }
 
-/* The table's dense scratch: per-thread bucket counts, bucket totals and
- * starts, the piece's records, and a sorted-bucket buffer and counts per
- * thread. NULL when it cannot be had (the table is unchanged). */
+/* The table's dense scratch: per-thread bucket counts, bucket totals,
+ * per-thread bucket starts, the piece's records, and a sorted-bucket
+ * buffer and counts per thread. NULL when it cannot be had (the table is unchanged). */
 typedef struct dense_scratch {
-    uint64_t *counts, *total, *start;
+    uint64_t *counts, *total, *starts; /* starts: per thread, where each bucket begins */
     uint8_t *records;
     uint32_t *order;     /* per thread: temp_records positions, then its sub counts */
     size_t order_words;  /* uint32 per thread in order */
@@ -93,7 +93,7 @@ typedef struct dense_scratch {
 static int get_scratch(fm_cpu_table *t, const dense_layout *L, dense_scratch *s)
 {
     const size_t buckets = (size_t)1 << L->bucket_bits, threads = (size_t)t->threads;
-    const size_t count_bytes = (threads * buckets + buckets + buckets + 1) * sizeof(uint64_t);
+    const size_t count_bytes = (threads * buckets + buckets + threads * (buckets + 1)) * sizeof(uint64_t);
     const size_t record_bytes = L->piece * L->stride;
     s->order_words = (L->temp_records + ((size_t)1 << L->sub_bits_max) + 1) & ~(size_t)1;
     const size_t bytes = round8(count_bytes) + record_bytes + threads * s->order_words * sizeof(uint32_t);
@@ -106,7 +106,7 @@ static int get_scratch(fm_cpu_table *t, const dense_layout *L, dense_scratch *s)
     }
     s->counts = (uint64_t *)t->dense;
     s->total = s->counts + threads * buckets;
-    s->start = s->total + buckets;
+    s->starts = s->total + buckets;
     s->records = t->dense + round8(count_bytes);
     s->order = (uint32_t *)(s->records + record_bytes);
     return 1;
@@ -208,6 +208,7 @@ int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk
         const int me = fm_thread_id(), team = fm_thread_count(), owners = t->threads;
         uint64_t *const mine = s.counts + (size_t)me * buckets;
         uint32_t *const order = s.order + (size_t)me * s.order_words;
+        uint64_t *const start = s.starts + (size_t)me * (buckets + 1);
         walk_totals tot = {0, 0, 0, 0, 0, 0};
         for (size_t base = 0; base < n; base += L.piece) {
             const size_t len = n - base < L.piece ? n - base : L.piece;
@@ -217,26 +218,9 @@ int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk
             for (size_t i = lo; i < hi; i++) mine[fm_hash_key(kind, keys + i * ks, ks) >> shift]++;
 #pragma omp barrier
             /* Bucket-major, thread-minor offsets: each bucket keeps batch order. */
-            for (size_t u = (size_t)me; u < buckets; u += (size_t)team) {
-                uint64_t at = 0;
-                for (int th = 0; th < team; th++) {
-                    const uint64_t c = s.counts[(size_t)th * buckets + u];
-                    s.counts[(size_t)th * buckets + u] = at;
-                    at += c;
-                }
-                s.total[u] = at;
-            }
+            sort_columns(s.counts, s.total, me, team, buckets);
 #pragma omp barrier
-#pragma omp single
-            {
-                uint64_t at = 0;
-                for (size_t u = 0; u < buckets; u++) {
-                    s.start[u] = at;
-                    at += s.total[u];
-                }
-                s.start[buckets] = at;
-            }
-            for (size_t u = 0; u < buckets; u++) mine[u] += s.start[u];
+            sort_row(mine, s.total, start, buckets);
             for (size_t i = lo; i < hi; i++) {
                 const uint8_t *key = keys + i * ks;
                 const uint64_t h = fm_hash_key(kind, key, ks);
@@ -248,8 +232,8 @@ int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk
                 const size_t first = buckets * (size_t)u / (size_t)owners;
                 const size_t last = buckets * (size_t)(u + 1) / (size_t)owners;
                 for (size_t bk = first; bk < last; bk++)
-                    walk_bucket(v, a, &L, u, s.records + s.start[bk] * L.stride,
-                                (size_t)(s.start[bk + 1] - s.start[bk]), order, &tot);
+                    walk_bucket(v, a, &L, u, s.records + start[bk] * L.stride,
+                                (size_t)(start[bk + 1] - start[bk]), order, &tot);
             }
 #pragma omp barrier
         }

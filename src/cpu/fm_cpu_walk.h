@@ -111,6 +111,40 @@ static inline void add_totals(walk_totals *sum, const walk_totals *t)
     sum->skipped += t->skipped;
 }
 
+/* A stable counting sort's offsets, shared by the chunked walk (keys by
+ * owner) and the dense walk (keys by bucket), in two steps that split the
+ * work among the threads (O(team) each per column, never O(team * groups)
+ * on one thread). counts[th * groups + u] holds thread th's keys of group
+ * u; positions go group-major, then thread, so a group's keys keep batch
+ * order. Step 1, for each group u of this thread: the column of u becomes
+ * its running sum over the threads, and total[u] its sum. */
+static inline void sort_columns(uint64_t *counts, uint64_t *total, int me, int team, size_t groups)
+{
+    for (size_t u = (size_t)me; u < groups; u += (size_t)team) {
+        uint64_t at = 0;
+        for (int th = 0; th < team; th++) {
+            const uint64_t c = counts[(size_t)th * groups + u];
+            counts[(size_t)th * groups + u] = at;
+            at += c;
+        }
+        total[u] = at;
+    }
+}
+
+/* Step 2, once every column is done: this thread's row of counts becomes
+ * where its keys of each group go, and start[u] (this thread's copy) where
+ * group u's keys begin, for u = 0..groups. */
+static inline void sort_row(uint64_t *mine, const uint64_t *total, uint64_t *start, size_t groups)
+{
+    uint64_t at = 0;
+    for (size_t u = 0; u < groups; u++) {
+        start[u] = at;
+        mine[u] += at;
+        at += total[u];
+    }
+    start[groups] = at;
+}
+
 /* Whether a walk of `op` writes values (and so prefetches their lines). */
 static inline int walk_touches_values(const fm_table_view *v, walk_op op)
 {
