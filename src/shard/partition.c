@@ -20,6 +20,66 @@ void fm_partition_hash(uint64_t *hashes, const uint8_t *keys, size_t n, uint32_t
     for (int64_t i = 0; i < count; i++) hashes[i] = fm_hash_key(hash_kind, keys + (size_t)i * key_size, key_size);
 }
 
+/* Without hashes, each key is hashed where it is read (twice: short keys
+ * hash faster than an array of hashes is written and read back). */
+static inline uint64_t hash_at(const uint64_t *hashes, const uint8_t *keys, uint32_t ks, int kind, size_t i)
+{
+    return hashes ? hashes[i] : fm_hash_key(kind, keys + i * ks, ks);
+}
+
+/* Keys of [lo, hi) per routing bucket, added to mine[]. The pack's fields
+ * are read once into locals: the record stores below are byte stores, which
+ * the compiler must assume can change anything read through a pointer. */
+static void count_slice(const uint64_t *hashes, const fm_partition_pack *pack, size_t lo, size_t hi,
+                        uint32_t owners, uint32_t rounds, uint64_t *mine)
+{
+    const uint8_t *keys = pack ? pack->a : NULL;
+    const uint32_t ks = pack ? (uint32_t)pack->size_a : 0;
+    const int kind = pack ? pack->hash_kind : 0;
+    for (size_t i = lo; i < hi; i++) mine[fm_bucket_of(hash_at(hashes, keys, ks, kind, i), owners, rounds)]++;
+}
+
+/* Writes each entry of [lo, hi) at its bucket's cursor in mine[]: its batch
+ * index into order (unless NULL) and its record into the pack; one pass,
+ * since record and index share a position. Inlined with constant sizes
+ * for the common records, so the copies become plain loads and stores. */
+static inline __attribute__((always_inline)) void scatter_records(const uint64_t *hashes,
+                                                                  const fm_partition_pack *pack, uint64_t *order,
+                                                                  size_t lo, size_t hi, uint32_t owners,
+                                                                  uint32_t rounds, uint64_t *mine, uint32_t sa,
+                                                                  uint32_t sb)
+{
+    const uint8_t *a = pack->a, *b = pack->b;
+    uint8_t *dst = pack->dst, *dst_b = pack->dst_b;
+    const uint32_t rec = sa + sb;
+    const int kind = pack->hash_kind;
+    for (size_t i = lo; i < hi; i++) {
+        const uint64_t at = mine[fm_bucket_of(hash_at(hashes, a, sa, kind, i), owners, rounds)]++;
+        if (order) order[at] = i;
+        if (dst_b) {
+            fm_copy_bytes(dst + at * sa, a + i * sa, sa);
+            fm_copy_bytes(dst_b + at * sb, b + i * sb, sb);
+        } else {
+            fm_copy_bytes(dst + at * rec, a + i * sa, sa);
+            if (sb) fm_copy_bytes(dst + at * rec + sa, b + i * sb, sb);
+        }
+    }
+}
+
+static void scatter_slice(const uint64_t *hashes, const fm_partition_pack *pack, uint64_t *order, size_t lo,
+                          size_t hi, uint32_t owners, uint32_t rounds, uint64_t *mine)
+{
+    if (!pack) {
+        for (size_t i = lo; i < hi; i++) order[mine[fm_bucket_of(hashes[i], owners, rounds)]++] = i;
+        return;
+    }
+    const uint32_t sa = (uint32_t)pack->size_a, sb = (uint32_t)pack->size_b;
+    if (sa == 8 && sb == 8) /* 8-byte keys with 8-byte values or deltas */
+        scatter_records(hashes, pack, order, lo, hi, owners, rounds, mine, 8, 8);
+    else
+        scatter_records(hashes, pack, order, lo, hi, owners, rounds, mine, sa, sb);
+}
+
 fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, uint32_t owners,
                              uint32_t rounds, int threads, uint64_t *order, const fm_partition_pack *pack)
 {
@@ -39,11 +99,6 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
     }
     p->buckets = buckets;
 
-    /* Without hashes, each key is hashed where it is read (twice: short
-     * keys hash faster than an array of hashes is written and read back). */
-    const uint32_t ks = pack ? (uint32_t)pack->size_a : 0;
-    const int kind = pack ? pack->hash_kind : 0;
-#define FM_HASH_AT(i) (hashes ? hashes[i] : fm_hash_key(kind, pack->a + (i) * ks, ks))
 #pragma omp parallel num_threads(threads)
     {
 #ifdef _OPENMP /* the team may be smaller than asked for */
@@ -54,7 +109,7 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
         const size_t lo = n * t / team, hi = n * (t + 1) / team;
         uint64_t *mine = counts + t * buckets;
         memset(mine, 0, buckets * sizeof(uint64_t));
-        for (size_t i = lo; i < hi; i++) mine[fm_bucket_of(FM_HASH_AT(i), owners, rounds)]++;
+        count_slice(hashes, pack, lo, hi, owners, rounds, mine);
 #pragma omp barrier
 #pragma omp single
         {
@@ -70,22 +125,8 @@ fm_status fm_partition_build(fm_partition *p, const uint64_t *hashes, size_t n, 
             }
             p->start[buckets] = at;
         }
-        /* One pass writes both: record and batch index share a position. */
-        const size_t sa = pack ? pack->size_a : 0, sb = pack ? pack->size_b : 0, rec = sa + sb;
-        for (size_t i = lo; i < hi; i++) {
-            const uint64_t at = mine[fm_bucket_of(FM_HASH_AT(i), owners, rounds)]++;
-            if (order) order[at] = i;
-            if (pack && pack->dst_b) {
-                fm_copy_bytes(pack->dst + at * sa, pack->a + i * sa, (uint32_t)sa);
-                fm_copy_bytes(pack->dst_b + at * sb, pack->b + i * sb, (uint32_t)sb);
-            } else if (pack) {
-                uint8_t *to = pack->dst + at * rec;
-                fm_copy_bytes(to, pack->a + i * sa, (uint32_t)sa);
-                if (sb) fm_copy_bytes(to + sa, pack->b + i * sb, (uint32_t)sb);
-            }
-        }
+        scatter_slice(hashes, pack, order, lo, hi, owners, rounds, mine);
     }
-#undef FM_HASH_AT
     fm_free(counts);
     return FM_OK;
 }
