@@ -211,16 +211,21 @@ static uint64_t parse_count(const char *s, const char *what) {
 /* --------------------------------------------------------------- options */
 
 /* insert_grow and add_grow: a map created for 1/16 of the keys takes them
- * all in batches of GROW_BATCH (growing 16-fold on the way). */
-enum { OP_INSERT, OP_GET, OP_GETMIX, OP_ADD, OP_REMOVE, OP_INSERT_GROW, OP_ADD_GROW, OP_COUNT };
+ * all in batches of GROW_BATCH (growing 16-fold on the way). insert_sized:
+ * the same calls on a map created for all the keys, its creation timed too,
+ * so that both pay for first touching their memory and the ratio of the
+ * two is what growing costs beyond that. */
+enum { OP_INSERT, OP_GET, OP_GETMIX, OP_ADD, OP_REMOVE, OP_INSERT_GROW, OP_ADD_GROW, OP_INSERT_SIZED, OP_COUNT };
 static const char *const op_names[OP_COUNT] = {"insert", "get", "get_mix", "add_u64", "remove",
-                                               "insert_grow", "add_grow"};
+                                               "insert_grow", "add_grow", "insert_sized"};
 static const char *const op_fm[OP_COUNT] = {"fm_bulk_insert", "fm_bulk_get", "fm_bulk_get (50% miss)",
                                             "fm_bulk_add_u64", "fm_bulk_remove",
                                             "fm_bulk_insert (growing, 2^20 a call)",
-                                            "fm_bulk_add_u64 (growing, 2^20 a call)"};
+                                            "fm_bulk_add_u64 (growing, 2^20 a call)",
+                                            "fm_create + fm_bulk_insert (pre-sized, 2^20 a call)"};
 static const char *const op_peer[OP_COUNT] = {"insert", "find", "find (50% miss)", "add (+=)",
-                                              "erase", "insert (growing)", "add (growing)"};
+                                              "erase", "insert (growing)", "add (growing)",
+                                              "create + insert (pre-sized)"};
 #define GROW_BATCH ((size_t)1 << 20)
 
 enum { C_FM, C_CUCKOO, C_TBB, C_ABSL, C_COUNT };
@@ -257,8 +262,8 @@ static void usage(FILE *f) {
         "  --threads LIST       thread counts, e.g. 1,2 (default 1,2)\n"
         "  --reps N             repetitions per measurement; the median is reported (default 3)\n"
         "  --shapes LIST        KEYxVALUE byte sizes, e.g. 8x8,32x128 (default 8x8,32x128)\n"
-        "  --ops LIST           insert,get,get_mix,add_u64,remove,insert_grow,add_grow (default all;\n"
-        "                       --quick: the first five)\n"
+        "  --ops LIST           insert,get,get_mix,add_u64,remove,insert_grow,add_grow,insert_sized\n"
+        "                       (default all; --quick: the first five)\n"
         "  --contenders LIST    flashmap,libcuckoo,tbb,absl (default all)\n"
         "  --json FILE          write one JSON object per measurement to FILE\n"
         "  --backend B          cpu (default), auto or cuda for flashmap\n"
@@ -576,21 +581,27 @@ static int op_failed(const bench_peer *c, void *map, int op) {
 
 /* A growing map: created for n / 16 keys, then all n inserted (or added,
  * every key new) in calls of GROW_BATCH keys; the calls are timed
- * together. Checked (when `check`): every key is in once. */
+ * together. insert_sized: created for n keys, creation timed with the
+ * calls. Checked (when `check`): every key is in once. */
 static int time_growing(const bench_peer *c, const dataset *d, int threads, int op, int check, double *secs,
                         result *res) {
     const size_t n = d->n;
-    void *map = c->create(d->ks, d->vs, n / 16 ? n / 16 : 1, 0.5, threads);
+    const int sized = op == OP_INSERT_SIZED;
+    long f0 = minor_faults();
+    double t0 = bench_now();
+    void *map = c->create(d->ks, d->vs, sized ? n : n / 16 ? n / 16 : 1, 0.5, threads);
     if (!map) {
         fprintf(stderr, "flashmap-bench: %s: create failed\n", c->name);
         g_failures++;
         return -1;
     }
-    long f0 = minor_faults();
-    double t0 = bench_now();
+    if (!sized) { /* growing: only the calls are timed */
+        f0 = minor_faults();
+        t0 = bench_now();
+    }
     for (size_t at = 0; at < n; at += GROW_BATCH) {
         const size_t len = n - at < GROW_BATCH ? n - at : GROW_BATCH;
-        if (op == OP_INSERT_GROW)
+        if (op != OP_ADD_GROW)
             c->insert(map, d->keys + at * d->ks, d->vals + at * d->vs, len, threads);
         else
             c->add_u64(map, d->keys + at * d->ks, d->deltas + at, len, threads);
