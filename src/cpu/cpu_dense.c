@@ -197,7 +197,9 @@ int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk
 {
     dense_layout L;
     dense_scratch s;
-    if (!plan_layout(t, n, a, &L) || !get_scratch(t, &L, &s)) return 0;
+    if (!plan_layout(t, n, a, &L)) return 0;
+    if (fm_cpu_runs_walk(keys, n, t, a, L.bucket_bits, out)) return 1;
+    if (!get_scratch(t, &L, &s)) return 0;
     const fm_table_view *v = &t->v;
     const uint32_t ks = L.key_size, shift = 64 - L.bucket_bits;
     const size_t buckets = (size_t)1 << L.bucket_bits;

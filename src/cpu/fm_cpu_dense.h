@@ -26,4 +26,15 @@
  * this way, in small pieces, so that small test maps run it too. */
 int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk_args *a, walk_totals *out);
 
+/* The dense walk's first try (cpu_runs.c): a batch that already comes as
+ * at most 8 runs in home-slot order (each run's hashes not decreasing in
+ * their top bits down to groups of 64 slots, as a caller that sorted its
+ * batch sends it, or an MPI map receives the sorted batches of a few
+ * ranks) is walked as it lies: each thread takes its range of slots
+ * (buckets of bucket_bits) from every run, run after run, so equal keys
+ * keep batch order. Returns 1 with *out the totals, or 0, having done
+ * nothing, for a batch in any other order. */
+int fm_cpu_runs_walk(const uint8_t *keys, size_t n, const fm_cpu_table *t, const walk_args *a,
+                     uint32_t bucket_bits, walk_totals *out);
+
 #endif

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/* Dense writes of a batch that already comes as a few runs in home-slot
+ * order (fm_cpu_dense.h): walked as it lies, with no records to copy. */
+#include "cpu/fm_cpu_dense.h"
+
+#include "table/fm_hash.h"
+
+/* More runs than this and the batch is sorted instead. An MPI map's write
+ * is one run per rank when every rank's batch was in order. */
+#define FM_RUNS_MAX 8
+/* Home slots must be in order only down to groups of 2^6 slots (a group's
+ * tags, keys and values stay in cache while its keys are walked in any
+ * order), and at most to 2^20 groups, so that a batch ordered by fewer bits
+ * than a large table has still counts as ordered. */
+#define FM_RUNS_GROUP_BITS 6
+#define FM_RUNS_MAX_BITS 20
+
+static inline uint64_t hash_at(const fm_cpu_table *t, const uint8_t *keys, size_t i)
+{
+    const uint32_t ks = t->v.key_size;
+    return fm_hash_key(t->hash_kind, keys + i * ks, ks);
+}
+
+/* Cuts [0, n) into runs whose hashes' top `bits` bits do not decrease: the
+ * number of runs, run r being [start[r], start[r + 1]), or 0 when there are
+ * more than FM_RUNS_MAX. An unordered batch stops it within a few keys. */
+static size_t find_runs(const fm_cpu_table *t, const uint8_t *keys, size_t n, uint32_t bits, size_t *start)
+{
+    size_t runs = 0;
+    uint64_t previous = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t top = hash_at(t, keys, i) >> (64 - bits);
+        if (i == 0 || top < previous) {
+            if (runs == FM_RUNS_MAX) return 0;
+            start[runs++] = i;
+        }
+        previous = top;
+    }
+    start[runs] = n;
+    return runs;
+}
+
+/* The first position of [lo, hi), part of one run, whose hash's top `bits`
+ * bits are at least `bucket` (hi when none is). */
+static size_t first_from(const fm_cpu_table *t, const uint8_t *keys, size_t lo, size_t hi, uint32_t bits,
+                         uint64_t bucket)
+{
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (hash_at(t, keys, mid) >> (64 - bits) < bucket)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Walks batch positions [lo, hi) in order for `owner`, the table lines of
+ * the next FM_AHEAD keys prefetched (their hashes kept in a ring). */
+static void walk_range(const fm_cpu_table *t, const walk_args *a, int owner, const uint8_t *keys, size_t lo,
+                       size_t hi, walk_totals *tot)
+{
+    const fm_table_view *v = &t->v;
+    const uint32_t ks = v->key_size, vs = v->value_size;
+    const int touches_values = walk_touches_values(v, a->op);
+    uint64_t ring[FM_AHEAD];
+    for (size_t j = lo; j < hi + FM_AHEAD; j++) {
+        if (j >= lo + FM_AHEAD) { /* first: key j takes over key i's place in the ring */
+            const size_t i = j - FM_AHEAD;
+            const uint8_t *value = a->op == WALK_INSERT && vs ? a->values + i * vs : NULL;
+            walk_one(v, a, owner, keys + i * ks, ring[i % FM_AHEAD], value, a->deltas ? a->deltas[i] : 1, i, tot);
+        }
+        if (j < hi) {
+            const uint64_t h = hash_at(t, keys, j), home = fm_home_slot(h, v->log2_slots);
+            ring[j % FM_AHEAD] = h;
+            fm_prefetch_write(&v->tags[home]);
+            fm_prefetch(fm_key_at(v, home));
+            if (touches_values) fm_prefetch_write(fm_value_at(v, home));
+        }
+    }
+}
+
+int fm_cpu_runs_walk(const uint8_t *keys, size_t n, const fm_cpu_table *t, const walk_args *a,
+                     uint32_t bucket_bits, walk_totals *out)
+{
+    const uint32_t log2_slots = t->v.log2_slots;
+    uint32_t bits = log2_slots > FM_RUNS_GROUP_BITS ? log2_slots - FM_RUNS_GROUP_BITS : 0;
+    if (bits > FM_RUNS_MAX_BITS) bits = FM_RUNS_MAX_BITS;
+    if (bits < bucket_bits) bits = bucket_bits; /* the owners' ranges must lie in order too */
+    if (bits == 0 || bits > log2_slots) return 0;
+    size_t start[FM_RUNS_MAX + 1];
+    const size_t runs = find_runs(t, keys, n, bits, start);
+    if (runs == 0) return 0;
+    const size_t buckets = (size_t)1 << bucket_bits;
+    walk_totals sum = {0, 0, 0, 0, 0, 0};
+#pragma omp parallel num_threads(n > 4096 ? t->threads : 1)
+    {
+        const int me = fm_thread_id(), team = fm_thread_count(), owners = t->threads;
+        walk_totals tot = {0, 0, 0, 0, 0, 0};
+        /* Owner u's slots are buckets [u * B / owners, (u + 1) * B / owners),
+         * as in the sorted walk; its keys of every run, run after run, so
+         * equal keys keep batch order. */
+        for (int u = me; u < owners; u += team) {
+            const uint64_t first = buckets * (size_t)u / (size_t)owners;
+            const uint64_t last = buckets * (size_t)(u + 1) / (size_t)owners;
+            for (size_t r = 0; r < runs; r++) {
+                const size_t lo = first_from(t, keys, start[r], start[r + 1], bucket_bits, first);
+                const size_t hi = first_from(t, keys, lo, start[r + 1], bucket_bits, last);
+                walk_range(t, a, u, keys, lo, hi, &tot);
+            }
+        }
+#pragma omp critical(fm_runs_totals)
+        add_totals(&sum, &tot);
+    }
+    *out = sum;
+    return 1;
+}
