@@ -34,7 +34,6 @@ typedef struct km_reader {
 
 struct km_producer {
     int k, canonical, combine;
-    int spread; /* kmer_combine.h */
     size_t target;
     int nreaders;
     km_reader *readers;
@@ -76,7 +75,7 @@ static void publish(km_reader *r, km_batch *b, uint64_t bytes, uint64_t records,
     km_producer *p = r->p;
     b->kmers = b->n;
     const double t0 = km_now();
-    if (p->combine) b->n = km_combine(b->keys, r->sort_tmp, b->counts, b->n, p->k, p->spread);
+    if (p->combine) b->n = km_combine(b->keys, r->sort_tmp, b->counts, b->n, p->k);
     const double spent = km_now() - t0;
     pthread_mutex_lock(&p->mu);
     r->ordering += spent;
@@ -201,7 +200,7 @@ static void reader_free(km_reader *r)
 }
 
 km_producer *km_producer_start(const km_plan *plans, int nreaders, int k, int canonical, size_t batch_kmers,
-                               int combine, int map_threads, km_err *err)
+                               int combine, km_err *err)
 {
     km_producer *p = calloc(1, sizeof *p);
     if (!p) {
@@ -211,7 +210,6 @@ km_producer *km_producer_start(const km_plan *plans, int nreaders, int k, int ca
     p->k = k;
     p->canonical = canonical;
     p->combine = combine;
-    while (p->spread < 6 && (1 << p->spread) < map_threads) p->spread++;
     p->target = batch_kmers ? batch_kmers : 1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);

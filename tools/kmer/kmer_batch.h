@@ -28,9 +28,9 @@ typedef struct km_producer km_producer;
 /* Starts `nreaders` reading threads, reader i over plans[i] (which must
  * outlive the producer). batch_kmers: k-mers per batch (a batch may exceed
  * it by one input chunk). combine: hand out ordered batches of keys with
- * counts (kmer_combine.h), spread over the map's `map_threads` threads. */
+ * counts in the order of their home slots (kmer_combine.h). */
 km_producer *km_producer_start(const km_plan *plans, int nreaders, int k, int canonical, size_t batch_kmers,
-                               int combine, int map_threads, km_err *err);
+                               int combine, km_err *err);
 
 /* Waits for the next batch: 1 with *out set (hand it back with
  * km_producer_release when counted), 0 when every reader is finished, -1

@@ -30,19 +30,15 @@ static inline unsigned order_digit(uint64_t x, int pass)
     return (unsigned)(x >> (64 - 2 * ORDER_BITS + pass * ORDER_BITS)) & (ORDER_BUCKETS - 1);
 }
 
-static inline uint64_t rotate_left(uint64_t x, int s) { return s ? (x << s) | (x >> (64 - s)) : x; }
-static inline uint64_t rotate_right(uint64_t x, int s) { return s ? (x >> s) | (x << (64 - s)) : x; }
-
-/* Multiplies keys a[0..n) by PLACE, rotates the products left by `spread`
- * bits and sorts them by the top 2 * ORDER_BITS bits of that (LSD, stable),
- * through b; returns the buffer that holds the result. The histograms come
- * with the multiply, in one pass. */
-static uint64_t *order64(uint64_t *a, uint64_t *b, size_t n, int spread)
+/* Multiplies keys a[0..n) by PLACE and sorts the products by their top
+ * 2 * ORDER_BITS bits (LSD, stable), through b; returns the buffer that
+ * holds the result. The histograms come with the multiply, in one pass. */
+static uint64_t *order64(uint64_t *a, uint64_t *b, size_t n)
 {
     static _Thread_local size_t hist[2][ORDER_BUCKETS];
     memset(hist, 0, sizeof hist);
     for (size_t i = 0; i < n; i++) {
-        const uint64_t x = rotate_left(a[i] * PLACE, spread);
+        const uint64_t x = a[i] * PLACE;
         a[i] = x;
         hist[0][order_digit(x, 0)]++;
         hist[1][order_digit(x, 1)]++;
@@ -86,19 +82,19 @@ static void *sort128(km_code128 *a, km_code128 *b, size_t n, int digits)
     return a;
 }
 
-size_t km_combine(void *keys, void *tmp, uint64_t *counts, size_t n, int k, int spread)
+size_t km_combine(void *keys, void *tmp, uint64_t *counts, size_t n, int k)
 {
     if (n == 0) return 0;
     size_t m = 0;
     if (k <= 32) {
         /* Sorted by code * PLACE, the map's identity placement: keys reach
          * the table in the order of their home slots (see kmer_combine.h). */
-        const uint64_t *s = order64(keys, tmp, n, spread);
+        const uint64_t *s = order64(keys, tmp, n);
         uint64_t *out = keys;
         for (size_t i = 0; i < n;) {
             size_t j = i + 1;
             while (j < n && s[j] == s[i]) j++;
-            out[m] = rotate_right(s[i], spread) * PLACE_INVERSE; /* out never passes s: m <= i */
+            out[m] = s[i] * PLACE_INVERSE; /* out never passes s: m <= i */
             counts[m++] = (uint64_t)(j - i);
             i = j;
         }

@@ -12,11 +12,9 @@
  * are equal keys, and the repeats of a key, which share a bucket of a few
  * keys, are nearly always adjacent and summed; the rare ones left apart go
  * to the map as two entries, which its adds sum all the same.
- * The map's threads each own an equal range of slots, picked by the top
- * bits of the product: ordering by the bits below the top `spread` ones
- * (the products rotated left by spread bits first; spread = log2 of the
- * threads, rounded up) interleaves the ranges, so every part of a batch
- * keeps every thread busy instead of one at a time.
+ * Such a batch is one run in home-slot order, which the map walks as it
+ * lies, each of its threads over its own range of slots (and an MPI map
+ * receives one such run from each rank): no copy, no second sort.
  * Two-word keys (murmur3 placement) are sorted completely (LSD radix sort
  * over the 2k bits a k-mer uses) and every run summed. */
 #ifndef KMER_COMBINE_H
@@ -28,6 +26,6 @@
 /* Orders keys[0..n) as above (km_key_size(k) bytes each; tmp has room for
  * n keys), moves the combined keys to the front and writes how often each
  * occurred to counts[0..m). Returns m. */
-size_t km_combine(void *keys, void *tmp, uint64_t *counts, size_t n, int k, int spread);
+size_t km_combine(void *keys, void *tmp, uint64_t *counts, size_t n, int k);
 
 #endif

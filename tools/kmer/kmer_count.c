@@ -152,7 +152,6 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
         return 2;
     }
     if (!o->counter.readers) o->counter.readers = o->threads;
-    o->counter.map_threads = o->threads;
     o->files = argv + optind;
     o->nfiles = argc - optind;
     return 0;

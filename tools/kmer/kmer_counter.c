@@ -44,8 +44,7 @@ int km_counter_run(const km_ctx *ctx, const km_plan *plans, const km_counter_opt
 {
     km_err err = {""};
     const km_plan *plan = &plans[0]; /* total_bytes: the same in every plan */
-    km_producer *prod = km_producer_start(plans, o->readers, o->k, o->canonical, o->batch, o->combine,
-                                          o->map_threads, &err);
+    km_producer *prod = km_producer_start(plans, o->readers, o->k, o->canonical, o->batch, o->combine, &err);
     if (km_any_failed(ctx, prod == NULL, &err)) {
         km_producer_stop(prod);
         return 1;

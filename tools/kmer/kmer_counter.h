@@ -28,7 +28,6 @@ typedef struct km_counter_opts {
     int progress; /* progress line on rank 0's stderr */
     size_t batch; /* k-mers per rank per collective add */
     int readers;  /* reading threads per rank */
-    int map_threads; /* the map's threads per rank (cfg.threads) */
 } km_counter_opts;
 
 typedef struct km_counter_totals {
