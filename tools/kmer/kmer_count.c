@@ -48,7 +48,7 @@ static void usage(FILE *f)
             "  -U, --upper-count N    do not keep k-mers seen more than N times\n"
             "      --progress         progress on stderr (default when stderr is a terminal)\n"
             "  -v, --verbose          summary on stderr at the end; errors with the library's detail\n"
-            "      --batch N          k-mers per rank per collective add (default 4M)\n"
+            "      --batch N          k-mers per rank per collective add (default 2M)\n"
             "      --combine 0|1      order each batch for the map and sum its repeats on the reading\n"
             "                         thread first (default 1)\n"
             "      --readers N        reading threads per rank (default: as many as -t)\n"
@@ -70,7 +70,7 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
         {"readers", required_argument, 0, 'R'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
-    o->counter.batch = (size_t)4 << 20;
+    o->counter.batch = (size_t)2 << 20;
     o->counter.combine = 1;
     o->counter.progress = isatty(2);
     o->threads = 1;
