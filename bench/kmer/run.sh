@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --kmer) kmer=$2; shift ;;
     --work) work=$2; shift ;;
     --reps) reps=$2; shift ;;
-    --png) png=$2; shift ;;
+    --png) png=$(realpath -m -- "$2"); shift ;; # absolute: the runs happen in the work folder
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
