@@ -10,8 +10,10 @@
 #define FM_RUNS_MAX 8
 /* Home slots must be in order only down to groups of 2^6 slots (a group's
  * tags, keys and values stay in cache while its keys are walked in any
- * order), and at most to 2^20 groups, so that a batch ordered by fewer bits
- * than a large table has still counts as ordered. */
+ * order), and at most to 2^20 groups, so that a batch ordered by fewer
+ * bits than a large table's home slots have still counts as ordered. An
+ * unordered batch costs a few keys' hashes to find out, one that turns
+ * unordered late at most one pass of hashes. */
 #define FM_RUNS_GROUP_BITS 6
 #define FM_RUNS_MAX_BITS 20
 

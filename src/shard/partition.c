@@ -70,7 +70,8 @@ static void scatter_slice(const uint64_t *hashes, const fm_partition_pack *pack,
                           size_t hi, uint32_t owners, uint32_t rounds, uint64_t *mine)
 {
     if (!pack) {
-        for (size_t i = lo; i < hi; i++) order[mine[fm_bucket_of(hashes[i], owners, rounds)]++] = i;
+        if (order)
+            for (size_t i = lo; i < hi; i++) order[mine[fm_bucket_of(hashes[i], owners, rounds)]++] = i;
         return;
     }
     const uint32_t sa = (uint32_t)pack->size_a, sb = (uint32_t)pack->size_b;
