@@ -16,6 +16,7 @@
 #include <flashmap.h>
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "reference_map.h"
@@ -32,6 +33,46 @@ static inline uint32_t tm_owner(fm_hash hash, const uint8_t *key, uint32_t key_s
         return 0;
     const int kind = hash == FM_HASH_IDENTITY ? (int)FM_HASH_IDENTITY : (int)FM_HASH_MURMUR3;
     return fm_owner_of(fm_hash_key(kind, key, key_size), owners);
+}
+
+typedef struct tm_hashed_position {
+    uint64_t hash;
+    size_t at;
+} tm_hashed_position;
+
+static inline int tm_by_hash_then_position(const void *x, const void *y)
+{
+    const tm_hashed_position *a = (const tm_hashed_position *)x, *b = (const tm_hashed_position *)y;
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    return a->at < b->at ? -1 : a->at > b->at;
+}
+
+/* Sorts n keys by the map's hash, stably (equal keys keep their order):
+ * a batch in hash order is in owner order and, on every owner, in
+ * home-slot order (fm_owner_of, fm_table_hash), the order in which
+ * flashmap-kmer hands its batches over. Returns 0 when out of memory. */
+static inline int tm_sort_by_hash(uint8_t *keys, size_t n, uint32_t key_size, fm_hash hash)
+{
+    const int kind = hash == FM_HASH_IDENTITY ? (int)FM_HASH_IDENTITY : (int)FM_HASH_MURMUR3;
+    tm_hashed_position *order = (tm_hashed_position *)malloc((n ? n : 1) * sizeof *order);
+    uint8_t *copy = (uint8_t *)malloc((n ? n : 1) * key_size);
+    if (!order || !copy) {
+        free(order);
+        free(copy);
+        return 0;
+    }
+    memcpy(copy, keys, n * key_size);
+    for (size_t i = 0; i < n; i++) {
+        order[i].hash = fm_hash_key(kind, copy + i * key_size, key_size);
+        order[i].at = i;
+    }
+    qsort(order, n, sizeof *order, tm_by_hash_then_position);
+    for (size_t i = 0; i < n; i++)
+        memcpy(keys + i * key_size, copy + order[i].at * key_size, key_size);
+    free(order);
+    free(copy);
+    return 1;
 }
 
 /* The live entries one shard's table of a fixed-capacity map may hold. */

@@ -52,6 +52,7 @@ static fm_table_view table_new(uint64_t slots, uint32_t ks, uint32_t vs)
     while (((uint64_t)1 << t.log2_slots) < slots) t.log2_slots++;
     t.key_size = ks;
     t.value_size = vs;
+    t.spread = 1;
     return t;
 }
 

@@ -520,19 +520,6 @@ static size_t pick_batch_size(run *r)
     return n > r->cfg.max_batch ? r->cfg.max_batch : n;
 }
 
-typedef struct hashed_position {
-    uint64_t hash;
-    size_t at;
-} hashed_position;
-
-static int by_hash_then_position(const void *x, const void *y)
-{
-    const hashed_position *a = x, *b = y;
-    if (a->hash != b->hash)
-        return a->hash < b->hash ? -1 : 1;
-    return a->at < b->at ? -1 : a->at > b->at;
-}
-
 /* Reorders r->keys[0..n) into 1-3 runs, each sorted by the map's hash
  * (so in home-slot order for any table size; stable, so equal keys keep
  * their order): the way a caller that ordered its batch, or an MPI map
@@ -541,29 +528,16 @@ static int by_hash_then_position(const void *x, const void *y)
 static void order_in_runs(run *r, size_t n)
 {
     const uint32_t ks = r->cfg.key_size;
-    const int kind = r->cfg.hash == FM_HASH_IDENTITY ? (int)FM_HASH_IDENTITY : (int)FM_HASH_MURMUR3;
-    hashed_position *order = malloc((n ? n : 1) * sizeof *order);
-    uint8_t *copy = malloc((n ? n : 1) * ks);
-    if (!order || !copy) {
-        fprintf(stderr, "test_differential: out of memory\n");
-        exit(2);
-    }
-    memcpy(copy, r->keys, n * ks);
     const size_t runs = (size_t)tu_range(&r->rng, 1, 3);
     size_t from = 0;
     for (size_t part = 0; part < runs; part++) {
         const size_t to = part + 1 == runs ? n : from + (size_t)tu_below(&r->rng, n - from + 1);
-        for (size_t i = from; i < to; i++) {
-            order[i].hash = fm_hash_key(kind, copy + i * ks, ks);
-            order[i].at = i;
+        if (!tm_sort_by_hash(r->keys + from * ks, to - from, ks, r->cfg.hash)) {
+            fprintf(stderr, "test_differential: out of memory\n");
+            exit(2);
         }
-        qsort(order + from, to - from, sizeof *order, by_hash_then_position);
         from = to;
     }
-    for (size_t i = 0; i < n; i++)
-        memcpy(r->keys + i * ks, copy + order[i].at * ks, ks);
-    free(order);
-    free(copy);
 }
 
 /* Fill r->keys with n keys from a random window of the pool (a small window

@@ -484,6 +484,13 @@ static void pick_keys(run *r, size_t total, unsigned fresh_percent)
             if (tu_chance(&r->rng, percent))
                 memcpy(r->keys + i * ks, r->keys + tu_below(&r->rng, r->off[p]) * ks, ks);
     }
+    /* Some ranks hand over their part in hash order, which is owner order:
+     * it goes to the exchange as it lies (src/shard/partition.c). */
+    for (int p = 0; p < g_nranks; p++)
+        if (tu_chance(&r->rng, 25) && !tm_sort_by_hash(r->keys + r->off[p] * ks, r->cnt[p], ks, r->cfg.hash)) {
+            fprintf(stderr, "test_mpi_differential: out of memory\n");
+            exit(2);
+        }
 }
 
 /* Per rank: which optional pointers it passes as NULL. */

@@ -99,7 +99,14 @@ struct fm_map {
     void *impl;                 /* the backend's state */
     char error[FM_ERROR_LEN];   /* fm_last_error */
     struct fm_shared *shared;   /* lock and request queue; NULL on internal maps */
+    /* The product of the owners every level of routing above this map
+     * spreads keys over (MPI ranks, shards); 0 or 1 on a map of its own.
+     * Its tables place keys by hash * spread (fm_table_hash). */
+    uint64_t spread;
 };
+
+/* A map's spread, at least 1. */
+static inline uint64_t fm_map_spread(const fm_map *map) { return map->spread > 1 ? map->spread : 1; }
 
 extern const fm_backend_ops fm_cpu_backend;
 extern const fm_backend_ops fm_sharded_backend;

@@ -24,6 +24,7 @@ static fm_status cpu_create(fm_map *map)
         return fm_fail(map, st, "cannot allocate a table of %llu slots (%u-byte keys, %u-byte values)",
                        (unsigned long long)slots, cfg->key_size, cfg->value_size);
     }
+    t->v.spread = fm_map_spread(map);
     map->impl = t;
     return FM_OK;
 }

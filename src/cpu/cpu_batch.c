@@ -26,7 +26,7 @@ static void hash_slice(const fm_cpu_batch *b, const fm_cpu_table *t, size_t base
     const uint32_t ks = t->v.key_size;
     memset(mine, 0, (size_t)owners * sizeof *mine);
     for (size_t k = lo; k < hi; k++) {
-        const uint64_t h = fm_hash_key(t->hash_kind, b->keys + (base + k) * ks, ks);
+        const uint64_t h = fm_table_hash(&t->v, t->hash_kind, b->keys + (base + k) * ks);
         b->hashes[k] = h;
         mine[owner_of(h, owners)]++;
     }
@@ -161,7 +161,7 @@ uint64_t fm_cpu_batch_sample_absent(const fm_cpu_batch *b, const fm_cpu_table *t
     uint64_t absent = 0;
     for (size_t j = 0; j < samples && j < b->n; j++) {
         const uint8_t *key = b->keys + (j * b->n / samples) * ks;
-        absent += fm_probe_find(&t->v, key, fm_hash_key(t->hash_kind, key, ks)) == FM_NO_SLOT;
+        absent += fm_probe_find(&t->v, key, fm_table_hash(&t->v, t->hash_kind, key)) == FM_NO_SLOT;
     }
     return absent;
 }
@@ -326,7 +326,7 @@ void fm_cpu_get(const fm_cpu_table *t, const uint8_t *keys, size_t n, uint8_t *v
                     memset(values_out + k * vs, 0, vs);
             }
             if (i < hi) {
-                const uint64_t h = fm_hash_key(kind, keys + i * ks, ks);
+                const uint64_t h = fm_table_hash(v, kind, keys + i * ks);
                 fm_prefetch_home(v, h);
                 ring[i % FM_AHEAD] = h;
             }

@@ -217,7 +217,7 @@ int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk
             const size_t lo = base + len * (size_t)me / (size_t)team;
             const size_t hi = base + len * (size_t)(me + 1) / (size_t)team;
             memset(mine, 0, buckets * sizeof *mine);
-            for (size_t i = lo; i < hi; i++) mine[fm_hash_key(kind, keys + i * ks, ks) >> shift]++;
+            for (size_t i = lo; i < hi; i++) mine[fm_table_hash(v, kind, keys + i * ks) >> shift]++;
 #pragma omp barrier
             /* Bucket-major, thread-minor offsets: each bucket keeps batch order. */
             sort_columns(s.counts, s.total, me, team, buckets);
@@ -225,7 +225,7 @@ int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk
             sort_row(mine, s.total, start, buckets);
             for (size_t i = lo; i < hi; i++) {
                 const uint8_t *key = keys + i * ks;
-                const uint64_t h = fm_hash_key(kind, key, ks);
+                const uint64_t h = fm_table_hash(v, kind, key);
                 fill_record(s.records + mine[h >> shift]++ * L.stride, &L, a, key, h, i);
             }
 #pragma omp barrier

@@ -19,8 +19,7 @@
 
 static inline uint64_t hash_at(const fm_cpu_table *t, const uint8_t *keys, size_t i)
 {
-    const uint32_t ks = t->v.key_size;
-    return fm_hash_key(t->hash_kind, keys + i * ks, ks);
+    return fm_table_hash(&t->v, t->hash_kind, keys + i * t->v.key_size);
 }
 
 /* Cuts [0, n) into runs whose hashes' top `bits` bits do not decrease: the

@@ -59,6 +59,7 @@ static fm_status table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size, 
     t->v.log2_slots = log2_of(slots);
     t->v.key_size = key_size;
     t->v.value_size = value_size;
+    t->v.spread = 1;
     t->hash_kind = hash_kind;
     t->threads = threads;
     return FM_OK;
@@ -122,6 +123,7 @@ fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
     fm_cpu_table next;
     fm_status st = table_init(&next, new_slots, t->v.key_size, t->v.value_size, t->hash_kind, t->threads, 0);
     if (st != FM_OK) return st;
+    next.v.spread = t->v.spread;
     const fm_table_view old = t->v;
     const uint32_t vs = old.value_size;
     const int64_t slots = (int64_t)old.mask + 1;
@@ -129,7 +131,7 @@ fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
     for (int64_t i = 0; i < slots; i++) {
         if (fm_tag_state(old.tags[i]) != FM_STATE_FULL) continue;
         const uint8_t *key = fm_key_at(&old, (uint64_t)i);
-        uint64_t h = fm_hash_key(t->hash_kind, key, old.key_size);
+        uint64_t h = fm_table_hash(&old, t->hash_kind, key);
         uint64_t slot = fm_probe_place_new(&next.v, key, h);
         if (vs) memcpy(fm_value_at(&next.v, slot), fm_value_at(&old, (uint64_t)i), vs);
         fm_publish(&next.v, slot, h);
@@ -164,7 +166,7 @@ void fm_cpu_table_rehash_in_place(fm_cpu_table *t)
     uint8_t key_tmp[FM_MAX_KEY_SIZE], value_tmp[FM_MAX_VALUE_SIZE];
     for (uint64_t i = 0; i <= v->mask; i++) {
         while (v->tags[i] == FM_TAG_BUSY) {
-            uint64_t h = fm_hash_key(t->hash_kind, fm_key_at(v, i), ks);
+            uint64_t h = fm_table_hash(v, t->hash_kind, fm_key_at(v, i));
             uint64_t s = fm_home_slot(h, v->log2_slots);
             while (fm_tag_state(v->tags[s]) == FM_STATE_FULL) s = (s + 1) & v->mask;
             if (s == i) {
@@ -228,7 +230,7 @@ uint64_t fm_cpu_table_longest_probe(const fm_cpu_table *t)
     if (slots > FM_PARALLEL_SLOTS)
     for (int64_t i = 0; i < slots; i++) {
         if (fm_tag_state(v->tags[i]) != FM_STATE_FULL) continue;
-        uint64_t h = fm_hash_key(t->hash_kind, fm_key_at(v, (uint64_t)i), v->key_size);
+        uint64_t h = fm_table_hash(v, t->hash_kind, fm_key_at(v, (uint64_t)i));
         uint64_t d = ((uint64_t)i - fm_home_slot(h, v->log2_slots)) & v->mask;
         if (d > longest) longest = d;
     }

@@ -32,7 +32,7 @@ __global__ void fm_k_add_found(fm_table_view t, int kind, const uint8_t *keys, c
     unsigned mine = 0xffffffffu;
     if (i < n) {
         const uint8_t *key = keys + at * t.key_size;
-        const uint64_t slot = fm_probe_find(&t, key, fm_hash_key(kind, key, t.key_size));
+        const uint64_t slot = fm_probe_find(&t, key, fm_table_hash(&t, kind, key));
         const unsigned long long d = deltas ? deltas[at] : 1ull;
         if (slot != FM_NO_SLOT) fm_add_u64((unsigned long long *)fm_value_at(&t, slot), undo ? 0ull - d : d);
         else if (!undo) mine = atomicAdd(&block_n, 1u);

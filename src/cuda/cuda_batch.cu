@@ -309,6 +309,7 @@ fm_status fm_cuda_count_distinct(fm_map *map, const void *keys, size_t n, uint64
     job.seen.log2_slots = 4;
     while (((uint64_t)1 << job.seen.log2_slots) < slots) job.seen.log2_slots++;
     job.seen.key_size = map->cfg.key_size;
+    job.seen.spread = 1; /* placed by the table's hash (fm_key_count_distinct) */
     if ((st = fm_cuda_scratch(map, (void **)&job.seen.tags, slots * sizeof(uint32_t), "counting new keys",
                               m->stream)) != FM_OK)
         goto fail;

@@ -37,6 +37,7 @@ fm_status fm_cuda_table_init(fm_map *map, fm_cuda_table *t, uint64_t slots)
     t->v.log2_slots = log2_of(slots);
     t->v.key_size = cfg->key_size;
     t->v.value_size = cfg->value_size;
+    t->v.spread = fm_map_spread(map);
     t->hash_kind = (int)cfg->hash;
     return FM_OK;
 fail:
@@ -60,7 +61,7 @@ __global__ void fm_k_move_slots(fm_table_view from, fm_table_view to, int kind,
     const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i > from.mask || fm_tag_state(from.tags[i]) != FM_STATE_FULL) return;
     const uint8_t *key = fm_key_at(&from, i);
-    const uint64_t h = fm_hash_key(kind, key, from.key_size);
+    const uint64_t h = fm_table_hash(&to, kind, key);
     const uint64_t slot = fm_probe_place_new(&to, key, h);
     if (slot == FM_NO_SLOT) {
         atomicAdd(lost, 1ull);
@@ -76,7 +77,7 @@ __global__ void fm_k_move_packed(const uint8_t *keys, const uint8_t *values, uin
     const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const uint8_t *key = keys + i * to.key_size;
-    const uint64_t h = fm_hash_key(kind, key, to.key_size);
+    const uint64_t h = fm_table_hash(&to, kind, key);
     const uint64_t slot = fm_probe_place_new(&to, key, h);
     if (slot == FM_NO_SLOT) {
         atomicAdd(lost, 1ull);
@@ -183,7 +184,7 @@ __global__ void fm_k_longest_probe(fm_table_view t, int kind, unsigned long long
 {
     const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i > t.mask || fm_tag_state(t.tags[i]) != FM_STATE_FULL) return;
-    const uint64_t h = fm_hash_key(kind, fm_key_at(&t, i), t.key_size);
+    const uint64_t h = fm_table_hash(&t, kind, fm_key_at(&t, i));
     const uint64_t d = (i - fm_home_slot(h, t.log2_slots)) & t.mask;
     if (d) atomicMax(longest, (unsigned long long)d);
 }

@@ -191,7 +191,7 @@ FM_FN uint32_t fm_tag_settled(const fm_table_view *t, uint64_t slot)
 FM_FN void fm_key_add(const fm_table_view *t, int kind, const uint8_t *key, unsigned long long delta,
                       fm_key_counts *c)
 {
-    const uint64_t h = fm_hash_key(kind, key, t->key_size);
+    const uint64_t h = fm_table_hash(t, kind, key);
     const uint32_t want = fm_full_tag(h);
     uint64_t slot = fm_home_slot(h, t->log2_slots), first_free = FM_NO_SLOT, step = 0;
     for (; step <= t->mask; step++, slot = (slot + 1) & t->mask) {
@@ -235,7 +235,7 @@ FM_FN void fm_key_add(const fm_table_view *t, int kind, const uint8_t *key, unsi
 FM_FN void fm_key_write(const fm_table_view *t, int kind, const uint8_t *key, const uint8_t *value,
                         fm_key_counts *c)
 {
-    const uint64_t h = fm_hash_key(kind, key, t->key_size);
+    const uint64_t h = fm_table_hash(t, kind, key);
     int fresh = 0, was_tombstone = 0;
     const uint64_t slot = fm_probe_upsert(t, key, h, &fresh, &was_tombstone);
     if (slot == FM_NO_SLOT) {
@@ -254,7 +254,7 @@ FM_FN void fm_key_write(const fm_table_view *t, int kind, const uint8_t *key, co
 FM_FN unsigned fm_key_remove(const fm_table_view *t, int kind, const uint8_t *key, fm_key_counts *c)
 {
     int left_tombstone = 0;
-    const unsigned hit = (unsigned)fm_probe_remove(t, key, fm_hash_key(kind, key, t->key_size),
+    const unsigned hit = (unsigned)fm_probe_remove(t, key, fm_table_hash(t, kind, key),
                                                    &left_tombstone);
     c->removed += hit;
     c->tombstones_left += hit && left_tombstone;
@@ -266,7 +266,7 @@ FM_FN unsigned fm_key_remove(const fm_table_view *t, int kind, const uint8_t *ke
 FM_FN void fm_key_get(const fm_table_view *t, int kind, const uint8_t *key, uint8_t *value_out,
                       uint8_t *found_out, int count, fm_key_counts *c)
 {
-    const uint64_t slot = fm_probe_find(t, key, fm_hash_key(kind, key, t->key_size));
+    const uint64_t slot = fm_probe_find(t, key, fm_table_hash(t, kind, key));
     if (count) c->counted += slot == FM_NO_SLOT;
     if (found_out) *found_out = slot != FM_NO_SLOT;
     if (!value_out || t->value_size == 0) return;
@@ -284,7 +284,7 @@ FM_FN void fm_key_get(const fm_table_view *t, int kind, const uint8_t *key, uint
 FM_FN void fm_key_count_distinct(const fm_table_view *t, const fm_table_view *seen, int kind,
                                  const uint8_t *key, fm_key_counts *c)
 {
-    const uint64_t h = fm_hash_key(kind, key, t->key_size);
+    const uint64_t h = fm_table_hash(t, kind, key);
     if (fm_probe_find(t, key, h) != FM_NO_SLOT) return;
     int fresh = 0, was_tombstone = 0;
     const uint64_t slot = fm_probe_upsert(seen, key, h, &fresh, &was_tombstone);

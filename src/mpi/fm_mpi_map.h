@@ -118,7 +118,8 @@ typedef struct fm_mpi_routed {
     uint64_t *rcnt; /* [p * rounds + r]: records from p in round r */
     /* One round: the keys, then the payloads, in routed order, packed
      * while sorting, so that each goes out as it lies and lands where the
-     * owner's table reads it (no splitting of records on either side). */
+     * owner's table reads it (no splitting of records on either side);
+     * or, for a batch already in owner order, the caller's own arrays. */
     uint8_t *packed;
     uint8_t *packed_payload; /* after the n keys; NULL without payload */
     size_t packed_rec;       /* key + payload bytes */

@@ -58,11 +58,20 @@ fm_status fm_mpi_route(fm_map *map, fm_mpi_routed *r, const uint8_t *keys, const
     /* One round of short keys: hashed as they are packed (no array of
      * hashes to write and read back); else hashed first. */
     const int hash_inline = r->packed && ks <= 16;
-    if (!hash_inline) fm_partition_hash(r->scratch, keys, n, ks, (int)map->cfg.hash, map->cfg.threads);
-    const fm_partition_pack pack = {keys, ks, payload, ps, r->packed, r->packed_payload, (int)map->cfg.hash};
+    if (!hash_inline) fm_partition_hash(r->scratch, keys, n, ks, (int)map->cfg.hash, 1, map->cfg.threads);
+    const fm_partition_pack pack = {keys, ks, payload, ps, r->packed, r->packed_payload, (int)map->cfg.hash, 1};
     if (fm_partition_build(&r->part, hash_inline ? NULL : r->scratch, n, P, R, map->cfg.threads,
                            need_order || R > 1 ? r->scratch + n : NULL, r->packed ? &pack : NULL) != FM_OK)
         return fm_fail(map, FM_ERR_NOMEM, "no memory to route %zu keys", n);
+    if (r->packed && r->part.in_order && n > 0) {
+        /* A batch in hash order is in owner order (fm_owner_of): its keys
+         * and payloads go to the exchange as the caller gave them (the
+         * exchange only reads what it sends). An empty batch keeps the
+         * workspace: r->packed set or not must be the same on every rank,
+         * which then all take the same exchange path. */
+        r->packed = (uint8_t *)keys;
+        r->packed_payload = ps ? (uint8_t *)payload : NULL;
+    }
     for (uint32_t rd = 0; rd < R; rd++)
         for (uint32_t p = 0; p < P; p++)
             r->cnt[(size_t)p * R + rd] = r->part.start[rd * P + p + 1] - r->part.start[rd * P + p];

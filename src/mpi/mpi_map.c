@@ -447,6 +447,7 @@ static fm_status create_local(fm_map *map, mpi_map *m, int local_rank, fm_status
     local->cfg = map->cfg;
     fm_part_config(&local->cfg, &map->cfg, (uint64_t)m->size); /* fixed: with headroom (fm_parts.h) */
     local->backend = map->backend;
+    local->spread = (uint64_t)m->size; /* this rank's tables see 1/P of the hash range (fm_owner_of) */
     local->ops = map->backend == FM_BACKEND_CUDA ? &fm_cuda_backend : &fm_cpu_backend;
     if (map->backend == FM_BACKEND_CUDA && local->cfg.device < 0) {
         const int devices = fm_cuda_device_count();

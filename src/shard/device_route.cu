@@ -4,7 +4,7 @@
  * On the device that holds the caller's keys, on a stream of its own
  * (steps 1 and 2 are fm_device_sort and fm_device_permute, which the NCCL
  * exchange of MPI maps uses too, with exchange rounds as well):
- * 1. a kernel computes every key's bucket with fm_bucket_of(fm_hash_key(..))
+ * 1. a kernel computes every key's bucket with fm_bucket_of(fm_hash_key(..) * spread)
  *    (the host's routing, shard/fm_owner.h: the owner, or round and owner)
  *    and counts keys per bucket, in shared memory up to 8192 buckets;
  * 2. a radix sort of (bucket, batch index) pairs over the bucket's bits
@@ -64,8 +64,8 @@ static size_t route_blocks(size_t items, size_t most)
 
 /* bucket[i] and index[i] = i for every key; counts[b] += keys in bucket b.
  * Dynamic shared memory: `buckets` counters when `shared`. */
-__global__ void fm_k_route_buckets(const uint8_t *keys, size_t n, uint32_t ks, int kind, uint32_t owners,
-                                   uint32_t rounds, int shared, uint32_t *bucket, uint64_t *index,
+__global__ void fm_k_route_buckets(const uint8_t *keys, size_t n, uint32_t ks, int kind, uint64_t spread,
+                                   uint32_t owners, uint32_t rounds, int shared, uint32_t *bucket, uint64_t *index,
                                    unsigned long long *counts)
 {
     FM_DYNAMIC_SHARED(unsigned, fm_route_hist);
@@ -75,7 +75,7 @@ __global__ void fm_k_route_buckets(const uint8_t *keys, size_t n, uint32_t ks, i
     __syncthreads();
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        const uint32_t b = fm_bucket_of(fm_hash_key(kind, keys + i * ks, ks), owners, rounds);
+        const uint32_t b = fm_bucket_of(fm_hash_key(kind, keys + i * ks, ks) * spread, owners, rounds);
         bucket[i] = b;
         index[i] = i;
         if (shared) atomicAdd(&fm_route_hist[b], 1u);
@@ -177,7 +177,7 @@ fm_status fm_device_sort(fm_map *map, cudaStream_t stream, const void *keys, siz
     FM_CUDA(cudaMemsetAsync(counts, 0, (size_t)buckets * sizeof(unsigned long long), stream), fail);
     FM_LAUNCH(fm_k_route_buckets, (unsigned)route_blocks(n, ROUTE_OWNER_BLOCKS), FM_CUDA_BLOCK,
               shared ? buckets * sizeof(unsigned) : 0, stream)((const uint8_t *)keys, n, (uint32_t)ks,
-            (int)map->cfg.hash, owners, rounds, shared, bucket[0], index, counts);
+            (int)map->cfg.hash, fm_map_spread(map), owners, rounds, shared, bucket[0], index, counts);
     FM_CUDA(cudaGetLastError(), fail);
     keys_db = cub::DoubleBuffer<uint32_t>(bucket[0], bucket[1]);
     index_db = cub::DoubleBuffer<uint64_t>(index, sorted);

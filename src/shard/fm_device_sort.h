@@ -11,7 +11,7 @@
 #include "api/fm_map.h"
 
 /* Sorts the n keys at `keys` (memory of the current device) stably by
- * fm_bucket_of(hash, owners, rounds) (shard/fm_owner.h), on `stream`, and
+ * fm_bucket_of(hash * spread of map, owners, rounds) (shard/fm_owner.h), on `stream`, and
  * blocks until done. *order gets a new device array (scratch ordered on
  * `stream`: free it with fm_cuda_scratch_free on that stream): the batch
  * index at each sorted position. start (host,

@@ -10,13 +10,29 @@
 
 #include "table/fm_portable.h"
 
-/* The owner shard of a hash among `owners`: a remix of the whole hash, so
- * it is independent of the high bits that pick home slots and the low bits
- * that make fingerprints, and every shard's table stays uniform. */
+/* The high 64 bits of a * b. */
+FM_FN uint64_t fm_mul_hi64(uint64_t a, uint64_t b)
+{
+#if defined(__CUDA_ARCH__)
+    return __umul64hi(a, b);
+#else
+    __extension__ typedef unsigned __int128 fm_u128;
+    return (uint64_t)(((fm_u128)a * b) >> 64);
+#endif
+}
+
+/* The owner shard of a hash among `owners`: floor(h * owners / 2^64), so
+ * owner o holds the o-th of `owners` equal ranges of the hash. The order of
+ * hashes is the order of owners, and inside one owner the order of its home
+ * slots: the owner's tables place keys by h * owners (fm_table_hash, with
+ * the spread of every level of routing above them multiplied in), which
+ * stretches its range over all of their slots. A batch in hash order (as
+ * flashmap-kmer sends them) is therefore already grouped by owner rank,
+ * then by shard, then by each thread's range of slots: one partition from
+ * rank to thread, and routing it copies nothing (partition.c). */
 FM_FN uint32_t fm_owner_of(uint64_t hash, uint32_t owners)
 {
-    uint64_t mixed = (hash ^ (hash >> 29)) * 0xbf58476d1ce4e5b9ULL;
-    return (uint32_t)(((mixed >> 32) * (uint64_t)owners) >> 32);
+    return (uint32_t)fm_mul_hi64(hash, owners);
 }
 
 /* The exchange round of a hash among `rounds`: every occurrence of a key,

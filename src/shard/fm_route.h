@@ -13,10 +13,11 @@ typedef struct fm_route {
     uint64_t *scratch;  /* hashes and the partition's arrays */
 } fm_route;
 
-/* Routes n keys of key_size bytes to `shards` owners by hash_kind.
- * FM_ERR_NOMEM leaves nothing allocated. */
+/* Routes n keys of key_size bytes to `shards` owners by their hash_kind
+ * hash times `spread` (the routed map's). FM_ERR_NOMEM leaves nothing
+ * allocated. */
 fm_status fm_route_build(fm_route *r, const void *keys, size_t n, uint32_t key_size,
-                         int hash_kind, uint32_t shards, int threads);
+                         int hash_kind, uint64_t spread, uint32_t shards, int threads);
 void fm_route_free(fm_route *r);
 
 /* Copies n records of `size` bytes from batch order (src) into routed order

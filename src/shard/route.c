@@ -7,7 +7,7 @@
 #include "table/fm_copy.h"
 
 fm_status fm_route_build(fm_route *r, const void *keys, size_t n, uint32_t key_size,
-                         int hash_kind, uint32_t shards, int threads)
+                         int hash_kind, uint64_t spread, uint32_t shards, int threads)
 {
     memset(r, 0, sizeof *r);
     int overflow = 0;
@@ -20,8 +20,8 @@ fm_status fm_route_build(fm_route *r, const void *keys, size_t n, uint32_t key_s
     }
     uint64_t *hashes = r->scratch;
     const uint8_t *in = keys;
-    fm_partition_hash(hashes, in, n, key_size, hash_kind, threads);
-    const fm_partition_pack keys_in_order = {in, key_size, NULL, 0, r->keys, NULL, hash_kind};
+    fm_partition_hash(hashes, in, n, key_size, hash_kind, spread, threads);
+    const fm_partition_pack keys_in_order = {in, key_size, NULL, 0, r->keys, NULL, hash_kind, 0};
     if (fm_partition_build(&r->part, hashes, n, shards, 1, threads, hashes + n, &keys_in_order) != FM_OK) {
         fm_route_free(r);
         return FM_ERR_NOMEM;

@@ -76,6 +76,7 @@ static fm_status sharded_create(fm_map *map)
         /* An even share of the capacity; fixed: plus headroom (fm_parts.h). */
         fm_part_config(&part->cfg, cfg, s->count);
         part->backend = map->backend;
+        part->spread = fm_map_spread(map) * count; /* the tables see 1/count of this map's hash range */
         part->ops = map->backend == FM_BACKEND_CUDA ? &fm_cuda_backend : &fm_cpu_backend;
         if (map->backend == FM_BACKEND_CUDA) {
             const int devices = fm_cuda_device_count();
@@ -101,8 +102,8 @@ static fm_status sharded_create(fm_map *map)
 
 static fm_status route_or_fail(fm_map *map, fm_route *r, const void *keys, size_t n)
 {
-    if (fm_route_build(r, keys, n, map->cfg.key_size, (int)map->cfg.hash, sharded_of(map)->count,
-                       map->cfg.threads) != FM_OK)
+    if (fm_route_build(r, keys, n, map->cfg.key_size, (int)map->cfg.hash, fm_map_spread(map),
+                       sharded_of(map)->count, map->cfg.threads) != FM_OK)
         return fm_fail(map, FM_ERR_NOMEM, "no memory to route a batch of %zu keys to shards", n);
     return FM_OK;
 }

@@ -25,6 +25,7 @@
 
 #include "table/fm_atomic.h"
 #include "table/fm_copy.h"
+#include "table/fm_hash.h"
 #include "table/fm_portable.h"
 
 #define FM_STATE_EMPTY 0u
@@ -45,6 +46,7 @@ typedef struct fm_table_view {
     uint32_t log2_slots; /* >= 1 */
     uint32_t key_size;
     uint32_t value_size;
+    uint64_t spread;     /* owners the routing above spreads keys over (1: none); see fm_table_hash */
 } fm_table_view;
 
 FM_FN uint32_t fm_tag_state(uint32_t tag) { return tag >> 30; }
@@ -55,6 +57,17 @@ FM_FN uint32_t fm_full_tag(uint64_t hash)
 FM_FN uint64_t fm_home_slot(uint64_t hash, uint32_t log2_slots)
 {
     return hash >> (64 - log2_slots);
+}
+/* The hash a table places a key by: the key's hash times the table's
+ * spread. A sharded or MPI map gives owner floor(h * owners / 2^64) the
+ * keys whose hash lies in its 1/owners of the hash range (shard/fm_owner.h);
+ * multiplying by the spread stretches that range over the whole table, so
+ * its slots fill evenly, and a batch in hash order stays in home-slot
+ * order on every owner. (An even spread costs the fingerprint its low
+ * bits: 2 owners leave 29 bits, 64 leave 24.) */
+FM_FN uint64_t fm_table_hash(const fm_table_view *t, int kind, const uint8_t *key)
+{
+    return fm_hash_key(kind, key, t->key_size) * t->spread;
 }
 FM_FN uint8_t *fm_key_at(const fm_table_view *t, uint64_t slot)
 {
