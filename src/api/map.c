@@ -188,6 +188,7 @@ static fm_status map_stats(fm_map *map, fm_stats *out)
     fm_status st = out ? FM_OK : fm_fail(map, FM_ERR_INVALID, "fm_get_stats: out is NULL");
     if (st != FM_OK) return checks_failed(map, FM_CALL_STATS, st);
     FM_UNSUPPORTED_IF_MISSING(map, stats);
+    memset(out, 0, sizeof *out); /* what a backend does not know is 0 */
     return map->ops->stats(map, out);
 }
 

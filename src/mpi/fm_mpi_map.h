@@ -34,6 +34,7 @@ typedef struct mpi_map {
     fm_map *sums;  /* combine_adds' table, kept (cleared) between calls */
     size_t sums_for; /* the largest batch it has taken */
     uint64_t exchange_bytes;
+    uint64_t sent_bytes; /* what this rank's exchanges sent to other ranks (fm_stats) */
     void *ws[WS_COUNT];
     size_t ws_bytes[WS_COUNT];
     /* Device batches (CUDA shards): through NCCL when nccl is set, else
@@ -73,8 +74,8 @@ typedef struct fm_mpi_tally {
     uint64_t worst, worst_rank;
     uint64_t first[3], other[3];
     uint64_t leaving;
-    uint64_t max[3];
-    uint64_t sum[3];
+    uint64_t max[4];
+    uint64_t sum[4];
 } fm_mpi_tally;
 
 /* Creates and frees the map's reduction of tallies (local calls). */
@@ -133,7 +134,16 @@ typedef struct fm_mpi_plan {
     uint64_t *disp; /* 4 per peer: send and receive counts and offsets */
     int *ibuf;      /* the same as MPI's int byte counts */
     unsigned write_flags; /* for the local insert or add: FM_WRITE_ROOM_MADE (default) or FM_WRITE_TENTATIVE */
+    /* Adds of one round: the bytes each delta travels in (1, 2, 4 or 8),
+     * enough for the largest delta any rank sends (fm_mpi_delta_bytes);
+     * 0 or 8: as they are. */
+    uint32_t delta_bytes;
 } fm_mpi_plan;
+
+/* The largest of n 8-byte deltas (unaligned), and the bytes (1, 2, 4 or
+ * 8) that a delta up to `largest` travels in. */
+uint64_t fm_mpi_largest_delta(const uint8_t *deltas, size_t n, int threads);
+uint32_t fm_mpi_delta_bytes(uint64_t largest);
 
 /* Local part of routing, with r->rounds set: hashes, sorts by (round,
  * owner) and counts what goes to every peer in every round. With one

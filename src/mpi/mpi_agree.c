@@ -77,7 +77,7 @@ static void tally_reduce(void *in_v, void *inout_v, int *len, MPI_Datatype *type
         memcpy(io->first, first, sizeof first);
         memcpy(io->other, other, sizeof other);
         if (in->leaving > io->leaving) io->leaving = in->leaving;
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < 4; k++) {
             if (in->max[k] > io->max[k]) io->max[k] = in->max[k];
             io->sum[k] += in->sum[k];
         }

@@ -28,7 +28,64 @@ static fm_status alltoallv_records(fm_map *map, const void *send, const uint64_t
         rd[p] = (int)(rdisp[p] * rec);
     }
     FM_MPI(map, MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc, rd, MPI_BYTE, m->comm));
+    for (int p = 0; p < P; p++)
+        if (p != m->rank) m->sent_bytes += (uint64_t)sc[p];
     return FM_OK;
+}
+
+/* See fm_mpi_map.h. */
+uint64_t fm_mpi_largest_delta(const uint8_t *deltas, size_t n, int threads)
+{
+    const int64_t count = (int64_t)n;
+    uint64_t most = 0;
+    (void)threads; /* without OpenMP */
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(max : most) if (count > 4096)
+    for (int64_t i = 0; i < count; i++) {
+        uint64_t d;
+        memcpy(&d, deltas + (size_t)i * sizeof d, sizeof d);
+        if (d > most) most = d;
+    }
+    return most;
+}
+
+uint32_t fm_mpi_delta_bytes(uint64_t largest)
+{
+    return largest <= UINT8_MAX ? 1 : largest <= UINT16_MAX ? 2 : largest <= UINT32_MAX ? 4 : 8;
+}
+
+/* Deltas of 8 bytes (src, unaligned) as `width`-byte integers (dst), or
+ * back (`widen`); every value fits (fm_mpi_delta_bytes of the largest). */
+static void resize_deltas(uint8_t *dst, const uint8_t *src, uint64_t count, uint32_t width, int widen, int threads)
+{
+    const int64_t len = (int64_t)count;
+    (void)threads; /* without OpenMP */
+#pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
+    for (int64_t j = 0; j < len; j++) {
+        uint64_t d = 0;
+        if (widen) {
+            if (width == 1) d = src[j];
+            else if (width == 2) {
+                uint16_t v;
+                memcpy(&v, src + (size_t)j * 2, 2);
+                d = v;
+            } else {
+                uint32_t v;
+                memcpy(&v, src + (size_t)j * 4, 4);
+                d = v;
+            }
+            memcpy(dst + (size_t)j * 8, &d, 8);
+        } else {
+            memcpy(&d, src + (size_t)j * 8, 8);
+            if (width == 1) dst[j] = (uint8_t)d;
+            else if (width == 2) {
+                const uint16_t v = (uint16_t)d;
+                memcpy(dst + (size_t)j * 2, &v, 2);
+            } else {
+                const uint32_t v = (uint32_t)d;
+                memcpy(dst + (size_t)j * 4, &v, 4);
+            }
+        }
+    }
 }
 
 void fm_mpi_routed_free(fm_mpi_routed *r)
@@ -148,7 +205,9 @@ static record_sizes sizes_of(const fm_map *map, const fm_mpi_routed *r, mpi_op o
      * packed one round's keys and payloads already, which then go as they
      * lie), replies. */
     z.prepacked = r->packed != NULL; /* one round: keys and payloads lie apart, ready to go */
-    z.sbuf_rec = z.replies ? (z.prepacked ? z.back_rec : z.widest) : z.prepacked ? 1 : z.out_rec;
+    z.sbuf_rec = z.replies    ? (z.prepacked ? z.back_rec : z.widest)
+                 : z.prepacked ? (op == OP_ADD ? sizeof(uint32_t) : 1) /* narrowed deltas */
+                               : z.out_rec;
     return z;
 }
 
@@ -225,8 +284,15 @@ fm_status fm_mpi_run_rounds(fm_map *map, fm_mpi_routed *r, const fm_mpi_plan *x,
             /* One round, packed while routing: the keys go as they lie
              * (the count pass sends only them), then the payloads. */
             if ((st = alltoallv_records(map, r->packed, sc, sd, rkeys, rc, rdp, ks, x->ibuf)) != FM_OK) return st;
-            if (ps && (st = alltoallv_records(map, r->packed_payload, sc, sd, rpay, rc, rdp, ps, x->ibuf)) != FM_OK)
+            const uint32_t width = op == OP_ADD && x->delta_bytes ? x->delta_bytes : 8;
+            if (ps && width < 8) { /* deltas that fit fewer bytes travel in fewer */
+                resize_deltas(sbuf, r->packed_payload, s, width, 0, threads);
+                if ((st = alltoallv_records(map, sbuf, sc, sd, rrec, rc, rdp, width, x->ibuf)) != FM_OK) return st;
+                resize_deltas(rpay, rrec, q, width, 1, threads);
+            } else if (ps && (st = alltoallv_records(map, r->packed_payload, sc, sd, rpay, rc, rdp, ps, x->ibuf)) !=
+                                 FM_OK) {
                 return st;
+            }
         } else {
             move_round(r, P, rd, sbuf, (uint8_t *)keys, ks, (uint8_t *)payload, ps, 1, threads); /* only read */
             uint8_t *landing = ps ? rrec : rkeys; /* keys alone need no split */

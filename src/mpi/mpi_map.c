@@ -146,6 +146,12 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
     t.max[0] = (uint64_t)n * per_key;
     t.max[1] = (uint64_t)staged_here;
     t.max[2] = (uint64_t)(db == NULL);
+    /* Adds: the largest delta, which sets the bytes every delta travels in
+     * (a device batch, not read here, travels in 8). */
+    if (op == OP_ADD)
+        t.max[3] = db ? UINT64_MAX
+                   : st == FM_OK && payload ? fm_mpi_largest_delta(payload, n, map->cfg.threads)
+                                            : 0; /* failed: nothing travels */
     const uint64_t *most = t.max;
     fm_mpi_routed r;
     memset(&r, 0, sizeof r);
@@ -182,6 +188,7 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
      * cheap bound, every received key new, needs no counting pass. */
     fm_mpi_plan x;
     fm_status mine = fm_mpi_plan_exchange(map, &r, op, &x);
+    x.delta_bytes = fm_mpi_delta_bytes(most[3]);
     if (mine == FM_OK) mine = prepare_local(map, &x, op);
     uint64_t received = 0;
     for (size_t i = 0; i < (size_t)m->size * r.rounds; i++) received += r.rcnt[i];
@@ -325,6 +332,7 @@ static fm_status mpi_stats(fm_map *map, fm_stats *out)
         t.sum[0] = one.size;
         t.sum[1] = one.slots;
         t.sum[2] = one.tombstones;
+        t.sum[3] = m->sent_bytes;
         t.max[0] = one.longest_probe;
     }
     fm_status st = fm_mpi_call(map, FM_CALL_STATS, mine, &t);
@@ -333,6 +341,7 @@ static fm_status mpi_stats(fm_map *map, fm_stats *out)
     out->slots = t.sum[1];
     out->tombstones = t.sum[2];
     out->longest_probe = t.max[0];
+    out->sent_bytes = t.sum[3];
     out->load_factor = out->slots ? (double)out->size / (double)out->slots : 0.0;
     out->shards = m->size;
     out->backend = map->backend;

@@ -34,9 +34,14 @@ flags+=("${extra[@]}")
 fail=0
 # count -v: one stage line per rank, and whether the map grew (a map
 # started with -s 1000 must have).
-ranks_seen=$(grep -c '^flashmap-kmer: rank [0-9]*: reading and parsing .* bytes a k-mer to the exchange' "$tag.verbose" || true)
+ranks_seen=$(grep -c '^flashmap-kmer: rank [0-9]*: reading and parsing .* keys for [0-9]* k-mers' "$tag.verbose" || true)
 if [ "$ranks_seen" != "$np" ]; then
   echo "kmer compare: MISMATCH in count -v: $ranks_seen stage lines for $np ranks"; cat "$tag.verbose"; fail=1
+fi
+# The bytes sent between ranks: none on one rank, some on more.
+sent=$(sed -n 's/.*the ranks sent each other \([0-9]*\) bytes.*/\1/p' "$tag.verbose")
+if [ -z "$sent" ] || { [ "$np" = 1 ] && [ "$sent" != 0 ]; } || { [ "$np" != 1 ] && [ "$sent" = 0 ]; }; then
+  echo "kmer compare: MISMATCH in count -v: ${sent:-no} bytes sent between $np ranks"; cat "$tag.verbose"; fail=1
 fi
 case " ${extra[*]} " in
   *" -s 1000 "*) want='the map grew from' ;;

@@ -173,11 +173,12 @@ static uint64_t default_size(const km_plan *plan, int ranks)
     return per_rank * (uint64_t)ranks;
 }
 
-/* The map's slots, all ranks (collective). */
-static uint64_t map_slots(fm_map *map)
+/* The map's statistics, all ranks (collective); zeros when it fails. */
+static fm_stats map_stats(fm_map *map)
 {
     fm_stats st;
-    return fm_get_stats(map, &st) == FM_OK ? st.slots : 0;
+    if (fm_get_stats(map, &st) != FM_OK) memset(&st, 0, sizeof st);
+    return st;
 }
 
 static void free_plans(km_plan *plans, int n)
@@ -204,9 +205,8 @@ enum { ST_PARSE, ST_ORDER, ST_WAIT, ST_ADD, ST_SAVE, ST_KMERS, ST_KEYS, ST_COUNT
 
 /* -v, one line per rank: where its time went (the reading threads' stages
  * overlap the main thread's, so they need not sum to the wall time) and
- * the bytes it handed to the exchange per k-mer read: a key and an 8-byte
- * count per combined key, (P - 1) / P of them bound for other ranks. */
-static void stage_lines(const km_ctx *ctx, const km_counter_totals *t, int k, int readers, double saving)
+ * the keys it handed to the map per k-mer read (repeats summed). */
+static void stage_lines(const km_ctx *ctx, const km_counter_totals *t, int readers, double saving)
 {
     const double mine[ST_COUNT] = {t->parsing, t->ordering, t->waited, t->adding, saving,
                                    (double)t->my_kmers, (double)t->my_keys};
@@ -216,22 +216,21 @@ static void stage_lines(const km_ctx *ctx, const km_counter_totals *t, int k, in
     if (!have) return; /* no memory on rank 0: no stage lines */
     MPI_Gather(mine, ST_COUNT, MPI_DOUBLE, all, ST_COUNT, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     if (ctx->rank != 0) return;
-    const double record = (double)km_key_size(k) + 8.0;
     for (int r = 0; r < ctx->size; r++) {
         const double *s = all + (size_t)r * ST_COUNT;
-        const double per_kmer = s[ST_KMERS] > 0 ? s[ST_KEYS] * record / s[ST_KMERS] : 0.0;
         fprintf(stderr,
                 "flashmap-kmer: rank %d: reading and parsing %.2f s, ordering %.2f s (%d reading thread%s, "
-                "summed); waiting for batches %.2f s, adds %.2f s, saving %.2f s; %.0f keys of %.0f bytes for "
-                "%.0f k-mers: %.2f bytes a k-mer to the exchange, %.2f to other ranks\n",
+                "summed); waiting for batches %.2f s, adds %.2f s, saving %.2f s; %.0f keys for %.0f k-mers "
+                "(%.2f a k-mer)\n",
                 r, s[ST_PARSE], s[ST_ORDER], readers, readers > 1 ? "s" : "", s[ST_WAIT], s[ST_ADD], s[ST_SAVE],
-                s[ST_KEYS], record, s[ST_KMERS], per_kmer, per_kmer * (ctx->size - 1) / ctx->size);
+                s[ST_KEYS], s[ST_KMERS], s[ST_KMERS] > 0 ? s[ST_KEYS] / s[ST_KMERS] : 0.0);
     }
     free(all);
 }
 
 /* -v: what was counted, how fast, and the memory of every rank (collective). */
-static void summary(const km_ctx *ctx, const km_counter_totals *t, uint64_t distinct, double t_count, double t_all)
+static void summary(const km_ctx *ctx, const km_counter_totals *t, uint64_t distinct, uint64_t sent, double t_count,
+                    double t_all)
 {
     const uint64_t mine = peak_rss();
     uint64_t sum = 0, most = 0;
@@ -241,10 +240,12 @@ static void summary(const km_ctx *ctx, const km_counter_totals *t, uint64_t dist
     fprintf(stderr,
             "flashmap-kmer: %llu records, %llu k-mers, %llu distinct kept; counted in %.2f s "
             "(%.2f M k-mers/s per rank on %d rank%s; rank 0 waited %.2f s for input and %.2f s in adds), "
-            "total %.2f s; peak memory %.0f MiB per rank at most, %.0f MiB in all\n",
+            "total %.2f s; peak memory %.0f MiB per rank at most, %.0f MiB in all; the ranks sent each other "
+            "%llu bytes (%.2f a k-mer)\n",
             (unsigned long long)t->records, (unsigned long long)t->kmers, (unsigned long long)distinct, t_count,
             t_count > 0 ? (double)t->kmers / t_count / 1e6 / ctx->size : 0.0, ctx->size, ctx->size > 1 ? "s" : "",
-            t->waited, t->adding, t_all, (double)most / 1048576.0, (double)sum / 1048576.0);
+            t->waited, t->adding, t_all, (double)most / 1048576.0, (double)sum / 1048576.0, (unsigned long long)sent,
+            t->kmers ? (double)sent / (double)t->kmers : 0.0);
 }
 
 int km_count_main(int argc, char **argv, const km_ctx *ctx)
@@ -288,15 +289,16 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
         return 1;
     }
     uint64_t slots_at_start = 0;
-    if (o.verbose) slots_at_start = map_slots(map);
+    if (o.verbose) slots_at_start = map_stats(map).slots;
     km_counter_totals totals;
     memset(&totals, 0, sizeof totals);
     int rc = km_counter_run(ctx, plans, &o.counter, map, &totals);
     free_plans(plans, readers);
+    const uint64_t sent = rc == 0 && o.verbose ? map_stats(map).sent_bytes : 0; /* by the count alone */
     if (rc == 0 && (o.lower > 1 || o.upper < UINT64_MAX)) rc = km_counter_filter(ctx, map, k, o.lower, o.upper);
     const double t_count = km_now() - t0;
     const uint64_t distinct = rc == 0 ? fm_size(map) : 0;
-    const uint64_t slots_at_end = rc == 0 && o.verbose ? map_slots(map) : 0;
+    const uint64_t slots_at_end = rc == 0 && o.verbose ? map_stats(map).slots : 0;
     double saving = 0;
     if (rc == 0) {
         const km_dbinfo info = {k, o.counter.canonical, 0, 0, o.lower, o.upper};
@@ -306,7 +308,7 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
     }
     fm_destroy(map);
     if (rc == 0 && o.verbose) {
-        stage_lines(ctx, &totals, k, readers, saving);
+        stage_lines(ctx, &totals, readers, saving);
         if (ctx->rank == 0) {
             if (slots_at_end > slots_at_start)
                 fprintf(stderr, "flashmap-kmer: the map grew from %llu to %llu slots (-s %llu would have sized it)\n",
@@ -316,7 +318,7 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
                 fprintf(stderr, "flashmap-kmer: the map kept its %llu slots (sized %s)\n",
                         (unsigned long long)slots_at_start, o.size ? "by -s" : "from the input size");
         }
-        summary(ctx, &totals, distinct, t_count, km_now() - t0);
+        summary(ctx, &totals, distinct, sent, t_count, km_now() - t0);
     }
     return rc;
 }
