@@ -121,7 +121,7 @@ mkdir -p kmc.tmp
 run kmc kmc -k31 -t2 -ci1 reads.fq kmc.db kmc.tmp
 
 # Peak memory of 2 ranks: every rank's own peak, summed (time -v sees one process).
-fm2_mem=$(sed -n 's/.* \([0-9]*\) MiB in all$/\1/p' best.fm2)
+fm2_mem=$(sed -n 's/.* \([0-9]*\) MiB in all\b.*/\1/p' best.fm2)
 [ -n "$fm2_mem" ] && mem[fm2]=$fm2_mem
 
 # Distinct and total k-mers as each tool reports them.

@@ -33,6 +33,17 @@ static int launched_by_mpi(void)
     return 0;
 }
 
+/* Each rank of count runs its reading threads beside the thread that
+ * calls MPI, so a rank waiting in a collective should give its core to a
+ * reader rather than poll: Open MPI polls unless told to yield (2 ranks
+ * on 2 cores, bound as mpirun binds them: 3.40-3.98 s against 3.92-4.94
+ * s, docs/kmer.md). A value the user set is kept; other MPI libraries
+ * ignore the variable. */
+static void yield_while_waiting(void)
+{
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -60,6 +71,7 @@ int main(int argc, char **argv)
     km_ctx ctx = {0, 0, 1};
     if (run == km_count_main || launched_by_mpi()) {
         /* Only the main thread calls MPI; count's reading thread never does. */
+        yield_while_waiting();
         int provided = 0;
         if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
             fprintf(stderr, "flashmap-kmer: MPI_Init_thread failed\n");
