@@ -120,11 +120,14 @@ FM_FN void fm_key_group(const uint8_t *keys, size_t i, uint32_t ks, int kind, co
                         int last)
 {
     const uint8_t *key = keys + i * ks;
-    const uint64_t h = fm_hash_key(kind, key, ks);
+    /* Fingerprint and slot from the top and bottom bits of one remix: the
+     * hash's own top bits are nearly the same for all of a shard's keys
+     * (they chose its owner: shard/fm_owner.h). */
+    const uint64_t mixed = fm_fmix64(fm_hash_key(kind, key, ks));
     const unsigned long long epoch = d->epoch, pos_mask = (1ull << FM_DEDUP_POS_BITS) - 1;
-    const unsigned long long fp = (h >> (64 - FM_DEDUP_FP_BITS)) << FM_DEDUP_POS_BITS;
+    const unsigned long long fp = (mixed >> (64 - FM_DEDUP_FP_BITS)) << FM_DEDUP_POS_BITS;
     const unsigned long long mine = epoch << 48 | fp | (unsigned long long)(i + 1);
-    uint64_t s = fm_fmix64(h) & d->mask;
+    uint64_t s = mixed & d->mask;
     for (uint64_t step = 0; step <= d->mask; step++, s = (s + 1) & d->mask) {
         unsigned long long seen = fm_load_u64(&d->set[s].id);
         if (seen >> 48 != epoch) { /* empty in this chunk */
