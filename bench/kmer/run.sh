@@ -71,11 +71,12 @@ if [ "$quick" = 1 ]; then
   echo "== flashmap-kmer stats"
   "$kmer" stats "$work/quick.fm"
   echo "== flashmap-kmer histo (first lines)"
-  "$kmer" histo "$work/quick.fm" | head -5
+  "$kmer" histo "$work/quick.fm" > "$work/quick.histo" # whole: a pipe into head could kill it early
+  head -5 "$work/quick.histo"
   echo "== flashmap-kmer query (the most frequent k-mer)"
   top=$("$kmer" dump -c -L "$("$kmer" stats "$work/quick.fm" | awk '/Max_count/ { print $2 }')" "$work/quick.fm" | head -1 || true)
   "$kmer" query "$work/quick.fm" "${top%% *}"
-  rm -f "$work/quick.fq" "$work"/quick.fm*
+  rm -f "$work/quick.fq" "$work"/quick.fm* "$work/quick.histo"
   exit 0
 fi
 
