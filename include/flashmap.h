@@ -288,8 +288,9 @@ typedef struct fm_stats {
     uint64_t slots;         /* table slots (all shards) */
     uint64_t tombstones;    /* removed-entry markers not yet cleared */
     uint64_t longest_probe; /* largest distance of an entry from its home slot */
-    uint64_t sent_bytes;    /* MPI maps: bytes all ranks' bulk calls sent to other ranks since
-                             * creation (keys, values or deltas, replies); 0 on other maps */
+    uint64_t sent_bytes;    /* MPI maps: bytes all ranks' bulk calls sent to other ranks through
+                             * MPI since creation (keys, values or deltas, replies; not yet the
+                             * NCCL path of device batches); 0 on other maps */
     double load_factor;     /* size / slots */
     int shards;
     fm_backend backend;

@@ -53,38 +53,32 @@ uint32_t fm_mpi_delta_bytes(uint64_t largest)
     return largest <= UINT8_MAX ? 1 : largest <= UINT16_MAX ? 2 : largest <= UINT32_MAX ? 4 : 8;
 }
 
-/* Deltas of 8 bytes (src, unaligned) as `width`-byte integers (dst), or
- * back (`widen`); every value fits (fm_mpi_delta_bytes of the largest). */
+/* Delta j as `width` bytes (or back, `widen`): on the little-endian hosts
+ * flashmap targets, a value's low bytes come first, and every value fits
+ * (fm_mpi_delta_bytes of the largest). Arrays may be unaligned. */
+static inline void resize_one(uint8_t *dst, const uint8_t *src, size_t j, uint32_t width, int widen)
+{
+    uint64_t d = 0;
+    if (widen) {
+        memcpy(&d, src + j * width, width);
+        memcpy(dst + j * 8, &d, 8);
+    } else {
+        memcpy(&d, src + j * 8, 8);
+        memcpy(dst + j * width, &d, width);
+    }
+}
+
+/* count deltas of 8 bytes (src) as `width`-byte integers (dst), or back. */
 static void resize_deltas(uint8_t *dst, const uint8_t *src, uint64_t count, uint32_t width, int widen, int threads)
 {
     const int64_t len = (int64_t)count;
     (void)threads; /* without OpenMP */
 #pragma omp parallel for schedule(static) num_threads(threads) if (len > 4096)
     for (int64_t j = 0; j < len; j++) {
-        uint64_t d = 0;
-        if (widen) {
-            if (width == 1) d = src[j];
-            else if (width == 2) {
-                uint16_t v;
-                memcpy(&v, src + (size_t)j * 2, 2);
-                d = v;
-            } else {
-                uint32_t v;
-                memcpy(&v, src + (size_t)j * 4, 4);
-                d = v;
-            }
-            memcpy(dst + (size_t)j * 8, &d, 8);
-        } else {
-            memcpy(&d, src + (size_t)j * 8, 8);
-            if (width == 1) dst[j] = (uint8_t)d;
-            else if (width == 2) {
-                const uint16_t v = (uint16_t)d;
-                memcpy(dst + (size_t)j * 2, &v, 2);
-            } else {
-                const uint32_t v = (uint32_t)d;
-                memcpy(dst + (size_t)j * 4, &v, 4);
-            }
-        }
+        /* Constant widths, so that each copy is one load and one store. */
+        if (width == 1) resize_one(dst, src, (size_t)j, 1, widen);
+        else if (width == 2) resize_one(dst, src, (size_t)j, 2, widen);
+        else resize_one(dst, src, (size_t)j, 4, widen);
     }
 }
 
