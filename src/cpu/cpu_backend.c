@@ -69,7 +69,7 @@ static fm_status cpu_make_room_for(fm_map *map, uint64_t fresh)
         fm_cpu_table_rehash_in_place(t);
         return FM_OK;
     }
-    if (fm_cpu_table_resize(t, new_slots) != FM_OK)
+    if (fm_cpu_table_grow(t, new_slots) != FM_OK)
         return fm_fail(map, FM_ERR_NOMEM, "cannot grow the table from %llu to %llu slots",
                        (unsigned long long)slots, (unsigned long long)new_slots);
     return FM_OK;
@@ -116,7 +116,7 @@ static void grow_after(fm_map *map, fm_cpu_table *t, uint64_t claimed, uint64_t 
     if (fm_room_plan(map, slots, live_before, t->tombstones + from_tombstones, claimed, &new_slots) != FM_OK ||
         new_slots <= slots)
         return;
-    (void)fm_cpu_table_resize(t, new_slots);
+    (void)fm_cpu_table_grow(t, new_slots);
 }
 
 static void cpu_keep_write(fm_map *map)

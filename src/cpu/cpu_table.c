@@ -5,11 +5,8 @@
 #include <string.h>
 
 #include "api/fm_alloc.h"
+#include "api/fm_table_mem.h"
 #include "table/fm_hash.h"
-
-/* Below this many slots a table-wide pass is cheaper on one thread than
- * waking a team. */
-#define FM_PARALLEL_SLOTS 65536
 
 uint64_t fm_load_limit(uint64_t slots, double max_load)
 {
@@ -33,24 +30,22 @@ static uint32_t log2_of(uint64_t pow2)
     return l;
 }
 
-/* A table whose tags are EMPTY; with `touch_all` its keys and values are
- * written too (zeros), so that no later batch pays for their first-touch
- * faults. A table made to rehash into leaves them to the rehash, which
- * writes them anyway: fresh pages are zeroed by the kernel once, not twice. */
-static fm_status table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size, uint32_t value_size,
-                            int hash_kind, int threads, int touch_all)
+fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
+                            uint32_t value_size, int hash_kind, int threads)
 {
     memset(t, 0, sizeof *t);
     int overflow = 0;
-    size_t tag_bytes = fm_mul_size((size_t)slots, sizeof(uint32_t), &overflow);
-    size_t key_bytes = fm_mul_size((size_t)slots, key_size, &overflow);
-    size_t value_bytes = fm_mul_size((size_t)slots, value_size, &overflow);
+    t->tag_bytes = fm_mul_size((size_t)slots, sizeof(uint32_t), &overflow);
+    t->key_bytes = fm_mul_size((size_t)slots, key_size, &overflow);
+    t->value_bytes = fm_mul_size((size_t)slots, value_size, &overflow);
     if (overflow || slots > SIZE_MAX) return FM_ERR_NOMEM;
-    t->v.tags = fm_alloc_zero(tag_bytes, threads);
+    /* Every array is written here (zeros), so that no later batch pays for
+     * first-touch faults. */
+    t->v.tags = fm_table_mem_alloc(t->tag_bytes, threads);
     t->scratch_words = fm_cpu_table_scratch_words(fm_cpu_table_chunk(slots, threads), threads);
     t->scratch = fm_alloc(t->scratch_words * sizeof(uint64_t));
-    t->v.keys = touch_all ? fm_alloc_zero(key_bytes, threads) : fm_alloc(key_bytes);
-    t->v.values = !value_size ? NULL : touch_all ? fm_alloc_zero(value_bytes, threads) : fm_alloc(value_bytes);
+    t->v.keys = fm_table_mem_alloc(t->key_bytes, threads);
+    t->v.values = value_size ? fm_table_mem_alloc(t->value_bytes, threads) : NULL;
     if (!t->scratch || !t->v.tags || !t->v.keys || (value_size && !t->v.values)) {
         fm_cpu_table_release(t);
         return FM_ERR_NOMEM;
@@ -65,18 +60,13 @@ static fm_status table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size, 
     return FM_OK;
 }
 
-fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
-                            uint32_t value_size, int hash_kind, int threads)
-{
-    return table_init(t, slots, key_size, value_size, hash_kind, threads, 1);
-}
-
 void fm_cpu_table_release(fm_cpu_table *t)
 {
-    fm_free(t->v.tags);
-    fm_free(t->v.keys);
-    fm_free(t->v.values);
+    fm_table_mem_free(t->v.tags, t->tag_bytes);
+    fm_table_mem_free(t->v.keys, t->key_bytes);
+    fm_table_mem_free(t->v.values, t->value_bytes);
     memset(&t->v, 0, sizeof t->v);
+    t->tag_bytes = t->key_bytes = t->value_bytes = 0;
     fm_free(t->scratch);
     t->scratch = NULL;
     t->scratch_words = 0;
@@ -116,36 +106,6 @@ uint64_t *fm_cpu_table_scratch(fm_cpu_table *t, size_t words)
     t->scratch = more;
     t->scratch_words = words;
     return more;
-}
-
-fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots)
-{
-    fm_cpu_table next;
-    fm_status st = table_init(&next, new_slots, t->v.key_size, t->v.value_size, t->hash_kind, t->threads, 0);
-    if (st != FM_OK) return st;
-    next.v.spread = t->v.spread;
-    const fm_table_view old = t->v;
-    const uint32_t vs = old.value_size;
-    const int64_t slots = (int64_t)old.mask + 1;
-#pragma omp parallel for schedule(static, 4096) num_threads(t->threads) if (slots > FM_PARALLEL_SLOTS)
-    for (int64_t i = 0; i < slots; i++) {
-        if (fm_tag_state(old.tags[i]) != FM_STATE_FULL) continue;
-        const uint8_t *key = fm_key_at(&old, (uint64_t)i);
-        uint64_t h = fm_table_hash(&old, t->hash_kind, key);
-        uint64_t slot = fm_probe_place_new(&next.v, key, h);
-        if (vs) memcpy(fm_value_at(&next.v, slot), fm_value_at(&old, (uint64_t)i), vs);
-        fm_publish(&next.v, slot, h);
-    }
-    next.live = t->live;
-    next.pending = t->pending; /* logs are reused; a resize never runs while one is active */
-    memset(&t->pending, 0, sizeof t->pending);
-    next.dense = t->dense; /* so are a dense write's records */
-    next.dense_bytes = t->dense_bytes;
-    t->dense = NULL;
-    t->dense_bytes = 0;
-    fm_cpu_table_release(t);
-    *t = next;
-    return FM_OK;
 }
 
 /* Tombstones become EMPTY and entries become BUSY ("pending"); then each

@@ -9,6 +9,10 @@
 
 #define FM_MIN_SLOTS 16u
 
+/* Below this many slots a table-wide pass is cheaper on one thread than
+ * waking a team. */
+#define FM_PARALLEL_SLOTS 65536
+
 /* A growable log of fixed-size records (cpu_batch.c). */
 typedef struct fm_undo_log {
     uint8_t *bytes;
@@ -32,6 +36,9 @@ typedef struct fm_cpu_pending {
 
 typedef struct fm_cpu_table {
     fm_table_view v;
+    /* Bytes held by each array (api/fm_table_mem.h): at least slots times
+     * the entry's size, more after a growth that failed half way. */
+    size_t tag_bytes, key_bytes, value_bytes;
     uint64_t live;       /* FULL slots */
     uint64_t tombstones; /* TOMBSTONE slots */
     int hash_kind;       /* fm_hash value (resolved, never DEFAULT) */
@@ -79,9 +86,10 @@ fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
                             uint32_t value_size, int hash_kind, int threads);
 void fm_cpu_table_release(fm_cpu_table *t);
 
-/* Moves every entry into a new table of new_slots, dropping tombstones.
- * FM_ERR_NOMEM leaves the table as it was. */
-fm_status fm_cpu_table_resize(fm_cpu_table *t, uint64_t new_slots);
+/* Grows the table to new_slots (a larger power of two) in its own memory,
+ * dropping tombstones (cpu_grow.c). FM_ERR_NOMEM leaves the table as it
+ * was, though its arrays may have grown. */
+fm_status fm_cpu_table_grow(fm_cpu_table *t, uint64_t new_slots);
 /* Clears tombstones without allocating: same slots, same entries. */
 void fm_cpu_table_rehash_in_place(fm_cpu_table *t);
 void fm_cpu_table_clear(fm_cpu_table *t);

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+#define _GNU_SOURCE /* mremap */
+#include "api/fm_table_mem.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "api/fm_alloc.h"
+#include "api/fm_fault.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#define FM_TABLE_MAPS 1
+#else
+#define FM_TABLE_MAPS 0
+#endif
+
+/* Arrays of this many bytes and more get mappings of their own, aligned
+ * for transparent huge pages (one TLB entry per 2 MiB of table). */
+#define FM_MAP_THRESHOLD ((size_t)4 << 20)
+#define FM_MAP_ALIGN ((size_t)2 << 20)
+
+static int is_mapped(size_t bytes) { return FM_TABLE_MAPS && bytes >= FM_MAP_THRESHOLD; }
+
+static void zero_parallel(unsigned char *p, size_t bytes, int threads)
+{
+    const size_t chunk = (size_t)1 << 20;
+    const size_t nchunks = (bytes + chunk - 1) / chunk;
+    (void)threads;
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1) if (nchunks > 8)
+    for (size_t c = 0; c < nchunks; c++) {
+        const size_t off = c * chunk;
+        memset(p + off, 0, bytes - off < chunk ? bytes - off : chunk);
+    }
+}
+
+#if FM_TABLE_MAPS
+static size_t map_length(size_t bytes)
+{
+    const size_t page = 4096;
+    return (bytes + page - 1) / page * page;
+}
+
+/* Fresh zero pages at a 2 MiB boundary; NULL on failure. */
+static void *map_aligned(size_t len)
+{
+    if (len > SIZE_MAX - FM_MAP_ALIGN) return NULL;
+    unsigned char *raw = mmap(NULL, len + FM_MAP_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    const size_t head = (FM_MAP_ALIGN - (uintptr_t)raw % FM_MAP_ALIGN) % FM_MAP_ALIGN;
+    if (head) munmap(raw, head);
+    if (FM_MAP_ALIGN - head) munmap(raw + head + len, FM_MAP_ALIGN - head);
+    unsigned char *p = raw + head;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, len, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+#endif
+
+/* Uninitialised memory for an array: mapped pages (which read as zeros)
+ * or fm_alloc's. */
+static void *fresh_memory(size_t bytes)
+{
+#if FM_TABLE_MAPS
+    if (is_mapped(bytes)) return fm_fault_fire(FM_FAULT_ALLOC) ? NULL : map_aligned(map_length(bytes));
+#endif
+    return fm_alloc(bytes);
+}
+
+void *fm_table_mem_alloc(size_t bytes, int threads)
+{
+    unsigned char *p = fresh_memory(bytes);
+    if (p) zero_parallel(p, bytes, threads);
+    return p;
+}
+
+void *fm_table_mem_grow(void *p, size_t old_bytes, size_t new_bytes)
+{
+#if FM_TABLE_MAPS
+    if (is_mapped(old_bytes)) {
+        if (fm_fault_fire(FM_FAULT_ALLOC)) return NULL;
+        const size_t old_len = map_length(old_bytes), new_len = map_length(new_bytes);
+        /* In place when the addresses after it are free; else the pages
+         * move into a new aligned range whose tail stays fresh. */
+        if (mremap(p, old_len, new_len, 0) != MAP_FAILED) {
+#ifdef MADV_HUGEPAGE
+            (void)madvise((unsigned char *)p + old_len, new_len - old_len, MADV_HUGEPAGE);
+#endif
+            return p;
+        }
+        void *to = map_aligned(new_len);
+        if (!to) return NULL;
+        if (mremap(p, old_len, old_len, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
+            munmap(to, new_len);
+            return NULL;
+        }
+        return to;
+    }
+#endif
+    /* Small (or no mremap): a new array, copied. Its tail is zeroed here;
+     * a mapped one reads zeros already. */
+    unsigned char *to = fresh_memory(new_bytes);
+    if (!to) return NULL;
+    memcpy(to, p, old_bytes);
+    if (!is_mapped(new_bytes)) memset(to + old_bytes, 0, new_bytes - old_bytes);
+    fm_table_mem_free(p, old_bytes);
+    return to;
+}
+
+void fm_table_mem_free(void *p, size_t bytes)
+{
+    if (!p) return;
+#if FM_TABLE_MAPS
+    if (is_mapped(bytes)) {
+        munmap(p, map_length(bytes));
+        return;
+    }
+#endif
+    fm_free(p);
+}
