@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -579,6 +580,23 @@ static int op_failed(const bench_peer *c, void *map, int op) {
     return 1;
 }
 
+/* Fresh memory costs a different amount from one moment to the next on a
+ * VM that hands freed pages back to its host: pages freed a moment ago are
+ * still backed, others must be found again. Every growing and pre-sized
+ * measurement therefore starts right after touching and freeing as much
+ * memory as two final tables hold (untimed), so that each finds the memory
+ * alike, whichever op ran before it. */
+static void settle_memory(const dataset *d) {
+    const size_t bytes = 4 * d->n * (d->ks + d->vs + 4); /* the final table twice */
+    unsigned char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE); /* as large tables are */
+#endif
+    for (size_t at = 0; at < bytes; at += 4096) p[at] = 1;
+    munmap(p, bytes);
+}
+
 /* A growing map: created for n / 16 keys, then all n inserted (or added,
  * every key new) in calls of GROW_BATCH keys; the calls are timed
  * together. insert_sized: created for n keys, creation timed with the
@@ -587,6 +605,7 @@ static int time_growing(const bench_peer *c, const dataset *d, int threads, int 
                         result *res) {
     const size_t n = d->n;
     const int sized = op == OP_INSERT_SIZED;
+    settle_memory(d);
     long f0 = minor_faults();
     double t0 = bench_now();
     void *map = c->create(d->ks, d->vs, sized ? n : n / 16 ? n / 16 : 1, 0.5, threads);
