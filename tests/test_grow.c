@@ -107,11 +107,11 @@ static int agrees(const table_case *c, const char *when, uint64_t seed)
         odd += state == FM_STATE_BUSY;
     }
     if (full != ref_size(c->ref) || full != c->t.live || tombstones != c->t.tombstones || odd) {
-        MISMATCH("seed %llu, %s: %llu FULL slots, %llu live, %zu in the reference, %llu tombstones (%llu counted), %llu "
-             "claimed",
-             (unsigned long long)seed, when, (unsigned long long)full, (unsigned long long)c->t.live,
-             ref_size(c->ref), (unsigned long long)tombstones, (unsigned long long)c->t.tombstones,
-             (unsigned long long)odd);
+        MISMATCH("seed %llu, %s: %llu FULL slots, %llu live, %zu in the reference, %llu tombstones "
+                 "(%llu counted), %llu claimed",
+                 (unsigned long long)seed, when, (unsigned long long)full, (unsigned long long)c->t.live,
+                 ref_size(c->ref), (unsigned long long)tombstones, (unsigned long long)c->t.tombstones,
+                 (unsigned long long)odd);
         return 0;
     }
     for (size_t id = 0; id < ref_id_limit(c->ref); id++) {
@@ -120,7 +120,7 @@ static int agrees(const table_case *c, const char *when, uint64_t seed)
         const uint64_t slot = fm_probe_find(v, key, hash_of(c, key));
         if (slot == FM_NO_SLOT || (c->vs && memcmp(fm_value_at(v, slot), ref_value(c->ref, id), c->vs))) {
             MISMATCH("seed %llu, %s: an entry is %s", (unsigned long long)seed, when,
-                 slot == FM_NO_SLOT ? "not found" : "found with another value");
+                     slot == FM_NO_SLOT ? "not found" : "found with another value");
             return 0;
         }
     }
@@ -177,7 +177,7 @@ static void growth_case(uint64_t seed)
             MISMATCH("seed %llu, %s: the growth failed", (unsigned long long)seed, when);
         } else if (c.t.v.mask + 1 != slots << growth || c.t.tombstones != 0) {
             MISMATCH("seed %llu, %s: %llu slots and %llu tombstones after it", (unsigned long long)seed, when,
-                 (unsigned long long)(c.t.v.mask + 1), (unsigned long long)c.t.tombstones);
+                     (unsigned long long)(c.t.v.mask + 1), (unsigned long long)c.t.tombstones);
         } else if (agrees(&c, when, seed)) {
             /* The grown table keeps working: new keys, new hashes, removes. */
             for (uint64_t i = 0; i < fill / 2; i++)

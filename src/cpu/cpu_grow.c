@@ -40,7 +40,8 @@ static uint32_t log2_of(uint64_t pow2)
 static uint64_t full_run(const fm_table_view *v, uint64_t from, uint64_t end)
 {
     uint64_t full = 0;
-    for (uint64_t s = from; s < end && v->tags[s] != FM_TAG_EMPTY; s++) full += fm_tag_state(v->tags[s]) == FM_STATE_FULL;
+    for (uint64_t s = from; s < end && v->tags[s] != FM_TAG_EMPTY; s++)
+        full += fm_tag_state(v->tags[s]) == FM_STATE_FULL;
     return full;
 }
 
@@ -137,7 +138,8 @@ fm_status fm_cpu_table_grow(fm_cpu_table *t, uint64_t new_slots)
     v.mask = new_slots - 1;
     v.log2_slots = log2_of(new_slots);
     for (uint64_t s = 0; s < first_empty; s++) {
-        if (fm_tag_state(v.tags[s]) == FM_STATE_FULL) side_push(&side, &v, s, fm_table_hash(&v, t->hash_kind, fm_key_at(&v, s)));
+        if (fm_tag_state(v.tags[s]) == FM_STATE_FULL)
+            side_push(&side, &v, s, fm_table_hash(&v, t->hash_kind, fm_key_at(&v, s)));
         v.tags[s] = FM_TAG_EMPTY;
     }
     for (uint64_t hi = slots; hi > first_empty + 1;) {
