@@ -7,11 +7,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* Tables of a few MiB and more ask for transparent huge pages: a probe then
- * costs one TLB entry per 2 MiB instead of per 4 KiB. */
-#define FM_HUGE_THRESHOLD (4u << 20)
-#define FM_HUGE_ALIGN (2u << 20)
-
 void *fm_alloc(size_t bytes)
 {
     if (fm_fault_fire(FM_FAULT_ALLOC)) return NULL;
@@ -25,19 +20,23 @@ void *fm_alloc(size_t bytes)
     return p;
 }
 
-void *fm_alloc_zero(size_t bytes, int threads)
+void fm_zero_parallel(void *p, size_t bytes, int threads)
 {
-    unsigned char *p = fm_alloc(bytes);
-    if (!p) return NULL;
+    unsigned char *b = p;
     const size_t chunk = (size_t)1 << 20;
     const size_t nchunks = (bytes + chunk - 1) / chunk;
     (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1) if (nchunks > 8)
     for (size_t c = 0; c < nchunks; c++) {
-        size_t off = c * chunk;
-        size_t len = bytes - off < chunk ? bytes - off : chunk;
-        memset(p + off, 0, len);
+        const size_t off = c * chunk;
+        memset(b + off, 0, bytes - off < chunk ? bytes - off : chunk);
     }
+}
+
+void *fm_alloc_zero(size_t bytes, int threads)
+{
+    void *p = fm_alloc(bytes);
+    if (p) fm_zero_parallel(p, bytes, threads);
     return p;
 }
 

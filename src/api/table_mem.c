@@ -15,24 +15,9 @@
 #define FM_TABLE_MAPS 0
 #endif
 
-/* Arrays of this many bytes and more get mappings of their own, aligned
- * for transparent huge pages (one TLB entry per 2 MiB of table). */
-#define FM_MAP_THRESHOLD ((size_t)4 << 20)
-#define FM_MAP_ALIGN ((size_t)2 << 20)
-
-static int is_mapped(size_t bytes) { return FM_TABLE_MAPS && bytes >= FM_MAP_THRESHOLD; }
-
-static void zero_parallel(unsigned char *p, size_t bytes, int threads)
-{
-    const size_t chunk = (size_t)1 << 20;
-    const size_t nchunks = (bytes + chunk - 1) / chunk;
-    (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1) if (nchunks > 8)
-    for (size_t c = 0; c < nchunks; c++) {
-        const size_t off = c * chunk;
-        memset(p + off, 0, bytes - off < chunk ? bytes - off : chunk);
-    }
-}
+/* Arrays of FM_HUGE_THRESHOLD bytes and more (api/fm_alloc.h) get mappings
+ * of their own, at FM_HUGE_ALIGN boundaries for transparent huge pages. */
+static int is_mapped(size_t bytes) { return FM_TABLE_MAPS && bytes >= FM_HUGE_THRESHOLD; }
 
 #if FM_TABLE_MAPS
 static size_t map_length(size_t bytes)
@@ -44,12 +29,12 @@ static size_t map_length(size_t bytes)
 /* Fresh zero pages at a 2 MiB boundary; NULL on failure. */
 static void *map_aligned(size_t len)
 {
-    if (len > SIZE_MAX - FM_MAP_ALIGN) return NULL;
-    unsigned char *raw = mmap(NULL, len + FM_MAP_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (len > SIZE_MAX - FM_HUGE_ALIGN) return NULL;
+    unsigned char *raw = mmap(NULL, len + FM_HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return NULL;
-    const size_t head = (FM_MAP_ALIGN - (uintptr_t)raw % FM_MAP_ALIGN) % FM_MAP_ALIGN;
+    const size_t head = (FM_HUGE_ALIGN - (uintptr_t)raw % FM_HUGE_ALIGN) % FM_HUGE_ALIGN;
     if (head) munmap(raw, head);
-    if (FM_MAP_ALIGN - head) munmap(raw + head + len, FM_MAP_ALIGN - head);
+    if (FM_HUGE_ALIGN - head) munmap(raw + head + len, FM_HUGE_ALIGN - head);
     unsigned char *p = raw + head;
 #ifdef MADV_HUGEPAGE
     (void)madvise(p, len, MADV_HUGEPAGE);
@@ -71,7 +56,7 @@ static void *fresh_memory(size_t bytes)
 void *fm_table_mem_alloc(size_t bytes, int threads)
 {
     unsigned char *p = fresh_memory(bytes);
-    if (p) zero_parallel(p, bytes, threads);
+    if (p) fm_zero_parallel(p, bytes, threads);
     return p;
 }
 

@@ -29,13 +29,6 @@
 #include "api/fm_table_mem.h"
 #include "table/fm_hash.h"
 
-static uint32_t log2_of(uint64_t pow2)
-{
-    uint32_t l = 0;
-    while (((uint64_t)1 << l) < pow2) l++;
-    return l;
-}
-
 /* FULL slots in [from, end) before the first EMPTY one. */
 static uint64_t full_run(const fm_table_view *v, uint64_t from, uint64_t end)
 {
@@ -136,7 +129,7 @@ fm_status fm_cpu_table_grow(fm_cpu_table *t, uint64_t new_slots)
 
     fm_table_view v = t->v;
     v.mask = new_slots - 1;
-    v.log2_slots = log2_of(new_slots);
+    v.log2_slots = fm_log2_pow2(new_slots);
     for (uint64_t s = 0; s < first_empty; s++) {
         if (fm_tag_state(v.tags[s]) == FM_STATE_FULL)
             side_push(&side, &v, s, fm_table_hash(&v, t->hash_kind, fm_key_at(&v, s)));

@@ -23,13 +23,6 @@ uint64_t fm_slots_for(uint64_t entries, double max_load)
     return slots;
 }
 
-static uint32_t log2_of(uint64_t pow2)
-{
-    uint32_t l = 0;
-    while (((uint64_t)1 << l) < pow2) l++;
-    return l;
-}
-
 fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
                             uint32_t value_size, int hash_kind, int threads)
 {
@@ -51,7 +44,7 @@ fm_status fm_cpu_table_init(fm_cpu_table *t, uint64_t slots, uint32_t key_size,
         return FM_ERR_NOMEM;
     }
     t->v.mask = slots - 1;
-    t->v.log2_slots = log2_of(slots);
+    t->v.log2_slots = fm_log2_pow2(slots);
     t->v.key_size = key_size;
     t->v.value_size = value_size;
     t->v.spread = 1;

@@ -9,6 +9,14 @@
 
 #define FM_MIN_SLOTS 16u
 
+/* log2 of a power of two (a table's slots). */
+static inline uint32_t fm_log2_pow2(uint64_t pow2)
+{
+    uint32_t l = 0;
+    while (((uint64_t)1 << l) < pow2) l++;
+    return l;
+}
+
 /* Below this many slots a table-wide pass is cheaper on one thread than
  * waking a team. */
 #define FM_PARALLEL_SLOTS 65536
