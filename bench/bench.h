@@ -28,4 +28,9 @@ typedef struct limit_result {
 int limit_probe(size_t bytes, int threads, int huge, uint64_t reads, int reps,
                 limit_result *out);
 
+/* Streaming read-and-write bytes per second over `bytes` bytes on `threads`
+ * OpenMP threads (median of reps passes). Returns 0, or -1 when the array
+ * could not be mapped. */
+int stream_probe(size_t bytes, int threads, int reps, double *bytes_per_s);
+
 #endif

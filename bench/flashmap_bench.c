@@ -960,6 +960,20 @@ int main(int argc, char **argv) {
                         json_end(&o);
                     }
                 }
+                double stream = 0, stream_other = -1;
+                {
+                    cpu_mark m0, m1;
+                    cpu_mark_now(&m0);
+                    if (stream_probe(bytes, t, o.reps, &stream) != 0) stream = 0;
+                    cpu_mark_now(&m1);
+                    stream_other = other_cpus(&m0, &m1);
+                }
+                if (stream > 0 && g_json) {
+                    json_begin("limit", "stream_rw8", &d, t);
+                    fprintf(g_json, ",\"gbytes_per_s\":%.3f,\"bytes\":%zu,\"reps\":%d", stream / 1e9, bytes, o.reps);
+                    if (stream_other >= 0) fprintf(g_json, ",\"other_cpus\":%.2f", stream_other);
+                    json_end(&o);
+                }
                 if (have_lim[0] || have_lim[1]) {
                     printf("limit: random prefetched 8-byte reads over %.0f MiB (flashmap's table size), "
                            "%d thread%s:\n",
@@ -979,6 +993,15 @@ int main(int argc, char **argv) {
                         }
                         printf("\n");
                     }
+                }
+                if (stream > 0) {
+                    printf("  %-28s %8.1f GB/s  (every word read and written once, as a dense write sweeps "
+                           "its table)", "streaming, MADV_HUGEPAGE:", stream / 1e9);
+                    if (stream_other > BUSY_OTHER) {
+                        printf("  * other processes used %.2f CPUs", stream_other);
+                        g_busy_warnings++;
+                    }
+                    printf("\n");
                 }
                 fflush(stdout);
             }

@@ -136,3 +136,33 @@ int limit_probe(size_t bytes, int threads, int huge, uint64_t reads, int reps,
     munmap(raw, map_bytes);
     return 0;
 }
+
+/* The machine's streaming limit on the same threads: every 8-byte word of
+ * an array as large as the map's table read and written back once (a
+ * dense write sweeps its table so), in bytes per second, the median of
+ * `reps` passes after one untimed pass that faults the pages in. The
+ * ratio of two thread counts' rates bounds how well such a sweep can
+ * scale on this machine at this moment. */
+int stream_probe(size_t bytes, int threads, int reps, double *bytes_per_s) {
+    const size_t align = (size_t)2 << 20;
+    bytes = (bytes + align - 1) / align * align;
+    if (bytes < align) bytes = align;
+    const int64_t len = (int64_t)(bytes / sizeof(uint64_t));
+    uint64_t *a = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) return -1;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(a, bytes, MADV_HUGEPAGE);
+#endif
+    double secs[BENCH_MAX_REPS];
+    const int nrep = reps < 1 ? 1 : reps < BENCH_MAX_REPS ? reps : BENCH_MAX_REPS;
+    for (int r = -1; r < nrep; r++) {
+        const double t0 = bench_now();
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t i = 0; i < len; i++) a[i] = a[i] * 3 + (uint64_t)i;
+        if (r >= 0) secs[r] = bench_now() - t0;
+    }
+    limit_sink += a[len / 2];
+    munmap(a, bytes);
+    *bytes_per_s = 2.0 * (double)bytes / bench_median(secs, nrep);
+    return 0;
+}
