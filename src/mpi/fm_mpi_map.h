@@ -42,6 +42,12 @@ typedef struct mpi_map {
     fm_mpi_nccl *nccl;
     char nccl_note[160];
     int force_exchange; /* FLASHMAP_TEST_MPI_EXCHANGE=1: one rank exchanges too */
+    /* Adds' deltas travel in the fewest bytes that hold the largest: where
+     * the ranks span several nodes (bytes cross a network), or always with
+     * FLASHMAP_MPI_NARROW=1 (never with 0). Inside one node the exchange is
+     * a memory copy, and finding the largest, narrowing and widening cost
+     * more than the 7 bytes a delta they save. */
+    int narrow_deltas;
     /* The agreements' reduction (mpi_agree.c) and the collective calls
      * made on this map so far, which every rank counts alike. */
     MPI_Datatype tally_type;

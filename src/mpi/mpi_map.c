@@ -149,7 +149,7 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
     /* Adds: the largest delta, which sets the bytes every delta travels in
      * (a device batch, not read here, travels in 8). */
     if (op == OP_ADD)
-        t.max[3] = db ? UINT64_MAX
+        t.max[3] = db || !m->narrow_deltas ? UINT64_MAX
                    : st == FM_OK && payload ? fm_mpi_largest_delta(payload, n, map->cfg.threads)
                                             : 0; /* failed: nothing travels */
     const uint64_t *most = t.max;
@@ -484,6 +484,18 @@ static const char *cuda_aware_mpi(void)
 #endif
 }
 
+/* Whether adds narrow their deltas (see mpi_map.narrow_deltas): by
+ * FLASHMAP_MPI_NARROW=1 or 0, else when the ranks span several nodes. A
+ * rank that does not narrow makes every rank send 8 bytes (the first
+ * tally takes the largest of the ranks' widths). */
+static int narrows_deltas(int several_nodes)
+{
+    const char *narrow = getenv("FLASHMAP_MPI_NARROW");
+    if (narrow && strcmp(narrow, "1") == 0) return 1;
+    if (narrow && strcmp(narrow, "0") == 0) return 0;
+    return several_nodes;
+}
+
 /* After the map is made, on every rank (collective): the exchange of
  * device batches, NCCL when it starts everywhere (with CUDA shards, and
  * not switched off by FLASHMAP_NCCL=0), else staging through the host.
@@ -500,8 +512,9 @@ static void choose_exchange(mpi_map *m)
     const char *verbose = getenv("FLASHMAP_MPI_VERBOSE");
     if (m->rank == 0 && verbose && strcmp(verbose, "1") == 0)
         fprintf(stderr, "flashmap: MPI map on %d rank(s), %s shards: device batches exchange through %s (%s); "
-                "CUDA-aware MPI: %s (not used)\n", m->size, m->local->backend == FM_BACKEND_CUDA ? "CUDA" : "CPU",
-                m->nccl ? "NCCL" : "host staging and MPI", m->nccl_note, cuda_aware_mpi());
+                "CUDA-aware MPI: %s (not used); deltas of adds travel %s\n", m->size,
+                m->local->backend == FM_BACKEND_CUDA ? "CUDA" : "CPU", m->nccl ? "NCCL" : "host staging and MPI",
+                m->nccl_note, cuda_aware_mpi(), m->narrow_deltas ? "narrowed" : "in 8 bytes");
 }
 
 fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
@@ -562,6 +575,7 @@ fm_status fm_create_mpi(MPI_Comm comm, const fm_config *cfg, fm_map **map_out)
         m->tally_op = MPI_OP_NULL;
         int local_rank = 0, local_ranks = 1;
         fm_mpi_node_place(dup, rank, &local_rank, &local_ranks);
+        m->narrow_deltas = narrows_deltas(local_ranks < size);
         m->exchange_bytes = resolved.exchange_bytes ? resolved.exchange_bytes
                                                     : fm_mpi_default_exchange_bytes(dup, local_ranks);
         map->cfg.exchange_bytes = m->exchange_bytes;
