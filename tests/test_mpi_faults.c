@@ -48,12 +48,16 @@ int main(int argc, char **argv)
 
 enum { KS = 16, VS = 8 };
 
+/* 16 KiB: several rounds per call; 0 (the default, megabytes): one round,
+ * routed before the first agreement. */
+static uint64_t g_exchange_bytes = 16384;
+
 static fm_config config(void)
 {
     fm_config cfg = fm_config_default(KS, VS, 64);
     cfg.backend = FM_BACKEND_CPU;
     cfg.threads = 1;
-    cfg.exchange_bytes = 16384; /* several rounds per call */
+    cfg.exchange_bytes = g_exchange_bytes;
     return cfg;
 }
 
@@ -328,6 +332,10 @@ int main(int argc, char **argv)
     for (int op = 0; op < OP_KINDS; op++)
         sweep((op_kind)op);
     sweep_create_load(1);
+    g_exchange_bytes = 0;
+    if (g_rank == 0) printf("  one round per call:\n");
+    for (int op = OP_INSERT; op <= OP_REMOVE; op++)
+        sweep((op_kind)op);
 
     MPI_Allreduce(MPI_IN_PLACE, &g_failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Barrier(MPI_COMM_WORLD);

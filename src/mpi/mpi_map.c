@@ -153,11 +153,27 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
                    : st == FM_OK && payload ? fm_mpi_largest_delta(payload, n, map->cfg.threads)
                                             : 0; /* failed: nothing travels */
     const uint64_t *most = t.max;
+    const size_t ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
+    const int need_order = op == OP_GET || op == OP_REMOVE;
     fm_mpi_routed r;
     memset(&r, 0, sizeof r);
+    /* A host batch that fits one round is routed before the first tally,
+     * which then agrees on its failures too: the call saves the agreement
+     * of its own. When every rank's batch fits (the agreed rounds are 1)
+     * every rank has routed so; otherwise each routes again below. */
+    int routed = 0;
+    if (st == FM_OK && !db && t.max[0] / m->exchange_bytes == 0) {
+        r.rounds = 1;
+        st = fm_mpi_route(map, &r, keys, payload, ps, n, need_order);
+        routed = 1;
+    }
     if ((st = fm_mpi_call(map, call_of(op), st, &t)) != FM_OK) goto done;
     *outputs_staged = most[1] != 0;
     const uint64_t rounds = most[0] / m->exchange_bytes + 1;
+    if (routed && rounds != 1) { /* another rank's batch takes several rounds */
+        fm_mpi_routed_free(&r);
+        routed = 0;
+    }
     r.rounds = rounds > (1u << 20) ? (1u << 20) : (uint32_t)rounds;
     if (most[2] == 0) { /* device batch and NCCL ready on every rank: the NCCL path */
         *outputs_staged = 0;
@@ -176,9 +192,10 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
         if (st == FM_OK && op == OP_ADD)
             st = fm_mpi_host_adds(map, sg, n_in, &keys, &payload, &n, &combined_keys, &combined_deltas);
     }
-    const size_t ps = op == OP_INSERT ? vs : op == OP_ADD ? sizeof(uint64_t) : 0;
-    if (st == FM_OK) st = fm_mpi_route(map, &r, keys, payload, ps, n, op == OP_GET || op == OP_REMOVE);
-    if ((st = fm_mpi_agree(map, st)) != FM_OK) goto done;
+    if (!routed) {
+        if (st == FM_OK) st = fm_mpi_route(map, &r, keys, payload, ps, n, need_order);
+        if ((st = fm_mpi_agree(map, st)) != FM_OK) goto done;
+    }
     int rc = MPI_Alltoall(r.cnt, (int)r.rounds, MPI_UINT64_T, r.rcnt, (int)r.rounds, MPI_UINT64_T, m->comm);
     if (rc != MPI_SUCCESS) {
         st = fm_mpi_failed(map, rc, "MPI_Alltoall");
