@@ -75,27 +75,43 @@ static long anon_huge_kib(void) {
 
 static volatile uint64_t limit_sink;
 
-int limit_probe(size_t bytes, int threads, int huge, uint64_t reads, int reps,
-                limit_result *out) {
-    memset(out, 0, sizeof *out);
+/* A probe's array: `bytes` rounded up to whole 2 MiB pages, starting on a
+ * huge-page boundary (mapped 2 MiB larger), advised MADV_HUGEPAGE or
+ * MADV_NOHUGEPAGE, and touched on `threads` threads (a[i] = i). */
+typedef struct probe_array {
+    void *raw;
+    size_t map_bytes, bytes;
+    uint64_t *a;
+} probe_array;
+
+static int probe_array_map(probe_array *p, size_t bytes, int huge, int threads) {
     const size_t align = (size_t)2 << 20;
     bytes = (bytes + align - 1) / align * align;
     if (bytes < align) bytes = align;
-    const uint64_t len = bytes / sizeof(uint64_t);
-    long huge0 = anon_huge_kib();
-    /* over-map by 2 MiB so the array can start on a huge-page boundary */
-    size_t map_bytes = bytes + align;
-    void *raw = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return -1;
-    uint64_t *a = (uint64_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    p->bytes = bytes;
+    p->map_bytes = bytes + align;
+    p->raw = mmap(NULL, p->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p->raw == MAP_FAILED) return -1;
+    p->a = (uint64_t *)(((uintptr_t)p->raw + align - 1) & ~(uintptr_t)(align - 1));
 #ifdef MADV_HUGEPAGE
-    (void)madvise(a, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    (void)madvise(p->a, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 #endif
+    uint64_t *const a = p->a;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < (int64_t)len; i++) a[i] = (uint64_t)i;
+    for (int64_t i = 0; i < (int64_t)(bytes / sizeof(uint64_t)); i++) a[i] = (uint64_t)i;
+    return 0;
+}
+
+int limit_probe(size_t bytes, int threads, int huge, uint64_t reads, int reps,
+                limit_result *out) {
+    memset(out, 0, sizeof *out);
+    long huge0 = anon_huge_kib();
+    probe_array arr;
+    if (probe_array_map(&arr, bytes, huge, threads) != 0) return -1;
+    const uint64_t *a = arr.a, len = arr.bytes / sizeof(uint64_t);
     long huge1 = anon_huge_kib();
     out->huge_mib = (huge0 >= 0 && huge1 >= 0) ? (double)(huge1 - huge0) / 1024.0 : -1.0;
-    out->bytes = bytes;
+    out->bytes = arr.bytes;
 
     static const int batches[] = {8, 16, 32, 64, 128, 256};
     double best = 0;
@@ -133,36 +149,31 @@ int limit_probe(size_t bytes, int threads, int huge, uint64_t reads, int reps,
             out->reads = done;
         }
     }
-    munmap(raw, map_bytes);
+    munmap(arr.raw, arr.map_bytes);
     return 0;
 }
 
 /* The machine's streaming limit on the same threads: every 8-byte word of
- * an array as large as the map's table read and written back once (a
- * dense write sweeps its table so), in bytes per second, the median of
- * `reps` passes after one untimed pass that faults the pages in. The
- * ratio of two thread counts' rates bounds how well such a sweep can
- * scale on this machine at this moment. */
+ * an array as large as the map's table (huge pages, touched first) read and
+ * written back once (a dense write sweeps its table so), in bytes per
+ * second, the median of `reps` passes. The ratio of two thread counts'
+ * rates bounds how well such a sweep can scale on this machine at this
+ * moment. */
 int stream_probe(size_t bytes, int threads, int reps, double *bytes_per_s) {
-    const size_t align = (size_t)2 << 20;
-    bytes = (bytes + align - 1) / align * align;
-    if (bytes < align) bytes = align;
-    const int64_t len = (int64_t)(bytes / sizeof(uint64_t));
-    uint64_t *a = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (a == MAP_FAILED) return -1;
-#ifdef MADV_HUGEPAGE
-    (void)madvise(a, bytes, MADV_HUGEPAGE);
-#endif
+    probe_array arr;
+    if (probe_array_map(&arr, bytes, 1, threads) != 0) return -1;
+    uint64_t *const a = arr.a;
+    const int64_t len = (int64_t)(arr.bytes / sizeof(uint64_t));
     double secs[BENCH_MAX_REPS];
     const int nrep = reps < 1 ? 1 : reps < BENCH_MAX_REPS ? reps : BENCH_MAX_REPS;
-    for (int r = -1; r < nrep; r++) {
+    for (int r = 0; r < nrep; r++) {
         const double t0 = bench_now();
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int64_t i = 0; i < len; i++) a[i] = a[i] * 3 + (uint64_t)i;
-        if (r >= 0) secs[r] = bench_now() - t0;
+        secs[r] = bench_now() - t0;
     }
     limit_sink += a[len / 2];
-    munmap(a, bytes);
-    *bytes_per_s = 2.0 * (double)bytes / bench_median(secs, nrep);
+    munmap(arr.raw, arr.map_bytes);
+    *bytes_per_s = 2.0 * (double)arr.bytes / bench_median(secs, nrep);
     return 0;
 }

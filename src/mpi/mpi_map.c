@@ -77,6 +77,14 @@ static fm_status single_rank(fm_map *map, mpi_op op, const void *keys, const voi
  * would have, on the host path), and whether its call is not
  * device-resident (so 0 means: every rank's call takes the NCCL path). */
 
+/* The exchange rounds of a call whose largest rank routes `bytes` (each
+ * round must fit exchange_bytes). */
+static uint32_t rounds_for(const mpi_map *m, uint64_t bytes)
+{
+    const uint64_t rounds = bytes / m->exchange_bytes + 1;
+    return rounds > (1u << 20) ? (1u << 20) : (uint32_t)rounds;
+}
+
 /* A write readies the local table for its largest round of received keys,
  * in the buffers they will land in, before the agreement that starts the
  * exchange: a rank that cannot (a CUDA shard's staging buffers) fails the
@@ -162,19 +170,19 @@ static fm_status mpi_bulk_host(fm_map *map, mpi_op op, fm_stage *sg, size_t n_in
      * of its own. When every rank's batch fits (the agreed rounds are 1)
      * every rank has routed so; otherwise each routes again below. */
     int routed = 0;
-    if (st == FM_OK && !db && t.max[0] / m->exchange_bytes == 0) {
+    if (st == FM_OK && !db && rounds_for(m, t.max[0]) == 1) {
         r.rounds = 1;
         st = fm_mpi_route(map, &r, keys, payload, ps, n, need_order);
         routed = 1;
     }
     if ((st = fm_mpi_call(map, call_of(op), st, &t)) != FM_OK) goto done;
     *outputs_staged = most[1] != 0;
-    const uint64_t rounds = most[0] / m->exchange_bytes + 1;
+    const uint32_t rounds = rounds_for(m, most[0]);
     if (routed && rounds != 1) { /* another rank's batch takes several rounds */
         fm_mpi_routed_free(&r);
         routed = 0;
     }
-    r.rounds = rounds > (1u << 20) ? (1u << 20) : (uint32_t)rounds;
+    r.rounds = rounds;
     if (most[2] == 0) { /* device batch and NCCL ready on every rank: the NCCL path */
         *outputs_staged = 0;
         st = fm_mpi_nccl_bulk(map, m->nccl, m->local, m->comm, op, db, r.rounds);
