@@ -3,8 +3,10 @@
  * The CUDA backend's per-key logic on CPU threads: the steps every GPU
  * thread runs (src/cuda/fm_cuda_keys.h: grouping a chunk's keys in the
  * epoch-tagged set, the acting occurrence's write, remove, get, exact
- * new-key counts, and add_u64 with no grouping, every occurrence of a key
- * racing the others) run here on
+ * new-key counts, add_u64 with no grouping, every occurrence of a key
+ * racing the others, and the single-pass insert, whose count of repeats
+ * must be exact and which is written again grouped when it has any) run
+ * here on
  * OpenMP threads over a table in host memory, in a shuffled order, and the
  * outcome of every batch is compared with the reference map applied in
  * batch order. So the logic the kernels run is tested on every machine,
@@ -36,6 +38,7 @@ typedef struct emu {
     int kind;
     fm_cuda_dedup d;
     size_t *perm; /* the order the "threads" take a chunk's keys in */
+    unsigned *marks; /* the single-pass insert's bit a slot */
     tu_rng rng;
     const char *conf;
     int batch;
@@ -85,6 +88,7 @@ static void add_counts(fm_cuda_counts *sum, const fm_key_counts *k)
         sum->removed += k->removed;
         sum->tombstones_left += k->tombstones_left;
         sum->lost += k->lost;
+        sum->repeated += k->repeated;
     }
 }
 
@@ -100,7 +104,7 @@ static void group_chunk(emu *e, const uint8_t *keys, size_t n, int last)
     for (long long k = 0; k < len; k++) fm_key_group(keys, e->perm[k], e->t.key_size, e->kind, &e->d, last);
 }
 
-typedef enum op { OP_INSERT, OP_ADD, OP_REMOVE, OP_GET, OP_COUNT } op;
+typedef enum op { OP_INSERT, OP_ADD, OP_REMOVE, OP_GET, OP_COUNT, OP_INSERT_ONCE } op;
 
 /* Runs one chunk of a batch on the emulated device. */
 static void run_chunk(emu *e, op o, const uint8_t *keys, const uint8_t *values,
@@ -108,12 +112,13 @@ static void run_chunk(emu *e, op o, const uint8_t *keys, const uint8_t *values,
                       uint8_t *values_out, const fm_table_view *seen, fm_cuda_counts *c)
 {
     const uint32_t ks = e->t.key_size, vs = e->t.value_size;
-    if (o != OP_GET && o != OP_ADD) group_chunk(e, keys, n, o == OP_INSERT); /* adds are not grouped */
-    else shuffle(e, n);
+    if (o != OP_GET && o != OP_ADD && o != OP_INSERT_ONCE) group_chunk(e, keys, n, o == OP_INSERT);
+    else shuffle(e, n); /* adds and single-pass inserts are not grouped */
+    if (o == OP_INSERT_ONCE) memset(e->marks, 0, fm_mark_words(e->t.mask + 1) * sizeof *e->marks);
     const long long len = (long long)n;
 #pragma omp parallel
     {
-        fm_key_counts k = {0, 0, 0, 0, 0, 0};
+        fm_key_counts k = {0, 0, 0, 0, 0, 0, 0};
 #pragma omp for schedule(dynamic, 5)
         for (long long q = 0; q < len; q++) {
             const size_t i = e->perm[q];
@@ -127,6 +132,9 @@ static void run_chunk(emu *e, op o, const uint8_t *keys, const uint8_t *values,
                 break;
             case OP_INSERT:
                 if (fm_key_acts(&e->d, i, 1, &k)) fm_key_write(&e->t, e->kind, key, values + i * vs, &k);
+                break;
+            case OP_INSERT_ONCE: /* every occurrence, all at once, as the add */
+                fm_key_insert_once(&e->t, e->kind, key, values + i * vs, vs ? e->marks : NULL, &k);
                 break;
             case OP_ADD: /* every occurrence, all at once: repeats of a key race */
                 fm_key_add(&e->t, e->kind, key, deltas ? deltas[i] : 1ull, &k);
@@ -214,6 +222,7 @@ static void run_conf(uint32_t ks, uint32_t vs, fm_hash hash, uint64_t seed, doub
         }
     }
     e.perm = tu_xcalloc(max_batch, sizeof *e.perm);
+    e.marks = tu_xcalloc(fm_mark_words(slots), sizeof *e.marks);
     uint8_t *pool = tu_xcalloc(pool_n, ks), *keys = tu_xcalloc(max_batch, ks);
     uint8_t *values = tu_xcalloc(max_batch, vs), *out = tu_xcalloc(max_batch, vs);
     uint8_t *flags = tu_xcalloc(max_batch, 1);
@@ -233,19 +242,37 @@ static void run_conf(uint32_t ks, uint32_t vs, fm_hash hash, uint64_t seed, doub
         tu_fill(&e.rng, values, n * vs);
         const int use_deltas = !tu_chance(&e.rng, 25);
         for (size_t i = 0; i < n; i++) deltas[i] = tu_chance(&e.rng, 20) ? ~0ull - tu_below(&e.rng, 3) : tu_below(&e.rng, 9);
-        op o = (op)tu_below(&e.rng, 5);
+        op o = (op)tu_below(&e.rng, 6);
         if (o == OP_ADD && vs != 8) o = OP_INSERT;
         fm_table_view seen;
         memset(&seen, 0, sizeof seen);
         if (o == OP_COUNT) seen = table_new(fm_dedup_slots(n), ks, 0);
         fm_cuda_counts c;
         memset(&c, 0, sizeof c);
+        uint64_t repeats = 0; /* single-pass insert: later occurrences of a key in its chunk */
         for (size_t first = 0; first < n;) { /* chunks of random size, in order */
             size_t len = (size_t)tu_range(&e.rng, 1, n);
             if (len > n - first) len = n - first;
             run_chunk(&e, o, keys + first * ks, values + first * vs, use_deltas ? deltas + first : NULL,
                       len, flags + first, out + first * vs, &seen, &c);
+            if (o == OP_INSERT_ONCE && vs) {
+                ref_clear(fresh);
+                for (size_t i = first; i < first + len; i++) repeats += !ref_put(fresh, keys + i * ks, NULL);
+            }
             first += len;
+        }
+        if (o == OP_INSERT_ONCE) {
+            if (c.repeated != repeats)
+                MISMATCH("%s batch %d: the single pass counted %llu repeats, the chunks hold %llu", conf, e.batch,
+                         c.repeated, (unsigned long long)repeats);
+            /* With repeats, the backend writes the batch again grouped. */
+            for (size_t first = 0; c.repeated && first < n;) {
+                size_t len = (size_t)tu_range(&e.rng, 1, n);
+                if (len > n - first) len = n - first;
+                run_chunk(&e, OP_INSERT, keys + first * ks, values + first * vs, NULL, len, flags + first,
+                          out + first * vs, &seen, &c);
+                first += len;
+            }
         }
         if (c.lost) MISMATCH("%s batch %d: %llu keys found no slot", conf, e.batch, c.lost);
         e.live += c.claimed;
@@ -254,6 +281,7 @@ static void run_conf(uint32_t ks, uint32_t vs, fm_hash hash, uint64_t seed, doub
         e.tombstones += c.tombstones_left;
         switch (o) {
         case OP_INSERT:
+        case OP_INSERT_ONCE:
             for (size_t i = 0; i < n; i++) ref_put(ref, keys + i * ks, values + i * vs);
             break;
         case OP_ADD:
@@ -299,6 +327,7 @@ static void run_conf(uint32_t ks, uint32_t vs, fm_hash hash, uint64_t seed, doub
     free(e.d.set);
     free(e.d.slot_of);
     free(e.perm);
+    free(e.marks);
     free(pool);
     free(keys);
     free(values);

@@ -10,10 +10,11 @@
  *
  * --check also holds every call to the budget of the lean write path
  * (issue 14; the budgets are in run_map): no memset beyond the counters
- * (and, where repeats need it, the distinct count's set), no device
- * allocation and no new pool memory once warm, two kernels a chunk for
- * insert and remove, one for get and add_u64, one host wait; a call over
- * budget is a failure.
+ * (and, where repeats need it, the distinct count's set; for inserts, the
+ * single pass's bit a slot), no device allocation and no new pool memory
+ * once warm, one kernel a chunk for an insert of distinct keys (three when
+ * they repeat), two for remove, one for get and add_u64, one host wait; a
+ * call over budget is a failure.
  * Prints "test_write_cost: N failures". */
 #include <flashmap.h>
 
@@ -80,6 +81,24 @@ static void *device_copy(const void *host, size_t bytes)
         EXPECT(s_ == FM_OK, "%s: %s", #expr, fm_last_error(map));              \
     } while (0)
 
+/* expr on map, counted and reported as "<name> <label>" against *most. */
+#define COSTED(map, name, label, most, expr)                                   \
+    do {                                                                       \
+        char what_[64];                                                        \
+        const fm_emu_counts a_ = counts_now();                                 \
+        CALL(map, expr);                                                       \
+        const fm_emu_counts b_ = counts_now();                                 \
+        snprintf(what_, sizeof what_, "%s %s", name, label);                   \
+        report(what_, &a_, &b_, most);                                         \
+    } while (0)
+
+/* The values of keys dk[0, count) (device memory) into out, through dout. */
+static void values_of(fm_map *map, const uint64_t *dk, size_t count, uint64_t *dout, uint64_t *out)
+{
+    CALL(map, fm_bulk_get(map, dk, count, dout, NULL));
+    if (cudaMemcpy(out, dout, count * 8, cudaMemcpyDeviceToHost) != cudaSuccess) exit(1);
+}
+
 /* One map: warm calls of every kind, each counted, results checked. */
 static void run_map(const char *name, int shards, size_t n, int check)
 {
@@ -116,6 +135,11 @@ static void run_map(const char *name, int shards, size_t n, int check)
     const unsigned long long k = shards > 1 ? (unsigned long long)shards : 1;
     const unsigned long long rl = shards > 1 ? 12 : 0, rm = shards > 1 ? 64 : 0, rw = shards > 1 ? 6 : 0;
     const budget write = {2 * k + rl, 64 * k + rm, 0, k + rw};
+    /* An insert of distinct keys is one pass (1 kernel) that clears a bit
+     * a table slot first (at most 4 slots a key: n / 2 bytes); one whose
+     * keys repeat is then written again grouped (2 kernels more). */
+    const budget insert = {1 * k + rl, 64 * k + rm + n / 2, 0, k + rw};
+    const budget insert_repeats = {3 * k + rl, 2 * 64 * k + rm + n, 0, 2 * k + rw};
     const budget read = {1 * k + rl, rm, 0, 1 + rw};
     const budget add = {(shards > 1 ? 2 : 1) * k + rl, (shards > 1 ? 128 : 64) * k + rm, 0, 2 * k + rw};
     const budget add_repeats = {7 * k + rl, 64 * 4 * k + rm + 16 * 2 * n, 0, 5 * k + rw};
@@ -128,7 +152,7 @@ static void run_map(const char *name, int shards, size_t n, int check)
     CALL(map, fm_bulk_insert(map, dk, dv, n));
     b = counts_now();
     snprintf(what, sizeof what, "%s insert", name);
-    report(what, &a, &b, check ? &write : NULL);
+    report(what, &a, &b, check ? &insert : NULL);
     EXPECT(fm_size(map) == n, "%s: size %llu after insert, expected %zu", name, (unsigned long long)fm_size(map), n);
 
     CALL(map, fm_bulk_get(map, dk, n, dout, dfound));
@@ -151,8 +175,7 @@ static void run_map(const char *name, int shards, size_t n, int check)
     b = counts_now();
     snprintf(what, sizeof what, "%s add_u64 (present)", name);
     report(what, &a, &b, check ? &add : NULL);
-    CALL(map, fm_bulk_get(map, dk, n, dout, NULL));
-    if (cudaMemcpy(out, dout, n * 8, cudaMemcpyDeviceToHost) != cudaSuccess) exit(1);
+    values_of(map, dk, n, dout, out);
     wrong = 0;
     for (size_t i = 0; i < n; i++) wrong += out[i] != hv[i] + 2;
     EXPECT(wrong == 0, "%s add_u64: %zu of %zu counters wrong", name, wrong, n);
@@ -170,11 +193,41 @@ static void run_map(const char *name, int shards, size_t n, int check)
     snprintf(what, sizeof what, "%s add_u64 (fresh, x2)", name);
     report(what, &a, &b, check ? &add_repeats : NULL);
     EXPECT(fm_size(map) == n, "%s: size %llu after add_u64, expected %zu", name, (unsigned long long)fm_size(map), n);
-    CALL(map, fm_bulk_get(map, dk, n, dout, NULL));
-    if (cudaMemcpy(out, dout, n * 8, cudaMemcpyDeviceToHost) != cudaSuccess) exit(1);
+    values_of(map, dk, n, dout, out);
     wrong = 0;
     for (size_t i = 0; i < n; i++) wrong += out[i] != 2;
     EXPECT(wrong == 0, "%s add_u64 fresh: %zu of %zu counters wrong", name, wrong, n);
+
+    /* Into the cleared map (room for all, no counting): an insert whose
+     * keys repeat (n / 2 keys twice; the later value must win), then the
+     * n / 2 distinct keys twice: the first of those groups (the map saw
+     * repeats last), the second is one pass again. */
+    const size_t half = n / 2;
+    uint64_t *rep_k = malloc(n * 8), *rep_v = malloc(n * 8);
+    for (size_t i = 0; i < n; i++) {
+        rep_k[i] = hk[i % half];
+        rep_v[i] = i < half ? hv[i] : hv[i - half] ^ 1;
+    }
+    uint64_t *drep_k = device_copy(rep_k, n * 8), *drep_v = device_copy(rep_v, n * 8);
+    CALL(map, fm_clear(map));
+    COSTED(map, name, "insert (repeats, x2)", check ? &insert_repeats : NULL, fm_bulk_insert(map, drep_k, drep_v, n));
+    EXPECT(fm_size(map) == half, "%s: size %llu after an insert with repeats, expected %zu", name,
+           (unsigned long long)fm_size(map), half);
+    values_of(map, dk, half, dout, out);
+    wrong = 0;
+    for (size_t i = 0; i < half; i++) wrong += out[i] != (hv[i] ^ 1);
+    EXPECT(wrong == 0, "%s insert with repeats: %zu of %zu values not the later one", name, wrong, half);
+    COSTED(map, name, "insert (after repeats)", check ? &write : NULL, fm_bulk_insert(map, dk, dv, half));
+    COSTED(map, name, "insert (distinct again)", check ? &insert : NULL, fm_bulk_insert(map, dk, dv, half));
+    values_of(map, dk, half, dout, out);
+    wrong = 0;
+    for (size_t i = 0; i < half; i++) wrong += out[i] != hv[i];
+    EXPECT(wrong == 0, "%s insert after repeats: %zu of %zu values wrong", name, wrong, half);
+    cudaFree(drep_k);
+    cudaFree(drep_v);
+    free(rep_k);
+    free(rep_v);
+    CALL(map, fm_bulk_insert(map, dk, dv, n)); /* all n keys again, for the removes */
 
     CALL(map, fm_bulk_remove(map, dk, n / 2, dfound));
     CALL(map, fm_bulk_insert(map, dk, dv, n / 2));
@@ -226,8 +279,7 @@ static void growing_insert(size_t n, int check)
     const budget grow = {5, 1u << 30, 16, 3};
     report("8x8 insert growing 16x", &a, &b, check ? &grow : NULL);
     EXPECT(fm_size(map) == n, "growing insert: size %llu, expected %zu", (unsigned long long)fm_size(map), n);
-    CALL(map, fm_bulk_get(map, dk, n, dout, NULL));
-    if (cudaMemcpy(out, dout, n * 8, cudaMemcpyDeviceToHost) != cudaSuccess) exit(1);
+    values_of(map, dk, n, dout, out);
     size_t wrong = 0;
     for (size_t i = 0; i < n; i++) wrong += out[i] != hk[i];
     EXPECT(wrong == 0, "growing insert: %zu of %zu values wrong", wrong, n);

@@ -23,7 +23,7 @@
 #   bench_sharded  --shape sharded: 1 and 4 shards on device 0
 #   probes         --shape probes: dependent gather chains, plain and fenced
 #   phases         FLASHMAP_CUDA_PHASES=1 8x8 insert: time per write phase
-#   group_sweep    the same for grouped chunks of 2^16 .. 2^20 keys
+#   group_sweep    the same for grouped inserts, chunks of 2^16 .. 2^20 keys
 #   differential_cuda, cross_backend, device_shards_3   correctness on the GPU
 #   memcheck       compute-sanitizer on a small differential run
 #   build_more, more_cuda_tests    the rest of `ctest -L cuda` (make -k)
@@ -336,11 +336,14 @@ gpu_step probes 30 "$GPUBENCH" --shape probes --keys "$KEYS" --reps 3
 gpu_step phases 30 env FLASHMAP_CUDA_PHASES=1 "$GPUBENCH" --shape 8x8 --keys "$KEYS" --reps 1
 # The grouped writes' chunk (FLASHMAP_CUDA_GROUP_KEYS) from 2^16 to 2^20
 # keys: which one keeps the grouping set in L2 under the table's traffic.
+# Inserts are grouped here (FLASHMAP_CUDA_INSERT=grouped): group20 against
+# bench_8x8's single-pass insert of the same keys is the A/B of the two.
 group_sweep() {
     local g bench=$1
     for g in 16 17 18 19 20; do
         echo "-- FLASHMAP_CUDA_GROUP_KEYS=2^$g"
-        env FLASHMAP_CUDA_PHASES=1 FLASHMAP_CUDA_GROUP_KEYS=$((1 << g)) "$bench" --shape 8x8 --keys "$KEYS" \
+        env FLASHMAP_CUDA_PHASES=1 FLASHMAP_CUDA_INSERT=grouped FLASHMAP_CUDA_GROUP_KEYS=$((1 << g)) \
+            "$bench" --shape 8x8 --keys "$KEYS" \
             --reps 3 2>&1 | sed "s/^RESULT dev_8x8_/RESULT group$g"_dev_8x8_/ || return 1
     done
 }

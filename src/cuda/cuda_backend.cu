@@ -15,6 +15,7 @@ static void release(fm_cuda_map *m)
 {
     fm_cuda_table_release(&m->t);
     fm_cuda_dedup_release(&m->dd);
+    fm_cuda_marks_release(m);
     fm_cuda_gather_release(&m->gather);
     fm_cuda_stage_release(&m->stage);
     fm_cuda_free(m->counts);

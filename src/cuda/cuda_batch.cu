@@ -1,42 +1,21 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Bulk operations on a device table, chunk by chunk: one thread per key,
- * running the per-key steps of cuda/fm_cuda_keys.h. Inserts and removes
- * group each chunk's keys first (fm_k_group, in a set that stays in L2),
- * then the acting occurrences write (fm_k_write), so the result is the CPU
- * backend's to the byte whatever the scheduling; add_u64 needs no grouping
+ * running the per-key steps of cuda/fm_cuda_keys.h. Removes, and inserts
+ * whose keys repeat, group each chunk's keys first (fm_k_group, in a set
+ * that stays in L2), then the acting occurrences write (fm_k_write), so the
+ * result is the CPU backend's to the byte whatever the scheduling; inserts
+ * try a single pass first (cuda_insert.cu), and add_u64 needs no grouping
  * (fm_k_add). Chunks run in batch order on one stream, so the rule holds
  * across chunks too. */
 #include <stdlib.h>
 
 #include "cuda/fm_cuda.h"
+#include "cuda/fm_cuda_block.h"
 #include "cuda/fm_cuda_keys.h"
-
-/* Adds every thread's counts to *c: a sum per warp (shuffles), per block
- * (shared memory), then one atomic per block and field. Every thread of
- * the block must call it (no thread may have returned). */
-__device__ static void block_counts(fm_cuda_counts *c, const fm_key_counts &k)
-{
-    __shared__ unsigned part[FM_CUDA_BLOCK / 32][FM_CUDA_COUNTS];
-    const unsigned v[FM_CUDA_COUNTS] = {k.counted, k.claimed, k.from_tombstones, k.removed, k.tombstones_left, k.lost};
-    const unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int f = 0; f < FM_CUDA_COUNTS; f++) {
-        unsigned x = v[f];
-        for (int o = 16; o > 0; o >>= 1) x += __shfl_down_sync(0xffffffffu, x, o);
-        if (lane == 0) part[warp][f] = x;
-    }
-    __syncthreads();
-    if (threadIdx.x < FM_CUDA_COUNTS) {
-        unsigned long long sum = 0;
-        for (unsigned w = 0; w < blockDim.x / 32; w++) sum += part[w][threadIdx.x];
-        if (sum) atomicAdd(&((unsigned long long *)c)[threadIdx.x], sum);
-    }
-}
-
-__device__ static size_t thread_index(void) { return (size_t)blockIdx.x * blockDim.x + threadIdx.x; }
 
 __global__ void fm_k_group(const uint8_t *keys, size_t n, uint32_t ks, int kind, fm_cuda_dedup d, int last)
 {
-    const size_t i = thread_index();
+    const size_t i = fm_thread_index();
     if (i < n) fm_key_group(keys, i, ks, kind, &d, last);
 }
 
@@ -45,8 +24,8 @@ __global__ void fm_k_group(const uint8_t *keys, size_t n, uint32_t ks, int kind,
 __global__ void fm_k_write(fm_table_view t, int kind, fm_write_kind op, const uint8_t *keys,
                            uint8_t *data, size_t n, fm_cuda_dedup d, fm_cuda_counts *c)
 {
-    const size_t i = thread_index();
-    fm_key_counts k = {0, 0, 0, 0, 0, 0};
+    const size_t i = fm_thread_index();
+    fm_key_counts k = {0, 0, 0, 0, 0, 0, 0};
     if (i < n) {
         const int remove = op == FM_WRITE_REMOVE;
         const int acts = fm_key_acts(&d, i, !remove, &k);
@@ -56,19 +35,21 @@ __global__ void fm_k_write(fm_table_view t, int kind, fm_write_kind op, const ui
             if (data) data[i] = (uint8_t)hit;
         } else if (acts) {
             fm_key_write(&t, kind, key, data + i * t.value_size, &k);
+        } else {
+            k.repeated++; /* a later occurrence of the key acts */
         }
     }
-    block_counts(c, k);
+    fm_block_counts(c, k);
 }
 
 /* add_u64 of every occurrence (deltas NULL: +1 each), no grouping. */
 __global__ void fm_k_add(fm_table_view t, int kind, const uint8_t *keys, const unsigned long long *deltas,
                          size_t n, fm_cuda_counts *c)
 {
-    const size_t i = thread_index();
-    fm_key_counts k = {0, 0, 0, 0, 0, 0};
+    const size_t i = fm_thread_index();
+    fm_key_counts k = {0, 0, 0, 0, 0, 0, 0};
     if (i < n) fm_key_add(&t, kind, keys + i * t.key_size, deltas ? deltas[i] : 1ull, &k);
-    block_counts(c, k);
+    fm_block_counts(c, k);
 }
 
 /* Gets (values_out, found_out; either may be NULL) or, with count, the
@@ -76,27 +57,27 @@ __global__ void fm_k_add(fm_table_view t, int kind, const uint8_t *keys, const u
 __global__ void fm_k_read(fm_table_view t, int kind, const uint8_t *keys, size_t n, uint8_t *values_out,
                           uint8_t *found_out, int count, fm_cuda_counts *c)
 {
-    const size_t i = thread_index();
-    fm_key_counts k = {0, 0, 0, 0, 0, 0};
+    const size_t i = fm_thread_index();
+    fm_key_counts k = {0, 0, 0, 0, 0, 0, 0};
     if (i < n)
         fm_key_get(&t, kind, keys + i * t.key_size, values_out ? values_out + i * t.value_size : NULL,
                    found_out ? found_out + i : NULL, count, &k);
-    if (count) block_counts(c, k); /* count is the same for the whole grid */
+    if (count) fm_block_counts(c, k); /* count is the same for the whole grid */
 }
 
 __global__ void fm_k_count_distinct(fm_table_view t, fm_table_view seen, int kind, const uint8_t *keys,
                                     size_t n, fm_cuda_dedup d, fm_cuda_counts *c)
 {
-    const size_t i = thread_index();
-    fm_key_counts k = {0, 0, 0, 0, 0, 0};
+    const size_t i = fm_thread_index();
+    fm_key_counts k = {0, 0, 0, 0, 0, 0, 0};
     if (i < n && fm_key_acts(&d, i, 0, &k)) fm_key_count_distinct(&t, &seen, kind, keys + i * t.key_size, &k);
-    block_counts(c, k);
+    fm_block_counts(c, k);
 }
 
 /* Key j of `samples` evenly spaced keys of the batch into out. */
 __global__ void fm_k_sample(const uint8_t *keys, size_t n, size_t samples, uint32_t ks, uint8_t *out)
 {
-    const size_t j = thread_index();
+    const size_t j = fm_thread_index();
     if (j >= samples) return;
     const uint8_t *from = keys + (j * n / samples) * ks;
     for (uint32_t b = 0; b < ks; b++) out[j * ks + b] = from[b];
@@ -422,9 +403,26 @@ fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys,
     job.kind = kind;
     fm_cuda_counts counts;
     memset(&counts, 0, sizeof counts);
-    if ((st = run_batch(map, arrays, 2, n, kind != FM_WRITE_ADD, write_chunk, &job, &counts)) != FM_OK) return st;
-    if (fm_cuda_phases_on())
-        fm_cuda_phases_report(kind == FM_WRITE_INSERT ? "insert" : kind == FM_WRITE_ADD ? "add_u64" : "remove", n);
+    const int once = kind == FM_WRITE_INSERT && fm_cuda_insert_once_ready(map, n);
+    if (once) { /* one pass; again grouped where keys repeat (cuda_insert.cu) */
+        if ((st = run_batch(map, arrays, 2, n, 0, fm_cuda_insert_once_chunk, NULL, &counts)) != FM_OK) return st;
+        if (fm_cuda_phases_on()) fm_cuda_phases_report("insert once", n);
+        m->insert_repeats = counts.repeated != 0;
+        counts.repeated = 0;
+    }
+    if (!once || m->insert_repeats) {
+        fm_cuda_counts more;
+        memset(&more, 0, sizeof more);
+        if ((st = run_batch(map, arrays, 2, n, kind != FM_WRITE_ADD, write_chunk, &job, &more)) != FM_OK) return st;
+        if (fm_cuda_phases_on())
+            fm_cuda_phases_report(kind == FM_WRITE_INSERT ? "insert" : kind == FM_WRITE_ADD ? "add_u64" : "remove", n);
+        if (kind == FM_WRITE_INSERT) m->insert_repeats = more.repeated != 0;
+        counts.claimed += more.claimed;
+        counts.removed += more.removed;
+        counts.from_tombstones += more.from_tombstones;
+        counts.tombstones_left += more.tombstones_left;
+        counts.lost += more.lost;
+    }
     m->t.live += counts.claimed;
     m->t.live -= counts.removed;
     m->t.tombstones -= counts.from_tombstones;

@@ -4,12 +4,13 @@
  * One map is one table in the memory of one device, with the layout and
  * the probing code of table/fm_probe.h. Everything a map does on its
  * device runs on one stream, in call order: the map's own, or the caller's
- * (fm_cuda_set_stream). A batch runs in chunks, in batch order; inserts and
- * removes first group a chunk's keys in a small device set ("dedup") so
- * that exactly one thread acts for each distinct key, which is the probing
- * header's concurrency contract and gives the CPU backend's results to the
- * byte: the last insert wins, the first remove reports the removal; adds
- * sum up without grouping (the per-key steps are in cuda/fm_cuda_keys.h,
+ * (fm_cuda_set_stream). A batch runs in chunks, in batch order; removes,
+ * and inserts whose keys repeat, first group a chunk's keys in a small
+ * device set ("dedup") so that exactly one thread acts for each distinct
+ * key, which is the probing header's concurrency contract and gives the
+ * CPU backend's results to the byte: the last insert wins, the first
+ * remove reports the removal; inserts of distinct keys (cuda_insert.cu)
+ * and adds run without grouping (the per-key steps are in cuda/fm_cuda_keys.h,
  * tested on CPU threads by tests/test_cuda_logic.c). Host batches stream
  * through pinned staging buffers on two copy streams (cuda_stream.cu). */
 #ifndef FM_CUDA_H
@@ -88,6 +89,9 @@ typedef struct fm_cuda_map {
     fm_cuda_counts *counts;  /* device */
     fm_cuda_counts *counts_host; /* pinned: where a write's counters come back */
     fm_cuda_dedup dd;
+    unsigned *marks;     /* the single-pass insert's bit a slot (cuda_insert.cu) */
+    uint64_t mark_words; /* allocated */
+    int insert_repeats;  /* the last insert had repeated keys: the next one groups */
     fm_cuda_stage stage;
     fm_cuda_gather gather;
 } fm_cuda_map;
@@ -194,6 +198,17 @@ fm_status fm_cuda_batch_count_new(fm_map *map, const void *keys, size_t n, uint6
  * step of fm_cuda_batch_count_new). */
 fm_status fm_cuda_count_distinct(fm_map *map, const void *keys, size_t n, uint64_t absent, uint64_t *new_out);
 void fm_cuda_dedup_release(fm_cuda_dedup *d);
+
+/* ---- cuda_insert.cu ------------------------------------------------------ */
+/* 1 when an insert of n keys, after its room is made, runs in a single
+ * pass (fm_cuda_insert_once_chunk over every chunk): allowed, the map's
+ * last insert had no repeats, the marks are cheap beside the chunk and
+ * there is memory for them (allocated here). */
+int fm_cuda_insert_once_ready(fm_map *map, size_t n);
+/* A chunk of the single-pass insert (an fm_cuda_chunk_fn); repeats count
+ * in the map's counters (fm_cuda_counts.repeated). */
+fm_status fm_cuda_insert_once_chunk(fm_map *map, void *ctx, uint8_t *const *dev, size_t first, size_t n);
+void fm_cuda_marks_release(fm_cuda_map *m);
 
 /* ---- cuda_phases.cu ------------------------------------------------------ */
 /* FLASHMAP_CUDA_PHASES=1: write chunks timed by phase (0: grouping starts,

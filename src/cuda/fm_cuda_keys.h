@@ -3,7 +3,7 @@
  * CUDA kernels (cuda_batch.cu) and for host tests that run the same steps
  * on CPU threads (tests/test_cuda_logic.c). C11 and CUDA C++.
  *
- * Insert and remove run in chunks of at most FM_DEDUP_MAX_KEYS keys. In each
+ * Grouped inserts and removes run in chunks of at most FM_DEDUP_MAX_KEYS keys. In each
  * chunk, fm_key_group puts every occurrence in a small open-addressing set
  * keyed by the key bytes (2 slots a key, 16 bytes a slot: 32 MiB for a full
  * chunk, which stays in a GPU's L2 cache): the set slot remembers the first
@@ -18,7 +18,10 @@
  *
  * add_u64 is not grouped: sums do not depend on order, so every occurrence
  * adds its delta itself (fm_key_add), with a probe that tolerates other
- * occurrences of the same key at the same time. */
+ * occurrences of the same key at the same time (fm_key_meet). Inserts try
+ * that first too (fm_key_insert_once): a chunk whose keys are distinct,
+ * which the pass itself detects, needs no grouping; a chunk with repeats
+ * is then written again grouped (cuda_insert.cu). */
 #ifndef FM_CUDA_KEYS_H
 #define FM_CUDA_KEYS_H
 
@@ -64,13 +67,14 @@ typedef struct fm_cuda_counts {
     unsigned long long removed;
     unsigned long long tombstones_left;
     unsigned long long lost;            /* keys that found no free slot: a bug */
+    unsigned long long repeated;        /* inserts: occurrences of a key seen before in their chunk */
     unsigned long long deferred;        /* adds of absent keys put off (cuda_add.cu) */
 } fm_cuda_counts;
-#define FM_CUDA_COUNTS 6 /* fields of fm_cuda_counts summed from fm_key_counts */
+#define FM_CUDA_COUNTS 7 /* fields of fm_cuda_counts summed from fm_key_counts */
 
 /* One key's part of fm_cuda_counts. */
 typedef struct fm_key_counts {
-    unsigned counted, claimed, from_tombstones, removed, tombstones_left, lost;
+    unsigned counted, claimed, from_tombstones, removed, tombstones_left, lost, repeated;
 } fm_key_counts;
 
 /* Set slots for a chunk of n keys: a power of two >= 2n (never full). */
@@ -182,35 +186,36 @@ FM_FN uint32_t fm_tag_settled(const fm_table_view *t, uint64_t slot)
     return tag;
 }
 
-/* Adds delta to key's counter (inserting it with delta when absent) while
- * other threads may add to the same key: a slot another thread holds BUSY
- * is waited for and its key compared, so all occurrences of a key meet in
- * one slot. Why that holds: within an add batch no slot becomes free again,
- * and every occurrence of a key walks the same chain from its home, finds
- * nothing up to the first EMPTY tag, then tries the free slots from the
- * first free one on in the same order, comparing the key of every slot
- * taken on the way; the first occurrence to claim a slot takes the one
- * every other occurrence reaches before any free slot. */
-FM_FN void fm_key_add(const fm_table_view *t, int kind, const uint8_t *key, unsigned long long delta,
-                      fm_key_counts *c)
+/* The slot of `key` (hash h) for a write that other occurrences of the
+ * same key may run at the same moment (add_u64, the single-pass insert):
+ * the slot that holds it, or one this thread claimed for it (*claimed set,
+ * *was_tombstone telling what it replaced), which it holds BUSY with the
+ * key written: the caller writes the value and publishes. FM_NO_SLOT
+ * (counted lost) when the table has no free slot or a slot stayed BUSY.
+ * Why all occurrences meet in one slot: within such a batch no slot
+ * becomes free again, and every occurrence of a key walks the same chain
+ * from its home, finds nothing up to the first EMPTY tag, then tries the
+ * free slots from the first free one on in the same order, waiting for
+ * and comparing the key of every slot taken on the way; the first
+ * occurrence to claim a slot takes the one every other occurrence reaches
+ * before any free slot. */
+FM_FN uint64_t fm_key_meet(const fm_table_view *t, const uint8_t *key, uint64_t h, int *claimed,
+                           int *was_tombstone, fm_key_counts *c)
 {
-    const uint64_t h = fm_table_hash(t, kind, key);
     const uint32_t want = fm_full_tag(h);
     uint64_t slot = fm_home_slot(h, t->log2_slots), first_free = FM_NO_SLOT, step = 0;
+    *claimed = 0;
     for (; step <= t->mask; step++, slot = (slot + 1) & t->mask) {
         const uint32_t tag = fm_tag_settled(t, slot);
         if (tag == FM_TAG_BUSY) {
             c->lost++;
-            return;
+            return FM_NO_SLOT;
         }
         if (tag == FM_TAG_EMPTY) {
             if (first_free == FM_NO_SLOT) first_free = slot;
             break;
         }
-        if (tag == want && fm_key_equal(fm_key_at(t, slot), key, t->key_size)) {
-            fm_add_u64((unsigned long long *)fm_value_at(t, slot), delta);
-            return;
-        }
+        if (tag == want && fm_key_equal(fm_key_at(t, slot), key, t->key_size)) return slot;
         if (tag == FM_TAG_TOMBSTONE && first_free == FM_NO_SLOT) first_free = slot;
     }
     slot = first_free;
@@ -218,20 +223,74 @@ FM_FN void fm_key_add(const fm_table_view *t, int kind, const uint8_t *key, unsi
         uint32_t tag = fm_load_acquire_u32(&t->tags[slot]);
         if ((tag == FM_TAG_EMPTY || tag == FM_TAG_TOMBSTONE) && fm_cas_u32(&t->tags[slot], tag, FM_TAG_BUSY)) {
             fm_copy_bytes(fm_key_at(t, slot), key, t->key_size);
-            fm_copy_bytes(fm_value_at(t, slot), (const uint8_t *)&delta, 8);
-            fm_publish(t, slot, h);
-            c->claimed++;
-            c->from_tombstones += tag == FM_TAG_TOMBSTONE;
-            return;
+            *claimed = 1;
+            *was_tombstone = tag == FM_TAG_TOMBSTONE;
+            return slot;
         }
         tag = fm_tag_settled(t, slot); /* taken by another thread: perhaps for this key */
         if (tag == FM_TAG_BUSY) break;
-        if (tag == want && fm_key_equal(fm_key_at(t, slot), key, t->key_size)) {
-            fm_add_u64((unsigned long long *)fm_value_at(t, slot), delta);
-            return;
-        }
+        if (tag == want && fm_key_equal(fm_key_at(t, slot), key, t->key_size)) return slot;
     }
     c->lost++;
+    return FM_NO_SLOT;
+}
+
+/* A slot this thread claimed (fm_key_meet) becomes FULL and counts. */
+FM_FN void fm_key_publish_claim(const fm_table_view *t, uint64_t slot, uint64_t h, int was_tombstone,
+                                fm_key_counts *c)
+{
+    fm_publish(t, slot, h);
+    c->claimed++;
+    c->from_tombstones += (unsigned)was_tombstone;
+}
+
+/* Adds delta to key's counter (inserting it with delta when absent) while
+ * other threads may add to the same key (fm_key_meet). */
+FM_FN void fm_key_add(const fm_table_view *t, int kind, const uint8_t *key, unsigned long long delta,
+                      fm_key_counts *c)
+{
+    const uint64_t h = fm_table_hash(t, kind, key);
+    int claimed = 0, was_tombstone = 0;
+    const uint64_t slot = fm_key_meet(t, key, h, &claimed, &was_tombstone, c);
+    if (slot == FM_NO_SLOT) return;
+    if (!claimed) {
+        fm_add_u64((unsigned long long *)fm_value_at(t, slot), delta);
+        return;
+    }
+    fm_copy_bytes(fm_value_at(t, slot), (const uint8_t *)&delta, 8);
+    fm_key_publish_claim(t, slot, h, was_tombstone, c);
+}
+
+/* Words of the single-pass insert's marks for a table of `slots`: one bit
+ * a slot. */
+FM_FN uint64_t fm_mark_words(uint64_t slots) { return (slots + 31) / 32; }
+
+/* The single-pass insert of one occurrence, with no grouping: every
+ * occurrence of a chunk runs at once and meets the others of its key in
+ * one slot (fm_key_meet). The first to reach the slot in the chunk sets
+ * the slot's bit in `marks` (cleared before the chunk) and writes its
+ * value; a claimer marks before it publishes, so it is always the first.
+ * Any later occurrence writes nothing and counts a repeat: which value a
+ * key kept is then a matter of timing, and the caller runs the chunk again
+ * grouped (the acting occurrence writes last), which gives the batch-order
+ * result whatever this pass wrote. A chunk of distinct keys is done in one
+ * pass over the table. marks NULL (no values: any occurrence will do):
+ * no marks, no repeats. */
+FM_FN void fm_key_insert_once(const fm_table_view *t, int kind, const uint8_t *key, const uint8_t *value,
+                              unsigned *marks, fm_key_counts *c)
+{
+    const uint64_t h = fm_table_hash(t, kind, key);
+    int claimed = 0, was_tombstone = 0;
+    const uint64_t slot = fm_key_meet(t, key, h, &claimed, &was_tombstone, c);
+    if (slot == FM_NO_SLOT) return;
+    int first = 1;
+    if (marks) {
+        const unsigned bit = 1u << (slot & 31);
+        first = !(fm_or_u32(&marks[slot >> 5], bit) & bit);
+    }
+    if (first) fm_copy_bytes(fm_value_at(t, slot), value, t->value_size);
+    else c->repeated++;
+    if (claimed) fm_key_publish_claim(t, slot, h, was_tombstone, c);
 }
 
 /* Insert of an acting occurrence: the value bytes at `value`. */

@@ -70,6 +70,16 @@ FM_FN void fm_add_u64(unsigned long long *p, unsigned long long v)
 #endif
 }
 
+/* *p |= bits, atomically; returns what *p held before. */
+FM_FN unsigned fm_or_u32(unsigned *p, unsigned bits)
+{
+#if defined(__CUDA_ARCH__)
+    return atomicOr(p, bits);
+#else
+    return __atomic_fetch_or(p, bits, __ATOMIC_RELAXED);
+#endif
+}
+
 /* *p = max(*p, v) or min(*p, v), atomically. */
 FM_FN void fm_max_u32(unsigned *p, unsigned v)
 {
