@@ -380,6 +380,19 @@ done:
     return st;
 }
 
+/* What a write's counters say about the table: live entries and
+ * tombstones, and FM_ERR_DEVICE when a key found no slot. */
+static fm_status apply_counts(fm_map *map, const fm_cuda_counts *c)
+{
+    fm_cuda_table *t = &fm_cuda_of(map)->t;
+    t->live += c->claimed;
+    t->live -= c->removed;
+    t->tombstones -= c->from_tombstones;
+    t->tombstones += c->tombstones_left;
+    if (c->lost) return fm_fail(map, FM_ERR_DEVICE, "%llu keys found no free slot (internal error)", c->lost);
+    return FM_OK;
+}
+
 fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys, const void *data,
                               size_t n, unsigned write_flags)
 {
@@ -408,26 +421,12 @@ fm_status fm_cuda_batch_write(fm_map *map, fm_write_kind kind, const void *keys,
         if ((st = run_batch(map, arrays, 2, n, 0, fm_cuda_insert_once_chunk, NULL, &counts)) != FM_OK) return st;
         if (fm_cuda_phases_on()) fm_cuda_phases_report("insert once", n);
         m->insert_repeats = counts.repeated != 0;
-        counts.repeated = 0;
+        if ((st = apply_counts(map, &counts)) != FM_OK || !m->insert_repeats) return st;
+        memset(&counts, 0, sizeof counts);
     }
-    if (!once || m->insert_repeats) {
-        fm_cuda_counts more;
-        memset(&more, 0, sizeof more);
-        if ((st = run_batch(map, arrays, 2, n, kind != FM_WRITE_ADD, write_chunk, &job, &more)) != FM_OK) return st;
-        if (fm_cuda_phases_on())
-            fm_cuda_phases_report(kind == FM_WRITE_INSERT ? "insert" : kind == FM_WRITE_ADD ? "add_u64" : "remove", n);
-        if (kind == FM_WRITE_INSERT) m->insert_repeats = more.repeated != 0;
-        counts.claimed += more.claimed;
-        counts.removed += more.removed;
-        counts.from_tombstones += more.from_tombstones;
-        counts.tombstones_left += more.tombstones_left;
-        counts.lost += more.lost;
-    }
-    m->t.live += counts.claimed;
-    m->t.live -= counts.removed;
-    m->t.tombstones -= counts.from_tombstones;
-    m->t.tombstones += counts.tombstones_left;
-    if (counts.lost)
-        return fm_fail(map, FM_ERR_DEVICE, "%llu keys found no free slot (internal error)", counts.lost);
-    return FM_OK;
+    if ((st = run_batch(map, arrays, 2, n, kind != FM_WRITE_ADD, write_chunk, &job, &counts)) != FM_OK) return st;
+    if (fm_cuda_phases_on())
+        fm_cuda_phases_report(kind == FM_WRITE_INSERT ? "insert" : kind == FM_WRITE_ADD ? "add_u64" : "remove", n);
+    if (kind == FM_WRITE_INSERT) m->insert_repeats = counts.repeated != 0;
+    return apply_counts(map, &counts);
 }

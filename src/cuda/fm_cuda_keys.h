@@ -305,11 +305,7 @@ FM_FN void fm_key_write(const fm_table_view *t, int kind, const uint8_t *key, co
         return;
     }
     fm_copy_bytes(fm_value_at(t, slot), value, t->value_size);
-    if (fresh) {
-        fm_publish(t, slot, h);
-        c->claimed++;
-        c->from_tombstones += (unsigned)was_tombstone;
-    }
+    if (fresh) fm_key_publish_claim(t, slot, h, was_tombstone, c);
 }
 
 /* Remove of an acting occurrence; returns 1 when the key was there. */
