@@ -72,10 +72,15 @@ static size_t sum_runs(uint8_t *keys, uint64_t *counts, size_t n, size_t ks)
     return m;
 }
 
-static void one_batch(int k, size_t n, size_t pool)
+/* keys and tmp start `skew` 8-byte words past their allocations: the
+ * streamed scatter of large batches counts cache lines from tmp's and
+ * keys' own alignment. */
+static void one_batch_at(int k, size_t n, size_t pool, size_t skew)
 {
     const size_t ks = km_key_size(k);
-    uint8_t *distinct = malloc((pool + 1) * ks), *keys = malloc((n + 1) * ks), *tmp = malloc((n + 1) * ks);
+    uint8_t *distinct = malloc((pool + 1) * ks);
+    uint8_t *keys_mem = malloc((n + 1) * ks + 64), *tmp_mem = malloc((n + 1) * ks + 64);
+    uint8_t *keys = keys_mem + 8 * skew, *tmp = tmp_mem + 8 * ((skew * 3) % 8);
     uint8_t *ref_keys = malloc((n + 1) * ks);
     uint64_t *counts = malloc(n * 8 + 8), *ref_counts = malloc(n * 8 + 8);
     for (size_t i = 0; i < pool; i++) random_code(k, distinct + i * ks);
@@ -113,12 +118,14 @@ static void one_batch(int k, size_t n, size_t pool)
         FAIL("k=%d n=%zu pool=%zu: %zu distinct keys with their counts expected, got %zu or other counts", k, n,
              pool, ref_n, got_n);
     free(distinct);
-    free(keys);
-    free(tmp);
+    free(keys_mem);
+    free(tmp_mem);
     free(ref_keys);
     free(counts);
     free(ref_counts);
 }
+
+static void one_batch(int k, size_t n, size_t pool) { one_batch_at(k, n, pool, 0); }
 
 int main(void)
 {
@@ -134,6 +141,12 @@ int main(void)
             one_batch(k, n, pool);
         }
         batches += 9;
+    }
+    /* Batches past the streaming threshold (2^19 keys), every line skew. */
+    for (size_t skew = 0; skew < 8; skew++) {
+        const size_t n = ((size_t)1 << 19) + next_random() % 400000, pool = 1 + next_random() % (2 * n);
+        one_batch_at(skew % 2 ? 31 : 21, n, pool, skew);
+        batches++;
     }
     printf("test_combine: %zu batches, %d failures\n", batches, g_failures);
     return g_failures ? 1 : 0;
