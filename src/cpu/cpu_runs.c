@@ -5,9 +5,6 @@
 
 #include "table/fm_hash.h"
 
-/* More runs than this and the batch is sorted instead. An MPI map's write
- * is one run per rank when every rank's batch was in order. */
-#define FM_RUNS_MAX 8
 /* Home slots must be in order only down to groups of 2^6 slots (a group's
  * tags, keys and values stay in cache while its keys are walked in any
  * order), and at most to 2^20 groups, so that a batch ordered by fewer
@@ -41,10 +38,9 @@ static size_t find_runs(const fm_cpu_table *t, const uint8_t *keys, size_t n, ui
     return runs;
 }
 
-/* The first position of [lo, hi), part of one run, whose hash's top `bits`
- * bits are at least `bucket` (hi when none is). */
-static size_t first_from(const fm_cpu_table *t, const uint8_t *keys, size_t lo, size_t hi, uint32_t bits,
-                         uint64_t bucket)
+/* See fm_cpu_dense.h. */
+size_t fm_cpu_runs_first_from(const fm_cpu_table *t, const uint8_t *keys, size_t lo, size_t hi, uint32_t bits,
+                              uint64_t bucket)
 {
     while (lo < hi) {
         const size_t mid = lo + (hi - lo) / 2;
@@ -99,16 +95,18 @@ int fm_cpu_runs_walk(const uint8_t *keys, size_t n, const fm_cpu_table *t, const
         const int me = fm_thread_id(), team = fm_thread_count(), owners = t->threads;
         walk_totals tot = {0, 0, 0, 0, 0, 0};
         /* Owner u's slots are buckets [u * B / owners, (u + 1) * B / owners),
-         * as in the sorted walk; its keys of every run, run after run, so
-         * equal keys keep batch order. */
+         * as in the sorted walk: one run walked as it lies, several merged
+         * (apart, so that this loop compiles as lean as with one run). */
         for (int u = me; u < owners; u += team) {
             const uint64_t first = buckets * (size_t)u / (size_t)owners;
             const uint64_t last = buckets * (size_t)(u + 1) / (size_t)owners;
-            for (size_t r = 0; r < runs; r++) {
-                const size_t lo = first_from(t, keys, start[r], start[r + 1], bucket_bits, first);
-                const size_t hi = first_from(t, keys, lo, start[r + 1], bucket_bits, last);
-                walk_range(t, a, u, keys, lo, hi, &tot);
+            if (runs > 1) {
+                fm_cpu_runs_walk_merged(t, a, u, keys, start, runs, bits, bucket_bits, first, last, &tot);
+                continue;
             }
+            const size_t lo = fm_cpu_runs_first_from(t, keys, start[0], start[1], bucket_bits, first);
+            const size_t hi = fm_cpu_runs_first_from(t, keys, lo, start[1], bucket_bits, last);
+            walk_range(t, a, u, keys, lo, hi, &tot);
         }
 #pragma omp critical(fm_runs_totals)
         add_totals(&sum, &tot);

@@ -31,10 +31,29 @@ int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk
  * their top bits down to groups of 64 slots, as a caller that sorted its
  * batch sends it, or an MPI map receives the sorted batches of a few
  * ranks) is walked as it lies: each thread takes its range of slots
- * (buckets of bucket_bits) from every run, run after run, so equal keys
- * keep batch order. Returns 1 with *out the totals, or 0, having done
+ * (buckets of bucket_bits) from every run, the runs merged (below), so
+ * equal keys keep batch order. Returns 1 with *out the totals, or 0, having done
  * nothing, for a batch in any other order. */
 int fm_cpu_runs_walk(const uint8_t *keys, size_t n, const fm_cpu_table *t, const walk_args *a,
                      uint32_t bucket_bits, walk_totals *out);
+
+/* More runs than this and the batch is sorted instead. An MPI map's write
+ * is one run per rank when every rank's batch was in order. */
+#define FM_RUNS_MAX 8
+
+/* The first position of [lo, hi), part of one run, whose hash's top `bits`
+ * bits are at least `bucket` (hi when none is). */
+size_t fm_cpu_runs_first_from(const fm_cpu_table *t, const uint8_t *keys, size_t lo, size_t hi, uint32_t bits,
+                              uint64_t bucket);
+
+/* Walks owner `owner`'s part (buckets [first, last) of bucket_bits) of
+ * runs r < runs (<= FM_RUNS_MAX; run r is [start[r], start[r + 1])),
+ * merged in the order of their hashes' top `bits` bits: each run's keys in
+ * batch order and, in a tie, the earlier run's first, so equal keys keep
+ * batch order, and each table line is swept once, not once a run
+ * (cpu_runs_merged.c). */
+void fm_cpu_runs_walk_merged(const fm_cpu_table *t, const walk_args *a, int owner, const uint8_t *keys,
+                             const size_t *start, size_t runs, uint32_t bits, uint32_t bucket_bits, uint64_t first,
+                             uint64_t last, walk_totals *tot);
 
 #endif
