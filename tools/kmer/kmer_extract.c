@@ -41,7 +41,12 @@ static ptrdiff_t run64(km_extract *x, const uint8_t *seq, size_t len, uint64_t *
         fwd = ((fwd << 2) | c) & mask;
         rc = (rc >> 2) | ((3u - c) << shift);
         filled += filled < k;
-        if (filled == k) out[m++] = canonical && rc < fwd ? rc : fwd;
+        if (filled == k) {
+            /* Which strand is smaller is a coin toss per k-mer: a mask,
+             * not a branch that mispredicts every other one. */
+            const uint64_t take_rc = 0 - (uint64_t)((canonical != 0) & (rc < fwd));
+            out[m++] = fwd ^ ((fwd ^ rc) & take_rc);
+        }
     }
     x->fwd_lo = fwd;
     x->rc_lo = rc;
@@ -75,9 +80,10 @@ static ptrdiff_t run128(km_extract *x, const uint8_t *seq, size_t len, km_code12
         rh = (rh >> 2) | ((3u - c) << shift);
         filled += filled < k;
         if (filled == k) {
-            const int use_rc = canonical && (rh < fh || (rh == fh && rl < fl));
-            out[m].w[0] = use_rc ? rh : fh;
-            out[m].w[1] = use_rc ? rl : fl;
+            const int smaller = (rh < fh) | ((rh == fh) & (rl < fl));
+            const uint64_t take_rc = 0 - (uint64_t)((canonical != 0) & smaller); /* a mask, as in run64 */
+            out[m].w[0] = fh ^ ((fh ^ rh) & take_rc);
+            out[m].w[1] = fl ^ ((fl ^ rl) & take_rc);
             m++;
         }
     }
