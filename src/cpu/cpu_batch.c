@@ -43,17 +43,12 @@ static void walk_owner(const fm_cpu_batch *b, const fm_cpu_table *t, const walk_
         if (j < count) {
             const uint64_t h = b->hashes[ord[j]];
             const uint64_t home = fm_home_slot(h, v->log2_slots);
-            fm_prefetch_write(&v->tags[home]);
-            fm_prefetch(fm_key_at(v, home));
-            /* Counting and removing never touch values. */
-            if (touches_values) fm_prefetch_write(fm_value_at(v, home));
+            walk_prefetch(v, home, touches_values); /* counting and removing never touch values */
             fm_prefetch(b->keys + (base + ord[j]) * ks);
         }
         if (j >= FM_AHEAD) {
             const uint64_t i = base + ord[j - FM_AHEAD];
-            const uint8_t *value = a->values ? a->values + i * v->value_size : NULL;
-            const uint64_t delta = a->deltas ? a->deltas[i] : 1;
-            walk_one(v, a, u, b->keys + i * ks, b->hashes[i - base], value, delta, i, tot);
+            walk_at(v, a, u, b->keys, i, b->hashes[i - base], tot);
         }
     }
 }

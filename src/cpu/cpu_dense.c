@@ -144,9 +144,7 @@ static void walk_records(const fm_table_view *v, const walk_args *a, const dense
         if (j < m) {
             const uint8_t *rec = recs + (ord ? ord[j] : j) * (size_t)L->stride;
             const uint64_t home = fm_home_slot(record_hash(rec), v->log2_slots);
-            fm_prefetch_write(&v->tags[home]);
-            fm_prefetch(fm_key_at(v, home));
-            if (touches_values) fm_prefetch_write(fm_value_at(v, home));
+            walk_prefetch(v, home, touches_values);
         }
         if (j >= FM_AHEAD) {
             const size_t k = ord ? ord[j - FM_AHEAD] : j - FM_AHEAD;

@@ -3,8 +3,6 @@
  * order (fm_cpu_dense.h): walked as it lies, with no records to copy. */
 #include "cpu/fm_cpu_dense.h"
 
-#include "table/fm_hash.h"
-
 /* Home slots must be in order only down to groups of 2^6 slots (a group's
  * tags, keys and values stay in cache while its keys are walked in any
  * order), and at most to 2^20 groups, so that a batch ordered by fewer
@@ -14,11 +12,6 @@
 #define FM_RUNS_GROUP_BITS 6
 #define FM_RUNS_MAX_BITS 20
 
-static inline uint64_t hash_at(const fm_cpu_table *t, const uint8_t *keys, size_t i)
-{
-    return fm_table_hash(&t->v, t->hash_kind, keys + i * t->v.key_size);
-}
-
 /* Cuts [0, n) into runs whose hashes' top `bits` bits do not decrease: the
  * number of runs, run r being [start[r], start[r + 1]), or 0 when there are
  * more than FM_RUNS_MAX. An unordered batch stops it within a few keys. */
@@ -27,7 +20,7 @@ static size_t find_runs(const fm_cpu_table *t, const uint8_t *keys, size_t n, ui
     size_t runs = 0;
     uint64_t previous = 0;
     for (size_t i = 0; i < n; i++) {
-        const uint64_t top = hash_at(t, keys, i) >> (64 - bits);
+        const uint64_t top = fm_runs_hash_at(t, keys, i) >> (64 - bits);
         if (i == 0 || top < previous) {
             if (runs == FM_RUNS_MAX) return 0;
             start[runs++] = i;
@@ -44,7 +37,7 @@ size_t fm_cpu_runs_first_from(const fm_cpu_table *t, const uint8_t *keys, size_t
 {
     while (lo < hi) {
         const size_t mid = lo + (hi - lo) / 2;
-        if (hash_at(t, keys, mid) >> (64 - bits) < bucket)
+        if (fm_runs_hash_at(t, keys, mid) >> (64 - bits) < bucket)
             lo = mid + 1;
         else
             hi = mid;
@@ -58,21 +51,17 @@ static void walk_range(const fm_cpu_table *t, const walk_args *a, int owner, con
                        size_t hi, walk_totals *tot)
 {
     const fm_table_view *v = &t->v;
-    const uint32_t ks = v->key_size, vs = v->value_size;
     const int touches_values = walk_touches_values(v, a->op);
     uint64_t ring[FM_AHEAD];
     for (size_t j = lo; j < hi + FM_AHEAD; j++) {
         if (j >= lo + FM_AHEAD) { /* first: key j takes over key i's place in the ring */
             const size_t i = j - FM_AHEAD;
-            const uint8_t *value = a->op == WALK_INSERT && vs ? a->values + i * vs : NULL;
-            walk_one(v, a, owner, keys + i * ks, ring[i % FM_AHEAD], value, a->deltas ? a->deltas[i] : 1, i, tot);
+            walk_at(v, a, owner, keys, i, ring[i % FM_AHEAD], tot);
         }
         if (j < hi) {
-            const uint64_t h = hash_at(t, keys, j), home = fm_home_slot(h, v->log2_slots);
+            const uint64_t h = fm_runs_hash_at(t, keys, j), home = fm_home_slot(h, v->log2_slots);
             ring[j % FM_AHEAD] = h;
-            fm_prefetch_write(&v->tags[home]);
-            fm_prefetch(fm_key_at(v, home));
-            if (touches_values) fm_prefetch_write(fm_value_at(v, home));
+            walk_prefetch(v, home, touches_values);
         }
     }
 }

@@ -3,26 +3,19 @@
  * cpu_runs.c so that the one-run walk there compiles as lean as alone. */
 #include "cpu/fm_cpu_dense.h"
 
-#include "table/fm_hash.h"
-
-static inline uint64_t hash_at(const fm_cpu_table *t, const uint8_t *keys, size_t i)
-{
-    return fm_table_hash(&t->v, t->hash_kind, keys + i * t->v.key_size);
-}
 
 void fm_cpu_runs_walk_merged(const fm_cpu_table *t, const walk_args *a, int owner, const uint8_t *keys,
                              const size_t *start, size_t runs, uint32_t bits, uint32_t bucket_bits, uint64_t first,
                              uint64_t last, walk_totals *tot)
 {
     const fm_table_view *v = &t->v;
-    const uint32_t ks = v->key_size, vs = v->value_size;
     const int touches_values = walk_touches_values(v, a->op);
     size_t at[FM_RUNS_MAX], end[FM_RUNS_MAX];
     uint64_t head[FM_RUNS_MAX], top[FM_RUNS_MAX]; /* run r's next key: its hash, the hash's top bits */
     for (size_t r = 0; r < runs; r++) {
         at[r] = fm_cpu_runs_first_from(t, keys, start[r], start[r + 1], bucket_bits, first);
         end[r] = fm_cpu_runs_first_from(t, keys, at[r], start[r + 1], bucket_bits, last);
-        head[r] = at[r] < end[r] ? hash_at(t, keys, at[r]) : 0;
+        head[r] = at[r] < end[r] ? fm_runs_hash_at(t, keys, at[r]) : 0;
         top[r] = at[r] < end[r] ? head[r] >> (64 - bits) : UINT64_MAX;
     }
     size_t ring_pos[FM_AHEAD];
@@ -39,22 +32,17 @@ void fm_cpu_runs_walk_merged(const fm_cpu_table *t, const walk_args *a, int owne
             const size_t j = at[best]++;
             const uint64_t h = head[best], home = fm_home_slot(h, v->log2_slots);
             const int more = at[best] < end[best];
-            head[best] = more ? hash_at(t, keys, at[best]) : 0;
+            head[best] = more ? fm_runs_hash_at(t, keys, at[best]) : 0;
             top[best] = more ? head[best] >> (64 - bits) : UINT64_MAX;
             ring_pos[queued % FM_AHEAD] = j;
             ring_hash[queued % FM_AHEAD] = h;
             queued++;
-            fm_prefetch_write(&v->tags[home]);
-            fm_prefetch(fm_key_at(v, home));
-            if (touches_values) fm_prefetch_write(fm_value_at(v, home));
+            walk_prefetch(v, home, touches_values);
         } else if (done == queued) {
             break;
         }
         if (queued - done == FM_AHEAD || top[best] == UINT64_MAX) {
-            const size_t i = ring_pos[done % FM_AHEAD];
-            const uint8_t *value = a->op == WALK_INSERT && vs ? a->values + i * vs : NULL;
-            walk_one(v, a, owner, keys + i * ks, ring_hash[done % FM_AHEAD], value, a->deltas ? a->deltas[i] : 1, i,
-                     tot);
+            walk_at(v, a, owner, keys, ring_pos[done % FM_AHEAD], ring_hash[done % FM_AHEAD], tot);
             done++;
         }
     }

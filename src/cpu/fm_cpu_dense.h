@@ -17,6 +17,7 @@
 #define FM_CPU_DENSE_H
 
 #include "cpu/fm_cpu_walk.h"
+#include "table/fm_hash.h"
 
 /* Runs a->op (WALK_INSERT, WALK_ADD or WALK_REMOVE) over the n keys in
  * home-slot order and returns 1 with *out the totals, when the batch is
@@ -36,6 +37,12 @@ int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk
  * nothing, for a batch in any other order. */
 int fm_cpu_runs_walk(const uint8_t *keys, size_t n, const fm_cpu_table *t, const walk_args *a,
                      uint32_t bucket_bits, walk_totals *out);
+
+/* The hash of key i of a batch. */
+static inline uint64_t fm_runs_hash_at(const fm_cpu_table *t, const uint8_t *keys, size_t i)
+{
+    return fm_table_hash(&t->v, t->hash_kind, keys + i * t->v.key_size);
+}
 
 /* More runs than this and the batch is sorted instead. An MPI map's write
  * is one run per rank when every rank's batch was in order. */

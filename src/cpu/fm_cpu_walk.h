@@ -151,6 +151,15 @@ static inline int walk_touches_values(const fm_table_view *v, walk_op op)
     return v->value_size && (op == WALK_INSERT || op == WALK_ADD);
 }
 
+/* Starts loading the lines a write walk will touch at slot `home`: its tag
+ * and value (to write), its key (to compare). */
+static inline void walk_prefetch(const fm_table_view *v, uint64_t home, int touches_values)
+{
+    fm_prefetch_write(&v->tags[home]);
+    fm_prefetch(fm_key_at(v, home));
+    if (touches_values) fm_prefetch_write(fm_value_at(v, home));
+}
+
 /* An insert or add of `key`: one probe finds it or the slot to claim. A
  * tentative write logs what it changes and skips a key it has no room or
  * no log for. `value` is the insert's value, `delta` the add's. */
@@ -248,6 +257,15 @@ static inline void walk_one(const fm_table_view *v, const walk_args *a, int owne
     case WALK_INSERT:
     case WALK_ADD: write_one(v, a, owner, key, h, value, delta, tot); return;
     }
+}
+
+/* walk_one on key i of the batch `keys` (hash h), with its value (only
+ * inserts pass values) or delta. */
+static inline void walk_at(const fm_table_view *v, const walk_args *a, int owner, const uint8_t *keys, uint64_t i,
+                           uint64_t h, walk_totals *tot)
+{
+    const uint8_t *value = a->values ? a->values + i * v->value_size : NULL;
+    walk_one(v, a, owner, keys + i * v->key_size, h, value, a->deltas ? a->deltas[i] : 1, i, tot);
 }
 
 #endif
