@@ -4,20 +4,22 @@
  * receives one such run from each rank whose batch was in hash order (a
  * k-mer counter's, for one), so R is the number of ranks.
  *
- *   flashmap-bench-runs [--runs 1,2,3,4] [--threads T] [--keys N] [--calls C]
+ *   flashmap-bench-runs [--runs 1,2,3,4] [--threads T] [--keys N] [--calls C] [--reps N]
  *
  * One CPU map, 8-byte keys and values, identity hash, sized for the calls'
  * distinct keys at load 0.8; every call adds N keys drawn from 3.5 N
  * distinct ones (about the mix of new and present keys of a k-mer count),
  * cut into R equal parts, each sorted by placement. Prints ns a key per
- * call and the ratio to one run (medians of 3 maps each). */
+ * call and the ratio to one run (medians of N maps, each R-run map timed
+ * right after a one-run map). */
 #include <flashmap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define PLACE 0x9e3779b97f4a7c15ull /* the identity hash's placement multiply (include/flashmap.h) */
+#define PLACE 0x9e3779b97f4a7c15ull
+#define MAX_REPS 31 /* the identity hash's placement multiply (include/flashmap.h) */
 
 static double now(void)
 {
@@ -79,39 +81,46 @@ static double one_map(int runs, int threads, size_t n, size_t calls, uint64_t *k
 int main(int argc, char **argv)
 {
     const char *runs_list = "1,2,3,4";
-    int threads = 1;
+    int threads = 1, reps = 5;
     size_t n = 1700000, calls = 10;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--runs")) runs_list = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--keys")) n = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--calls")) calls = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "flashmap-bench-runs: unknown option %s\n", argv[i]);
             return 2;
         }
     }
-    if (threads < 1 || n < 8 || calls < 1) {
-        fprintf(stderr, "flashmap-bench-runs: --threads, --keys (>= 8) and --calls must be positive\n");
+    if (threads < 1 || n < 8 || calls < 1 || reps < 1 || reps > MAX_REPS) {
+        fprintf(stderr, "flashmap-bench-runs: --threads, --keys (>= 8), --calls and --reps (<= %d) must be positive\n",
+                MAX_REPS);
         return 2;
     }
     uint64_t *keys = malloc(n * 8), *deltas = malloc(n * 8);
     if (!keys || !deltas) return 1;
     for (size_t i = 0; i < n; i++) deltas[i] = 1;
-    double t[3];
-    for (int rep = 0; rep < 3; rep++) t[rep] = one_map(1, threads, n, calls, keys, deltas);
-    qsort(t, 3, sizeof *t, by_value);
-    const double one = t[1]; /* the baseline: the same keys as one run */
-    printf("| runs | ns a key (median of 3 maps) | vs 1 run |\n|---:|---:|---:|\n");
-    for (const char *p = runs_list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-        const int runs = atoi(p);
-        if (runs < 1 || runs > 64) {
+    for (const char *p = runs_list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (atoi(p) < 1 || atoi(p) > 64) {
             fprintf(stderr, "flashmap-bench-runs: --runs takes numbers 1 to 64\n");
             return 2;
         }
-        for (int rep = 0; rep < 3; rep++) t[rep] = runs == 1 ? one : one_map(runs, threads, n, calls, keys, deltas);
-        qsort(t, 3, sizeof *t, by_value);
-        printf("| %d | %.2f | %.2fx |\n", runs, t[1], t[1] / one);
+    printf("| runs | ns a key (median of %d maps) | vs 1 run (median of %d pairs) |\n|---:|---:|---:|\n", reps, reps);
+    for (const char *p = runs_list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        const int runs = atoi(p);
+        /* Pairs, one run then R runs, back to back: this machine's speed
+         * wanders more between minutes than within a pair. */
+        double t[MAX_REPS], ratio[MAX_REPS];
+        for (int rep = 0; rep < reps; rep++) {
+            const double one = one_map(1, threads, n, calls, keys, deltas);
+            t[rep] = runs == 1 ? one : one_map(runs, threads, n, calls, keys, deltas);
+            ratio[rep] = t[rep] / one;
+        }
+        qsort(t, (size_t)reps, sizeof *t, by_value);
+        qsort(ratio, (size_t)reps, sizeof *ratio, by_value);
+        printf("| %d | %.2f | %.2fx |\n", runs, t[reps / 2], ratio[reps / 2]);
         fflush(stdout);
     }
     free(keys);
