@@ -15,7 +15,9 @@
 # with /usr/bin/time -v (wall time, peak memory), checks that all of them
 # report the same distinct and total k-mer counts, prints a Markdown table
 # and writes the k-mer spectrum as a PNG (python3-matplotlib). Every tool
-# runs --reps N times (default 3) and the median run is reported.
+# runs --reps N times (default 3; in rounds, every tool once a round, each
+# round starting with the next tool) and
+# the median run is reported, with 2 ranks' speed over 1 rank's round by round.
 #
 # --quick: a few seconds, for the README's main job: counts the real reads
 # of gasic-examples over 2 MPI ranks and prints stats and the start of the
@@ -95,31 +97,51 @@ fi
 echo "== input: reads.fq, $(du -m reads.fq | cut -f1) MB, $(($(wc -l < reads.fq) / 4)) reads of 150 bases"
 cat reads.fq > /dev/null # into the page cache, for every tool alike
 
-# run NAME COMMAND...: times COMMAND $reps times and keeps the median run
-# (its wall time, peak memory and output) in the arrays below.
-declare -A wall mem out
-run() {
-  local name=$1
-  shift
-  local r times=()
-  for ((r = 0; r < reps; r++)); do
-    /usr/bin/time -v -o "time.$name.$r" "$@" > "out.$name.$r" 2>&1 || { cat "out.$name.$r"; echo "run.sh: $name failed" >&2; exit 1; }
-    times+=("$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "time.$name.$r") $r")
-  done
+# Every tool runs once a round, the rounds one after another, so that
+# the machine's drift over minutes falls on all tools alike.
+# time_once NAME R COMMAND...: runs COMMAND as round R of NAME, timed.
+declare -A wall mem out secs
+time_once() {
+  local name=$1 r=$2
+  shift 2
+  /usr/bin/time -v -o "time.$name.$r" "$@" > "out.$name.$r" 2>&1 || { cat "out.$name.$r"; echo "run.sh: $name failed" >&2; exit 1; }
+  sync # the outputs on disk before the next tool starts, not written back during its time
+  secs[$name.$r]=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "time.$name.$r")
+}
+
+# summarize NAME: keeps NAME's median round (its wall time, peak memory
+# and output) in the arrays above.
+summarize() {
+  local name=$1 r times=()
+  for ((r = 0; r < reps; r++)); do times+=("${secs[$name.$r]} $r"); done
   local median
   median=$(printf '%s\n' "${times[@]}" | sort -n | awk -v m=$(((reps - 1) / 2)) 'NR == m + 1 { print $2 }')
-  wall[$name]=$(printf '%s\n' "${times[@]}" | awk -v r="$median" '$2 == r { print $1 }')
+  wall[$name]=${secs[$name.$median]}
   mem[$name]=$(($(awk -F': ' '/Maximum resident set size/ { print $2 }' "time.$name.$median") / 1024))
   cp "out.$name.$median" "best.$name"
   echo "   $name: ${wall[$name]} s (median of $(printf '%s ' "${times[@]%% *}"))"
 }
 
-echo "== counting 31-mers, canonical (median of $reps)"
-run fm1 "$kmer" count -m 31 -C -t 2 -v -o fm1.fm reads.fq
-run fm2 "${mpiexec[@]}" -n 2 "$kmer" count -m 31 -C -t 1 -v -o fm2.fm reads.fq
-run jf jellyfish count -m 31 -C -s 100M -t 2 -o jf.jf reads.fq
+echo "== counting 31-mers, canonical (median of $reps rounds, every tool once a round)"
 mkdir -p kmc.tmp
-run kmc kmc -k31 -t2 -ci1 reads.fq kmc.db kmc.tmp
+tools=(fm1 fm2 jf kmc)
+run_tool() {
+  case $1 in
+  fm1) time_once fm1 $2 "$kmer" count -m 31 -C -t 2 -v -o fm1.fm reads.fq ;;
+  fm2) time_once fm2 $2 "${mpiexec[@]}" -n 2 "$kmer" count -m 31 -C -t 1 -v -o fm2.fm reads.fq ;;
+  jf) time_once jf $2 jellyfish count -m 31 -C -s 100M -t 2 -o jf.jf reads.fq ;;
+  kmc) time_once kmc $2 kmc -k31 -t2 -ci1 reads.fq kmc.db kmc.tmp ;;
+  esac
+}
+# Round r starts with tool r (mod 4): what runs just before a tool (a
+# large job that leaves memory to reclaim, or a short one) changes.
+for ((r = 0; r < reps; r++)); do
+  for ((i = 0; i < ${#tools[@]}; i++)); do run_tool "${tools[(r + i) % ${#tools[@]}]}" $r; done
+done
+for name in fm1 fm2 jf kmc; do summarize $name; done
+# 2 ranks against 1 rank x 2 threads, round by round (above 1: 2 ranks faster).
+pairs=$(for ((r = 0; r < reps; r++)); do awk -v a="${secs[fm1.$r]}" -v b="${secs[fm2.$r]}" 'BEGIN { printf "%.3f\n", a / b }'; done)
+echo "   2 ranks against 1 rank, round by round: $(echo $pairs) (median $(printf '%s\n' $pairs | sort -n | awk -v m=$(((reps - 1) / 2)) 'NR == m + 1'))"
 
 # Peak memory of 2 ranks: every rank's own peak, summed (time -v sees one process).
 fm2_mem=$(sed -n 's/.* \([0-9]*\) MiB in all\b.*/\1/p' best.fm2)
