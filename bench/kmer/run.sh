@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# flashmap-kmer against Jellyfish and KMC on simulated reads of a
-# Klebsiella genome, all in the same run on the same machine.
+# flashmap-kmer against Jellyfish and KMC on real reads (gasic-examples)
+# and simulated reads of a Klebsiella genome, all in the same run on the
+# same machine.
 #
 #   bench/kmer/run.sh [--quick] [--kmer PATH] [--work DIR] [--reps N] [--png PATH]
 #
-# Full run: simulates 30x of 150-base HiSeq 2500 reads (art_illumina -ss HS25
-# -l 150 -f 30, seed 1) from Klebs_HS11286 (Debian package
-# kleborate-examples), then times
+# Full run: on the 100,000 Illumina reads of gasic-examples (72 bases,
+# decompressed), then on 30x of 150-base HiSeq 2500 reads simulated
+# (art_illumina -ss HS25 -l 150 -f 30, seed 1) from Klebs_HS11286 (Debian
+# package kleborate-examples), times
 #   flashmap-kmer count -m 31 -C -t 2             (1 rank, 2 threads)
 #   mpiexec -n 2 flashmap-kmer count -m 31 -C -t 1  (2 ranks, 1 thread each)
-#   jellyfish count -m 31 -C -s 100M -t 2
+#   jellyfish count -m 31 -C -s 10M / 100M -t 2
 #   kmc -k31 -t2 -ci1
 # with /usr/bin/time -v (wall time, peak memory), checks that all of them
 # report the same distinct and total k-mer counts, prints a Markdown table
-# and writes the k-mer spectrum as a PNG (python3-matplotlib). Every tool
-# runs --reps N times (default 3; in rounds, every tool once a round, each
-# round starting with the next tool) and
-# the median run is reported, with 2 ranks' speed over 1 rank's round by round.
+# for each input and writes the simulated reads' k-mer spectrum as a PNG
+# (python3-matplotlib). Every tool runs --reps N times (default 3), in
+# rounds of one run of each tool, each round starting with the next tool;
+# the median run is reported, with 2 ranks' speed over 1 rank's round by
+# round.
 #
 # --quick: a few seconds, for the README's main job: counts the real reads
 # of gasic-examples over 2 MPI ranks and prints stats and the start of the
@@ -94,13 +97,17 @@ if [ ! -s reads.fq ] || [ ! -s reads.done ]; then
   art_illumina -ss HS25 -l 150 -f 30 -na -rs 1 -i genome.fa -o reads > art.log
   echo ok > reads.done
 fi
-echo "== input: reads.fq, $(du -m reads.fq | cut -f1) MB, $(($(wc -l < reads.fq) / 4)) reads of 150 bases"
-cat reads.fq > /dev/null # into the page cache, for every tool alike
+# The real reads beside the simulated ones: gasic-examples' 100,000
+# Illumina reads of 72 bases, decompressed (so 2 ranks split them).
+gasic=$(dpkg -L gasic-examples 2> /dev/null | grep 'SRR059298_subset.fastq.gz$' | head -1 || true)
+gasic=${gasic:-/usr/share/doc/gasic/examples/reads/SRR059298_subset.fastq.gz}
+[ -r "$gasic" ] || { echo "run.sh: $gasic not found (apt-get install gasic-examples)" >&2; exit 1; }
+gzip -dc "$gasic" > gasic.fq
 
 # Every tool runs once a round, the rounds one after another, so that
 # the machine's drift over minutes falls on all tools alike.
 # time_once NAME R COMMAND...: runs COMMAND as round R of NAME, timed.
-declare -A wall mem out secs
+declare -A wall mem secs
 time_once() {
   local name=$1 r=$2
   shift 2
@@ -122,62 +129,75 @@ summarize() {
   echo "   $name: ${wall[$name]} s (median of $(printf '%s ' "${times[@]%% *}"))"
 }
 
-echo "== counting 31-mers, canonical (median of $reps rounds, every tool once a round)"
-mkdir -p kmc.tmp
-tools=(fm1 fm2 jf kmc)
-run_tool() {
-  case $1 in
-  fm1) time_once fm1 $2 "$kmer" count -m 31 -C -t 2 -v -o fm1.fm reads.fq ;;
-  fm2) time_once fm2 $2 "${mpiexec[@]}" -n 2 "$kmer" count -m 31 -C -t 1 -v -o fm2.fm reads.fq ;;
-  jf) time_once jf $2 jellyfish count -m 31 -C -s 100M -t 2 -o jf.jf reads.fq ;;
-  kmc) time_once kmc $2 kmc -k31 -t2 -ci1 reads.fq kmc.db kmc.tmp ;;
-  esac
-}
-# Round r starts with tool r (mod 4): what runs just before a tool (a
-# large job that leaves memory to reclaim, or a short one) changes.
-for ((r = 0; r < reps; r++)); do
-  for ((i = 0; i < ${#tools[@]}; i++)); do run_tool "${tools[(r + i) % ${#tools[@]}]}" $r; done
-done
-for name in fm1 fm2 jf kmc; do summarize $name; done
-# 2 ranks against 1 rank x 2 threads, round by round (above 1: 2 ranks faster).
-pairs=$(for ((r = 0; r < reps; r++)); do awk -v a="${secs[fm1.$r]}" -v b="${secs[fm2.$r]}" 'BEGIN { printf "%.3f\n", a / b }'; done)
-echo "   2 ranks against 1 rank, round by round: $(echo $pairs) (median $(printf '%s\n' $pairs | sort -n | awk -v m=$(((reps - 1) / 2)) 'NR == m + 1'))"
-
-# Peak memory of 2 ranks: every rank's own peak, summed (time -v sees one process).
-fm2_mem=$(sed -n 's/.* \([0-9]*\) MiB in all\b.*/\1/p' best.fm2)
-[ -n "$fm2_mem" ] && mem[fm2]=$fm2_mem
-
-# Distinct and total k-mers as each tool reports them.
-read -r fm1_d fm1_t < <("$kmer" stats fm1.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
-read -r fm2_d fm2_t < <("$kmer" stats fm2.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
-read -r jf_d jf_t < <(jellyfish stats jf.jf | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
-read -r kmc_d kmc_t < <(awk -F: '/No. of unique counted k-mers/ { gsub(/ /, "", $2); d = $2 }
-                                 /Total no. of k-mers/ { gsub(/ /, "", $2); t = $2 } END { print d, t }' best.kmc)
+# measure INPUT WHAT JF_SIZE: every tool on INPUT, $reps rounds, and the
+# table (WHAT describes the reads; JF_SIZE is Jellyfish's -s).
 agree=yes
-for v in "$fm2_d $fm2_t" "$jf_d $jf_t" "$kmc_d $kmc_t"; do
-  [ "$v" = "$fm1_d $fm1_t" ] || agree=NO
-done
+measure() {
+  local input=$1 what=$2 jf_size=$3
+  echo "== input: $input, $(du -m "$input" | cut -f1) MB, $(($(wc -l < "$input") / 4)) reads"
+  cat "$input" > /dev/null # into the page cache, for every tool alike
+  echo "== counting 31-mers, canonical (median of $reps rounds, every tool once a round)"
+  mkdir -p kmc.tmp
+  tools=(fm1 fm2 jf kmc)
+  run_tool() {
+    case $1 in
+    fm1) time_once fm1 $2 "$kmer" count -m 31 -C -t 2 -v -o fm1.fm "$input" ;;
+    fm2) time_once fm2 $2 "${mpiexec[@]}" -n 2 "$kmer" count -m 31 -C -t 1 -v -o fm2.fm "$input" ;;
+    jf) time_once jf $2 jellyfish count -m 31 -C -s "$jf_size" -t 2 -o jf.jf "$input" ;;
+    kmc) time_once kmc $2 kmc -k31 -t2 -ci1 "$input" kmc.db kmc.tmp ;;
+    esac
+  }
+  # Round r starts with tool r (mod 4): what runs just before a tool (a
+  # large job that leaves memory to reclaim, or a short one) changes.
+  for ((r = 0; r < reps; r++)); do
+    for ((i = 0; i < ${#tools[@]}; i++)); do run_tool "${tools[(r + i) % ${#tools[@]}]}" $r; done
+  done
+  for name in fm1 fm2 jf kmc; do summarize $name; done
+  # 2 ranks against 1 rank x 2 threads, round by round (above 1: 2 ranks faster).
+  pairs=$(for ((r = 0; r < reps; r++)); do awk -v a="${secs[fm1.$r]}" -v b="${secs[fm2.$r]}" 'BEGIN { printf "%.3f\n", a / b }'; done)
+  echo "   2 ranks against 1 rank, round by round: $(echo $pairs) (median $(printf '%s\n' $pairs | sort -n | awk -v m=$(((reps - 1) / 2)) 'NR == m + 1'))"
 
-rate() { awk -v t="$1" -v w="$2" -v r="$3" 'BEGIN { printf "%.1f", t / w / r / 1e6 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
-cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
-echo
-echo "k = 31, canonical; $(($(wc -l < reads.fq) / 4)) reads (art_illumina -ss HS25 -l 150 -f 30, Klebs_HS11286);"
-echo "$(nproc) cores ($cpu); $(date -u +%Y-%m-%d); flashmap $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo '?'); median of $reps"
-echo
-echo "| tool | command | wall (s) | peak memory (MiB) | M k-mers/s per rank | vs KMC | vs Jellyfish | distinct | total |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-row() { # name label command ranks distinct total
-  echo "| $2 | \`$3\` | ${wall[$1]} | ${mem[$1]} | $(rate "$6" "${wall[$1]}" "$4") | $(ratio "${wall[kmc]}" "${wall[$1]}") | $(ratio "${wall[jf]}" "${wall[$1]}") | $5 | $6 |"
+  # Peak memory of 2 ranks: every rank's own peak, summed (time -v sees one process).
+  fm2_mem=$(sed -n 's/.* \([0-9]*\) MiB in all\b.*/\1/p' best.fm2)
+  [ -n "$fm2_mem" ] && mem[fm2]=$fm2_mem
+
+  # Distinct and total k-mers as each tool reports them.
+  read -r fm1_d fm1_t < <("$kmer" stats fm1.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
+  read -r fm2_d fm2_t < <("$kmer" stats fm2.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
+  read -r jf_d jf_t < <(jellyfish stats jf.jf | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
+  read -r kmc_d kmc_t < <(awk -F: '/No. of unique counted k-mers/ { gsub(/ /, "", $2); d = $2 }
+                                   /Total no. of k-mers/ { gsub(/ /, "", $2); t = $2 } END { print d, t }' best.kmc)
+  same=yes
+  for v in "$fm2_d $fm2_t" "$jf_d $jf_t" "$kmc_d $kmc_t"; do
+    [ "$v" = "$fm1_d $fm1_t" ] || { same=NO; agree=NO; }
+  done
+
+  rate() { awk -v t="$1" -v w="$2" -v r="$3" 'BEGIN { printf "%.1f", t / w / r / 1e6 }'; }
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+  cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+  echo
+  echo "k = 31, canonical; $(($(wc -l < "$input") / 4)) reads ($what);"
+  echo "$(nproc) cores ($cpu); $(date -u +%Y-%m-%d); flashmap $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo '?'); median of $reps"
+  echo
+  echo "| tool | command | wall (s) | peak memory (MiB) | M k-mers/s per rank | vs KMC | vs Jellyfish | distinct | total |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  row() { # name label command ranks distinct total
+    echo "| $2 | \`$3\` | ${wall[$1]} | ${mem[$1]} | $(rate "$6" "${wall[$1]}" "$4") | $(ratio "${wall[kmc]}" "${wall[$1]}") | $(ratio "${wall[jf]}" "${wall[$1]}") | $5 | $6 |"
+  }
+  row fm1 "flashmap-kmer, 1 rank" "flashmap-kmer count -m 31 -C -t 2" 1 "$fm1_d" "$fm1_t"
+  row fm2 "flashmap-kmer, 2 ranks" "mpiexec -n 2 flashmap-kmer count -m 31 -C -t 1" 2 "$fm2_d" "$fm2_t"
+  row jf "Jellyfish 2.3" "jellyfish count -m 31 -C -s $jf_size -t 2" 1 "$jf_d" "$jf_t"
+  row kmc "KMC 3" "kmc -k31 -t2 -ci1" 1 "$kmc_d" "$kmc_t"
+  echo
+  echo "Same distinct and total k-mers from all: $same"
+  echo "flashmap-kmer's own account: $(grep '^flashmap-kmer:' best.fm1 | tail -1)"
+  echo "                             $(grep '^flashmap-kmer:' best.fm2 | tail -1)"
 }
-row fm1 "flashmap-kmer, 1 rank" "flashmap-kmer count -m 31 -C -t 2" 1 "$fm1_d" "$fm1_t"
-row fm2 "flashmap-kmer, 2 ranks" "mpiexec -n 2 flashmap-kmer count -m 31 -C -t 1" 2 "$fm2_d" "$fm2_t"
-row jf "Jellyfish 2.3" "jellyfish count -m 31 -C -s 100M -t 2" 1 "$jf_d" "$jf_t"
-row kmc "KMC 3" "kmc -k31 -t2 -ci1" 1 "$kmc_d" "$kmc_t"
+
+measure gasic.fq "gasic-examples SRR059298_subset, Illumina, 72 bases" 10M
+rm -rf fm1.fm* fm2.fm* jf.jf kmc.db.* out.*.[0-9]* time.*.[0-9]* gasic.fq
 echo
-echo "Same distinct and total k-mers from all: $agree"
-echo "flashmap-kmer's own account: $(grep '^flashmap-kmer:' best.fm1 | tail -1)"
-echo "                             $(grep '^flashmap-kmer:' best.fm2 | tail -1)"
+measure reads.fq "art_illumina -ss HS25 -l 150 -f 30, Klebs_HS11286" 100M
 
 "$kmer" histo fm1.fm > spectrum.histo
 png=${png:-$work/spectrum.png}
