@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#define PLACE 0x9e3779b97f4a7c15ull
-#define MAX_REPS 31 /* the identity hash's placement multiply (include/flashmap.h) */
+#define PLACE 0x9e3779b97f4a7c15ull /* the identity hash's placement multiply (include/flashmap.h) */
+#define MAX_REPS 31
 
 static double now(void)
 {

@@ -116,13 +116,17 @@ time_once() {
   secs[$name.$r]=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "time.$name.$r")
 }
 
+# median_line: the median of the lines on standard input, sorted by number
+# (the lower middle one when there are an even number of lines).
+median_line() { sort -n | awk -v m=$(((reps - 1) / 2)) 'NR == m + 1'; }
+
 # summarize NAME: keeps NAME's median round (its wall time, peak memory
 # and output) in the arrays above.
 summarize() {
   local name=$1 r times=()
   for ((r = 0; r < reps; r++)); do times+=("${secs[$name.$r]} $r"); done
   local median
-  median=$(printf '%s\n' "${times[@]}" | sort -n | awk -v m=$(((reps - 1) / 2)) 'NR == m + 1 { print $2 }')
+  median=$(printf '%s\n' "${times[@]}" | median_line | cut -d' ' -f2)
   wall[$name]=${secs[$name.$median]}
   mem[$name]=$(($(awk -F': ' '/Maximum resident set size/ { print $2 }' "time.$name.$median") / 1024))
   cp "out.$name.$median" "best.$name"
@@ -155,7 +159,7 @@ measure() {
   for name in fm1 fm2 jf kmc; do summarize $name; done
   # 2 ranks against 1 rank x 2 threads, round by round (above 1: 2 ranks faster).
   pairs=$(for ((r = 0; r < reps; r++)); do awk -v a="${secs[fm1.$r]}" -v b="${secs[fm2.$r]}" 'BEGIN { printf "%.3f\n", a / b }'; done)
-  echo "   2 ranks against 1 rank, round by round: $(echo $pairs) (median $(printf '%s\n' $pairs | sort -n | awk -v m=$(((reps - 1) / 2)) 'NR == m + 1'))"
+  echo "   2 ranks against 1 rank, round by round: $(echo $pairs) (median $(printf '%s\n' $pairs | median_line))"
 
   # Peak memory of 2 ranks: every rank's own peak, summed (time -v sees one process).
   fm2_mem=$(sed -n 's/.* \([0-9]*\) MiB in all\b.*/\1/p' best.fm2)

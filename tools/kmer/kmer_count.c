@@ -159,16 +159,22 @@ static int parse(int argc, char **argv, int rank, count_opts *o)
     return 0;
 }
 
+/* Bases in the input, roughly: half of a plain file's bytes (FASTQ carries
+ * as many quality bytes), twice a gzip file's. */
+static uint64_t estimated_bases(const km_plan *plan)
+{
+    return (plan->total_bytes - plan->gzip_bytes) / 2 + plan->gzip_bytes * 2;
+}
+
 /* The map's starting size when -s is not given: a guess that errs low, so
  * that the map grows at most once or twice instead of from 1M (growing an
  * MPI map costs a counting pass per batch near the limit) without holding
- * much memory it will not use. Bases: about half of a plain file's bytes
- * (FASTQ carries as many quality bytes), twice a gzip file's; distinct
- * k-mers: a sixteenth of the bases (real read sets have 1/10 to 1/50 at
- * 10x to 50x coverage); at least 1M and at most 8M per rank. */
+ * much memory it will not use. Distinct k-mers: a sixteenth of the bases
+ * (real read sets have 1/10 to 1/50 at 10x to 50x coverage); at least 1M
+ * and at most 8M per rank. */
 static uint64_t default_size(const km_plan *plan, int ranks)
 {
-    const uint64_t bases = (plan->total_bytes - plan->gzip_bytes) / 2 + plan->gzip_bytes * 2;
+    const uint64_t bases = estimated_bases(plan);
     const uint64_t lo = (uint64_t)1 << 20, hi = (uint64_t)8 << 20;
     uint64_t per_rank = bases / 16 / (uint64_t)ranks;
     per_rank = per_rank < lo ? lo : per_rank > hi ? hi : per_rank;
@@ -176,15 +182,14 @@ static uint64_t default_size(const km_plan *plan, int ranks)
 }
 
 /* K-mers per batch when --batch is not given: the default 2M, or a
- * thirty-second of a reading thread's share of the bases when that is less, at
- * least 64K. A small input then fills a few small batches instead of one
+ * thirty-second of a reading thread's share of the bases when that is
+ * less, at least 64K. A small input then fills a few small batches instead of one
  * or two of 2M whose buffers (and the exchange's) it would first-touch
  * whole: the 100,000 reads of gasic-examples peaked at 132 MiB on 1 rank. */
 static size_t default_batch(const km_plan *plan, int ranks, int readers, size_t batch)
 {
-    const uint64_t bases = (plan->total_bytes - plan->gzip_bytes) / 2 + plan->gzip_bytes * 2;
-    const uint64_t share = bases / (uint64_t)ranks / (uint64_t)readers / 32, least = (uint64_t)64 << 10;
-    const uint64_t want = share < least ? least : share;
+    const uint64_t share = estimated_bases(plan) / (uint64_t)ranks / (uint64_t)readers / 32;
+    const uint64_t least = (uint64_t)64 << 10, want = share < least ? least : share;
     return want < batch ? (size_t)want : batch;
 }
 
