@@ -10,7 +10,7 @@
 # decompressed), then on 30x of 150-base HiSeq 2500 reads simulated
 # (art_illumina -ss HS25 -l 150 -f 30, seed 1) from Klebs_HS11286 (Debian
 # package kleborate-examples), times
-#   flashmap-kmer count -m 31 -C -t 2             (1 rank, 2 threads)
+#   flashmap-kmer count -m 31 -C -t 2             (alone: 1 process, 2 threads, no MPI)
 #   mpiexec -n 2 flashmap-kmer count -m 31 -C -t 1  (2 ranks, 1 thread each)
 #   jellyfish count -m 31 -C -s 10M / 100M -t 2
 #   kmc -k31 -t2 -ci1
@@ -19,7 +19,7 @@
 # for each input and writes the simulated reads' k-mer spectrum as a PNG
 # (python3-matplotlib). Every tool runs --reps N times (default 3), in
 # rounds of one run of each tool, each round starting with the next tool;
-# the median run is reported, with 2 ranks' speed over 1 rank's round by
+# the median run is reported, with 2 ranks' speed over 1 process's round by
 # round.
 #
 # --quick: a few seconds, for the README's main job: counts the real reads
@@ -157,9 +157,9 @@ measure() {
     for ((i = 0; i < ${#tools[@]}; i++)); do run_tool "${tools[(r + i) % ${#tools[@]}]}" $r; done
   done
   for name in fm1 fm2 jf kmc; do summarize $name; done
-  # 2 ranks against 1 rank x 2 threads, round by round (above 1: 2 ranks faster).
+  # 2 ranks against 1 process x 2 threads, round by round (above 1: 2 ranks faster).
   pairs=$(for ((r = 0; r < reps; r++)); do awk -v a="${secs[fm1.$r]}" -v b="${secs[fm2.$r]}" 'BEGIN { printf "%.3f\n", a / b }'; done)
-  echo "   2 ranks against 1 rank, round by round: $(echo $pairs) (median $(printf '%s\n' $pairs | median_line))"
+  echo "   2 ranks against 1 process, round by round: $(echo $pairs) (median $(printf '%s\n' $pairs | median_line))"
 
   # Peak memory of 2 ranks: every rank's own peak, summed (time -v sees one process).
   fm2_mem=$(sed -n 's/.* \([0-9]*\) MiB in all\b.*/\1/p' best.fm2)
@@ -188,7 +188,7 @@ measure() {
   row() { # name label command ranks distinct total
     echo "| $2 | \`$3\` | ${wall[$1]} | ${mem[$1]} | $(rate "$6" "${wall[$1]}" "$4") | $(ratio "${wall[kmc]}" "${wall[$1]}") | $(ratio "${wall[jf]}" "${wall[$1]}") | $5 | $6 |"
   }
-  row fm1 "flashmap-kmer, 1 rank" "flashmap-kmer count -m 31 -C -t 2" 1 "$fm1_d" "$fm1_t"
+  row fm1 "flashmap-kmer, 1 process" "flashmap-kmer count -m 31 -C -t 2" 1 "$fm1_d" "$fm1_t"
   row fm2 "flashmap-kmer, 2 ranks" "mpiexec -n 2 flashmap-kmer count -m 31 -C -t 1" 2 "$fm2_d" "$fm2_t"
   row jf "Jellyfish 2.3" "jellyfish count -m 31 -C -s $jf_size -t 2" 1 "$jf_d" "$jf_t"
   row kmc "KMC 3" "kmc -k31 -t2 -ci1" 1 "$kmc_d" "$kmc_t"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# flashmap-kmer count on one node asks Open MPI for its ob1 point-to-point
-# layer (shared memory) instead of letting MPI_Init probe the network
-# layers, and keeps a layer the user chose.
+# flashmap-kmer count on the ranks of one node asks Open MPI for its ob1
+# point-to-point layer (shared memory) instead of letting MPI_Init probe
+# the network layers, and keeps a layer the user chose. (Alone, count
+# starts no MPI at all: alone.sh.)
 #   transport.sh WORK KMER [LAUNCHER...]
 # Skipped (77) where the MPI is not Open MPI.
 set -euo pipefail

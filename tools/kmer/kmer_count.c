@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* flashmap-kmer count: count the k-mers of FASTA/FASTQ files into an MPI
- * map (kmer_counter.h) and save it as a database (kmer_db.h). This file
- * holds the options and the order of the steps. */
+ * map, or a one-process map when started alone (kmer_counter.h), and save
+ * it as a database (kmer_db.h). This file holds the options and the order
+ * of the steps. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <flashmap_mpi.h>
 
 #include "kmer_code.h"
+#include "kmer_comm.h"
 #include "kmer_counter.h"
 #include "kmer_db.h"
 #include "kmer_dbpath.h"
@@ -40,7 +42,8 @@ static void usage(FILE *f)
             "Usage: flashmap-kmer count -m K -o DB [options] FILE...\n"
             "Count the k-mers of FASTA/FASTQ files (plain or gzip). Runs the same alone or under mpirun.\n"
             "  -m, --mer-len K        k-mer length, 1 to 64 (required)\n"
-            "  -o, --output DB        database to write (required); also DB.rank<r>-of-<P> and DB.kmer\n"
+            "  -o, --output DB        database to write (required); also DB.kmer, and DB.rank<r>-of-<P>\n"
+            "                         on P ranks under mpirun\n"
             "  -C, --canonical        count each k-mer together with its reverse complement\n"
             "  -t, --threads N        threads per rank for the map (default 1)\n"
             "  -s, --size N           distinct k-mers expected in all, e.g. 100M (default: a guess from the\n"
@@ -232,9 +235,8 @@ static void stage_lines(const km_ctx *ctx, const km_counter_totals *t, int reade
                                    (double)t->my_kmers, (double)t->my_keys};
     double *all = ctx->rank == 0 ? malloc(sizeof mine * (size_t)ctx->size) : NULL;
     int have = all != NULL; /* rank 0's buffer, which every rank must know of before the gather */
-    MPI_Bcast(&have, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (!have) return; /* no memory on rank 0: no stage lines */
-    MPI_Gather(mine, ST_COUNT, MPI_DOUBLE, all, ST_COUNT, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    if (!km_bcast_int(ctx, have)) return; /* no memory on rank 0: no stage lines */
+    km_gather_doubles(ctx, mine, ST_COUNT, all);
     if (ctx->rank != 0) return;
     for (int r = 0; r < ctx->size; r++) {
         const double *s = all + (size_t)r * ST_COUNT;
@@ -254,8 +256,8 @@ static void summary(const km_ctx *ctx, const km_counter_totals *t, uint64_t dist
 {
     const uint64_t mine = peak_rss();
     uint64_t sum = 0, most = 0;
-    MPI_Reduce(&mine, &sum, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
-    MPI_Reduce(&mine, &most, 1, MPI_UINT64_T, MPI_MAX, 0, MPI_COMM_WORLD);
+    km_allreduce_u64(ctx, &mine, &sum, 1, MPI_SUM);
+    km_allreduce_u64(ctx, &mine, &most, 1, MPI_MAX);
     if (ctx->rank != 0) return;
     fprintf(stderr,
             "flashmap-kmer: %llu records, %llu k-mers, %llu distinct kept; counted in %.2f s "
@@ -304,7 +306,9 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
      * only the first 2k - 64 bits. */
     cfg.hash = o.hash ? o.hash : k <= 32 ? FM_HASH_IDENTITY : FM_HASH_MURMUR3;
     fm_map *map = NULL;
-    if (fm_create_mpi(MPI_COMM_WORLD, &cfg, &map) != FM_OK) {
+    /* Alone, a one-process map: the same tables without an exchange. */
+    const fm_status made = ctx->mpi ? fm_create_mpi(MPI_COMM_WORLD, &cfg, &map) : fm_create(&cfg, &map);
+    if (made != FM_OK) {
         if (ctx->rank == 0) km_report("cannot create the counting map: %s", km_user_error(fm_last_error(NULL)));
         free_plans(plans, readers);
         return 1;

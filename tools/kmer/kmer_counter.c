@@ -10,6 +10,7 @@
 
 #include "kmer_batch.h"
 #include "kmer_code.h"
+#include "kmer_comm.h"
 
 double km_now(void)
 {
@@ -20,8 +21,7 @@ double km_now(void)
 
 int km_any_failed(const km_ctx *ctx, int failed, const km_err *err)
 {
-    int mine = failed ? ctx->rank : ctx->size, first = ctx->size;
-    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    const int first = km_allreduce_int(ctx, failed ? ctx->rank : ctx->size, MPI_MIN);
     if (first < ctx->size && ctx->rank == first) km_report("%s", err->msg);
     return first < ctx->size;
 }
@@ -60,7 +60,7 @@ int km_counter_run(const km_ctx *ctx, const km_plan *plans, const km_counter_opt
         waited += km_now() - t_wait;
         /* [0] ranks with a batch, [1] ranks whose input failed, [2] bytes read, [3] k-mers */
         uint64_t mine[4] = {rc == 1, rc < 0, km_producer_bytes(prod), kmers + (rc == 1 ? b->kmers : 0)}, all[4];
-        MPI_Allreduce(mine, all, 4, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+        km_allreduce_u64(ctx, mine, all, 4, MPI_SUM);
         if (all[1]) {
             if (rc < 0) km_report("%s", err.msg);
             failed = 1;
@@ -92,7 +92,7 @@ int km_counter_run(const km_ctx *ctx, const km_plan *plans, const km_counter_opt
     km_producer_stop(prod);
     if (failed) return 1;
     uint64_t local[2] = {kmers, records}, total[2];
-    MPI_Allreduce(local, total, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    km_allreduce_u64(ctx, local, total, 2, MPI_SUM);
     if (o->progress) show_progress(ctx, plan->total_bytes, plan->total_bytes, total[0], km_now() - t0, 1);
     out->kmers = total[0];
     out->records = total[1];

@@ -3,9 +3,9 @@
 #ifndef KMER_CTX_H
 #define KMER_CTX_H
 
-/* count always runs over MPI_COMM_WORLD (one rank when started without
- * mpirun); the reading verbs use MPI only when started by a launcher with
- * more than one rank. */
+/* Every verb runs over MPI_COMM_WORLD when started by a launcher (mpirun,
+ * srun), and alone without MPI otherwise; the reading verbs use MPI only
+ * with more than one rank. */
 typedef struct km_ctx {
     int mpi;  /* MPI is initialised */
     int rank; /* 0 without MPI */

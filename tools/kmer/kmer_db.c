@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kmer_code.h"
+#include "kmer_comm.h"
 #include "kmer_dbpath.h"
 
 #define SIDECAR_MAGIC "flashmap-kmer database 1"
@@ -125,10 +126,10 @@ int km_db_save(const km_ctx *ctx, fm_map *map, const char *db, const km_dbinfo *
         failed = km_db_read_header(db, km_key_size(info->k), &saved.checkpoint_id, &saved.entries, &err) != 0 ||
                  km_db_write_sidecar(db, &saved, &err) != 0;
     }
-    MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    failed = km_bcast_int(ctx, failed);
     if (failed) {
         if (ctx->rank == 0) km_report("%s", err.msg);
-        MPI_Barrier(MPI_COMM_WORLD);
+        km_barrier(ctx);
         remove_checkpoint(ctx, db);
         return 1;
     }
@@ -136,8 +137,7 @@ int km_db_save(const km_ctx *ctx, fm_map *map, const char *db, const km_dbinfo *
      * would only mislead. Failing to remove them fails the count. */
     failed = km_dbpath_remove_stale_parts(ctx, db, &err) != 0;
     if (failed) km_report("%s", err.msg);
-    MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return failed;
+    return km_bcast_int(ctx, failed);
 }
 
 int km_db_read_info(const char *db, km_dbinfo *info, km_err *err)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* The database `count` writes and the other verbs read.
  *
- * DB is an MPI checkpoint of the counting map (fm_save: the manifest DB and
- * one part DB.rank<r>-of-<P> per rank; docs/checkpoint-format.md): keys are
+ * DB is a checkpoint of the counting map (fm_save; docs/checkpoint-format.md):
+ * one data file DB after a count alone, or on P ranks the manifest DB and
+ * one part DB.rank<r>-of-<P> per rank; every verb reads either. Keys are
  * the 2-bit k-mer codes of kmer_code.h, values the counts (uint64). What
  * the checkpoint does not say, the k-mer length and whether k-mers are
  * canonical, is in a small text sidecar, DB.kmer, written atomically (a

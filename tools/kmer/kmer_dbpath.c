@@ -36,7 +36,7 @@ int km_dbpath_check_writable(const km_ctx *ctx, const char *db)
     return km_any_failed(ctx, failed, &err);
 }
 
-/* 1 when name is base.rank<r>-of-<P> with P != ranks. */
+/* 1 when name is base.rank<r>-of-<P> with P != ranks (ranks 0: any P). */
 static int stale_part(const char *name, const char *base, int ranks)
 {
     const size_t n = strlen(base);
@@ -57,7 +57,8 @@ int km_dbpath_remove_stale_parts(const km_ctx *ctx, const char *db, km_err *err)
     if (!d) return km_fail(err, "%s: cannot list %s for older parts: %s", db, dir, strerror(errno));
     int rc = 0;
     for (struct dirent *e = readdir(d); e; e = readdir(d)) {
-        if (!stale_part(e->d_name, base, ctx->size)) continue;
+        /* A count alone writes one file and no parts. */
+        if (!stale_part(e->d_name, base, ctx->mpi ? ctx->size : 0)) continue;
         char path[8200];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) != 0 && errno != ENOENT && rc == 0)

@@ -16,7 +16,7 @@
 int km_dbpath_check_writable(const km_ctx *ctx, const char *db);
 
 /* Rank 0 removes db.rank<r>-of-<P> for every P other than ctx->size (parts
- * of an older save with another rank count). Not collective; call it once
+ * of an older save with another rank count), every P after a save alone. Not collective; call it once
  * the new save is complete. 0, or -1 with the first file that could not be
  * removed in err. */
 int km_dbpath_remove_stale_parts(const km_ctx *ctx, const char *db, km_err *err);
