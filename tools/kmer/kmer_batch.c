@@ -14,7 +14,8 @@
 #include "kmer_input.h"
 #include "kmer_parse.h"
 
-#define CHUNK ((size_t)1 << 20) /* input bytes per read */
+#define CHUNK ((size_t)1 << 20) /* input bytes per read, at most */
+#define MIN_CHUNK ((size_t)64 << 10)
 #define NBATCH 2                /* batches per reading thread, taking turns */
 
 /* One reading thread: its share of the rank's input and its own batches. */
@@ -35,6 +36,7 @@ typedef struct km_reader {
 struct km_producer {
     int k, canonical, combine;
     size_t target;
+    size_t chunk; /* input bytes per read */
     int nreaders;
     km_reader *readers;
 
@@ -124,7 +126,7 @@ static void *reader_main(void *arg)
             }
             const uint64_t offset = in.pos;
             const double t0 = km_now();
-            const ptrdiff_t got = km_input_read(&in, r->chunk, CHUNK, &err);
+            const ptrdiff_t got = km_input_read(&in, r->chunk, p->chunk, &err);
             if (got < 0) goto failed_input;
             if (got == 0) {
                 if (km_parser_finish(&parser, &err) != 0) goto failed_input;
@@ -173,8 +175,8 @@ static int reader_init(km_producer *p, km_reader *r, const km_plan *plan)
 {
     r->p = p;
     r->plan = plan;
-    r->chunk = malloc(CHUNK);
-    const size_t cap = p->target + CHUNK; /* a chunk adds at most one k-mer per byte */
+    r->chunk = malloc(p->chunk);
+    const size_t cap = p->target + p->chunk; /* a chunk adds at most one k-mer per byte */
     int ok = r->chunk != NULL;
     if (p->combine) ok = ok && (r->sort_tmp = big_buffer(cap * km_key_size(p->k))) != NULL;
     for (int i = 0; i < NBATCH && ok; i++) {
@@ -211,6 +213,10 @@ km_producer *km_producer_start(const km_plan *plans, int nreaders, int k, int ca
     p->canonical = canonical;
     p->combine = combine;
     p->target = batch_kmers ? batch_kmers : 1;
+    /* A batch overshoots its target by at most one chunk's k-mers: a small
+     * batch reads small chunks, so its buffers (and the map's exchange of
+     * it) stay near the target instead of 1M k-mers above it. */
+    p->chunk = p->target < MIN_CHUNK ? MIN_CHUNK : p->target > CHUNK ? CHUNK : p->target;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->readers = calloc((size_t)nreaders, sizeof *p->readers);
@@ -220,7 +226,7 @@ km_producer *km_producer_start(const km_plan *plans, int nreaders, int k, int ca
     for (int i = 0; i < p->nreaders && ok; i++) ok = reader_init(p, &p->readers[i], &plans[i]) == 0;
     if (!ok) {
         km_fail(err, "no memory for %d reading thread(s) with two batches of %zu k-mers each", nreaders,
-                p->target + CHUNK);
+                p->target + p->chunk);
         km_producer_stop(p);
         return NULL;
     }

@@ -47,7 +47,7 @@ static void usage(FILE *f)
             "  -C, --canonical        count each k-mer together with its reverse complement\n"
             "  -t, --threads N        threads per rank for the map (default 1)\n"
             "  -s, --size N           distinct k-mers expected in all, e.g. 100M (default: a guess from the\n"
-            "                         input size, 1M to 8M per rank; the map grows as needed)\n"
+            "                         input size, 64K to 8M per rank; the map grows as needed)\n"
             "  -L, --lower-count N    do not keep k-mers seen fewer than N times\n"
             "  -U, --upper-count N    do not keep k-mers seen more than N times\n"
             "      --progress         progress on stderr (default when stderr is a terminal)\n"
@@ -170,15 +170,17 @@ static uint64_t estimated_bases(const km_plan *plan)
 }
 
 /* The map's starting size when -s is not given: a guess that errs low, so
- * that the map grows at most once or twice instead of from 1M (growing an
- * MPI map costs a counting pass per batch near the limit) without holding
- * much memory it will not use. Distinct k-mers: a sixteenth of the bases
- * (real read sets have 1/10 to 1/50 at 10x to 50x coverage); at least 1M
- * and at most 8M per rank. */
+ * that the map grows at most once or twice (growing an MPI map costs a
+ * counting pass per batch near the limit) without holding much memory it
+ * will not use. Distinct k-mers: a sixteenth of the bases (real read sets
+ * have 1/10 to 1/50 at 10x to 50x coverage); at least 64K and at most 8M
+ * per rank. (A floor of 1M per rank gave the 983,141 distinct k-mers of
+ * gasic-examples 2^21 slots on each of 2 ranks: 142 MiB in all, against
+ * 102 MiB for 2^20 slots each.) */
 static uint64_t default_size(const km_plan *plan, int ranks)
 {
     const uint64_t bases = estimated_bases(plan);
-    const uint64_t lo = (uint64_t)1 << 20, hi = (uint64_t)8 << 20;
+    const uint64_t lo = (uint64_t)64 << 10, hi = (uint64_t)8 << 20;
     uint64_t per_rank = bases / 16 / (uint64_t)ranks;
     per_rank = per_rank < lo ? lo : per_rank > hi ? hi : per_rank;
     return per_rank * (uint64_t)ranks;
