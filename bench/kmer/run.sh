@@ -11,6 +11,7 @@
 # (art_illumina -ss HS25 -l 150 -f 30, seed 1) from Klebs_HS11286 (Debian
 # package kleborate-examples), times
 #   flashmap-kmer count -m 31 -C -t 2             (alone: 1 process, 2 threads, no MPI)
+#   mpiexec --bind-to none -n 1 flashmap-kmer count -m 31 -C -t 2  (1 MPI rank, 2 threads)
 #   mpiexec -n 2 flashmap-kmer count -m 31 -C -t 1  (2 ranks, 1 thread each)
 #   jellyfish count -m 31 -C -s 10M / 100M -t 2
 #   kmc -k31 -t2 -ci1
@@ -19,8 +20,8 @@
 # for each input and writes the simulated reads' k-mer spectrum as a PNG
 # (python3-matplotlib). Every tool runs --reps N times (default 3), in
 # rounds of one run of each tool, each round starting with the next tool;
-# the median run is reported, with 2 ranks' speed over 1 process's round by
-# round.
+# the median run is reported, with 2 ranks' speed over 1 process's and over
+# 1 MPI rank's, round by round.
 #
 # --quick: a few seconds, for the README's main job: counts the real reads
 # of gasic-examples over 2 MPI ranks and prints stats and the start of the
@@ -56,9 +57,13 @@ mkdir -p "$work"
 
 # mpiexec as the tests run it: Open MPI needs --oversubscribe on small
 # machines and two variables to run as root.
+# One rank with 2 threads must not be bound to one core, as Open MPI binds
+# each of one or two ranks by default.
 mpiexec=(mpiexec)
+unbound=()
 if mpiexec --version 2>&1 | grep -q "Open MPI\|OpenRTE"; then
   mpiexec+=(--oversubscribe)
+  unbound=(--bind-to none)
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 # Idle OpenMP threads of the map sleep instead of spinning, leaving the
@@ -142,37 +147,43 @@ measure() {
   cat "$input" > /dev/null # into the page cache, for every tool alike
   echo "== counting 31-mers, canonical (median of $reps rounds, every tool once a round)"
   mkdir -p kmc.tmp
-  tools=(fm1 fm2 jf kmc)
+  tools=(fm1 fmr fm2 jf kmc)
   run_tool() {
     case $1 in
     fm1) time_once fm1 $2 "$kmer" count -m 31 -C -t 2 -v -o fm1.fm "$input" ;;
+    fmr) time_once fmr $2 "${mpiexec[@]}" "${unbound[@]}" -n 1 "$kmer" count -m 31 -C -t 2 -v -o fmr.fm "$input" ;;
     fm2) time_once fm2 $2 "${mpiexec[@]}" -n 2 "$kmer" count -m 31 -C -t 1 -v -o fm2.fm "$input" ;;
     jf) time_once jf $2 jellyfish count -m 31 -C -s "$jf_size" -t 2 -o jf.jf "$input" ;;
     kmc) time_once kmc $2 kmc -k31 -t2 -ci1 "$input" kmc.db kmc.tmp ;;
     esac
   }
-  # Round r starts with tool r (mod 4): what runs just before a tool (a
+  # Round r starts with tool r (mod 5): what runs just before a tool (a
   # large job that leaves memory to reclaim, or a short one) changes.
   for ((r = 0; r < reps; r++)); do
     for ((i = 0; i < ${#tools[@]}; i++)); do run_tool "${tools[(r + i) % ${#tools[@]}]}" $r; done
   done
-  for name in fm1 fm2 jf kmc; do summarize $name; done
+  for name in "${tools[@]}"; do summarize $name; done
   # 2 ranks against 1 process x 2 threads, round by round (above 1: 2 ranks faster).
-  pairs=$(for ((r = 0; r < reps; r++)); do awk -v a="${secs[fm1.$r]}" -v b="${secs[fm2.$r]}" 'BEGIN { printf "%.3f\n", a / b }'; done)
-  echo "   2 ranks against 1 process, round by round: $(echo $pairs) (median $(printf '%s\n' $pairs | median_line))"
+  for one in fm1 fmr; do
+    pairs=$(for ((r = 0; r < reps; r++)); do awk -v a="${secs[$one.$r]}" -v b="${secs[fm2.$r]}" 'BEGIN { printf "%.3f\n", a / b }'; done)
+    echo "   2 ranks against $one, round by round: $(echo $pairs) (median $(printf '%s\n' $pairs | median_line))"
+  done
 
-  # Peak memory of 2 ranks: every rank's own peak, summed (time -v sees one process).
-  fm2_mem=$(sed -n 's/.* \([0-9]*\) MiB in all\b.*/\1/p' best.fm2)
-  [ -n "$fm2_mem" ] && mem[fm2]=$fm2_mem
+  # Peak memory under mpiexec: every rank's own peak, summed (time -v sees one process).
+  for name in fmr fm2; do
+    ranks_mem=$(sed -n 's/.* \([0-9]*\) MiB in all\b.*/\1/p' best.$name)
+    [ -n "$ranks_mem" ] && mem[$name]=$ranks_mem
+  done
 
   # Distinct and total k-mers as each tool reports them.
   read -r fm1_d fm1_t < <("$kmer" stats fm1.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
+  read -r fmr_d fmr_t < <("$kmer" stats fmr.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
   read -r fm2_d fm2_t < <("$kmer" stats fm2.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
   read -r jf_d jf_t < <(jellyfish stats jf.jf | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
   read -r kmc_d kmc_t < <(awk -F: '/No. of unique counted k-mers/ { gsub(/ /, "", $2); d = $2 }
                                    /Total no. of k-mers/ { gsub(/ /, "", $2); t = $2 } END { print d, t }' best.kmc)
   same=yes
-  for v in "$fm2_d $fm2_t" "$jf_d $jf_t" "$kmc_d $kmc_t"; do
+  for v in "$fmr_d $fmr_t" "$fm2_d $fm2_t" "$jf_d $jf_t" "$kmc_d $kmc_t"; do
     [ "$v" = "$fm1_d $fm1_t" ] || { same=NO; agree=NO; }
   done
 
@@ -189,17 +200,19 @@ measure() {
     echo "| $2 | \`$3\` | ${wall[$1]} | ${mem[$1]} | $(rate "$6" "${wall[$1]}" "$4") | $(ratio "${wall[kmc]}" "${wall[$1]}") | $(ratio "${wall[jf]}" "${wall[$1]}") | $5 | $6 |"
   }
   row fm1 "flashmap-kmer, 1 process" "flashmap-kmer count -m 31 -C -t 2" 1 "$fm1_d" "$fm1_t"
+  row fmr "flashmap-kmer, 1 MPI rank" "mpiexec ${unbound[*]} -n 1 flashmap-kmer count -m 31 -C -t 2" 1 "$fmr_d" "$fmr_t"
   row fm2 "flashmap-kmer, 2 ranks" "mpiexec -n 2 flashmap-kmer count -m 31 -C -t 1" 2 "$fm2_d" "$fm2_t"
   row jf "Jellyfish 2.3" "jellyfish count -m 31 -C -s $jf_size -t 2" 1 "$jf_d" "$jf_t"
   row kmc "KMC 3" "kmc -k31 -t2 -ci1" 1 "$kmc_d" "$kmc_t"
   echo
   echo "Same distinct and total k-mers from all: $same"
   echo "flashmap-kmer's own account: $(grep '^flashmap-kmer:' best.fm1 | tail -1)"
+  echo "                             $(grep '^flashmap-kmer:' best.fmr | tail -1)"
   echo "                             $(grep '^flashmap-kmer:' best.fm2 | tail -1)"
 }
 
 measure gasic.fq "gasic-examples SRR059298_subset, Illumina, 72 bases" 10M
-rm -rf fm1.fm* fm2.fm* jf.jf kmc.db.* out.*.[0-9]* time.*.[0-9]* gasic.fq
+rm -rf fm1.fm* fmr.fm* fm2.fm* jf.jf kmc.db.* out.*.[0-9]* time.*.[0-9]* gasic.fq
 echo
 measure reads.fq "art_illumina -ss HS25 -l 150 -f 30, Klebs_HS11286" 100M
 
@@ -217,5 +230,5 @@ if [ -n "$py" ]; then
 else
   echo "run.sh: no python3 with matplotlib (apt-get install python3-matplotlib); no spectrum plot"
 fi
-rm -rf fm1.fm* fm2.fm* jf.jf kmc.db.* kmc.tmp out.*.[0-9]* time.*.[0-9]*
+rm -rf fm1.fm* fmr.fm* fm2.fm* jf.jf kmc.db.* kmc.tmp out.*.[0-9]* time.*.[0-9]*
 [ "$agree" = yes ] || { echo "run.sh: the tools disagree on the counts" >&2; exit 1; }

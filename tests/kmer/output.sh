@@ -6,6 +6,7 @@
 # - recounting onto a database saved by another rank count (or alone)
 #   leaves only the new save's parts;
 # - -L above -U and -s with a fraction are refused with the rule;
+# - -t above the cores the process may run on warns, once;
 # - library errors come without source locations, which -v keeps.
 #   output.sh WORK KMER LAUNCHER...   (LAUNCHER: mpiexec -n P ..., P > 1)
 set -euo pipefail
@@ -65,6 +66,19 @@ if [ "$parts" = "$old" ] && "$kmer" stats db.fm > /dev/null; then
   ok "recount on $old ranks over a save alone leaves $parts parts"
 else
   bad "recount on ranks" "$parts parts after the recount, not $old"
+fi
+
+# -t above the cores the process may run on: one warning, and the count
+# goes on; none when it has the cores.
+if command -v taskset > /dev/null; then
+  status=0; taskset -c 0 "$kmer" count -m 5 -t 2 -o w.fm in.fa 2> err.txt || status=$?
+  if [ "$status" -eq 0 ] && [ "$(grep -c 'warning: -t 2, but this process may run on only 1 core' err.txt)" = 1 ] &&
+    "$kmer" stats w.fm > /dev/null; then ok "-t 2 on 1 core warns once: $(head -1 err.txt)"
+  else bad "-t 2 on 1 core" "status $status"; fi
+fi
+if [ "$(nproc)" -ge 2 ]; then
+  "$kmer" count -m 5 -t 2 -o w.fm in.fa 2> err.txt
+  [ ! -s err.txt ] && ok "-t 2 on $(nproc) cores: no warning" || bad "-t 2 on $(nproc) cores" "a warning"
 fi
 
 # A library error as the user sees it, and with -v as the developer does.

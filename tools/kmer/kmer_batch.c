@@ -157,15 +157,17 @@ failed:
     return NULL;
 }
 
-/* A batch-sized buffer on transparent huge pages where the system has
- * them: the ordering passes scatter over all of it. */
+/* A batch-sized buffer, on transparent huge pages where the system has
+ * them once it spans 8 of them: the ordering passes scatter over all of
+ * it. A smaller one keeps small pages, which a batch that fills part of
+ * its buffer touches only as far as it fills it. */
 static void *big_buffer(size_t bytes)
 {
     const size_t huge = (size_t)2 << 20;
     void *p = NULL;
     if (posix_memalign(&p, huge, bytes ? bytes : 1) != 0) return NULL;
 #ifdef MADV_HUGEPAGE
-    if (bytes >= huge) (void)madvise(p, bytes, MADV_HUGEPAGE);
+    if (bytes >= 8 * huge) (void)madvise(p, bytes, MADV_HUGEPAGE);
 #endif
     return p;
 }
