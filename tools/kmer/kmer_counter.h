@@ -8,7 +8,8 @@
  * with one MPI_Allreduce, on whether anyone still has k-mers and whether
  * anyone's input failed, so every rank makes the same number of collective
  * calls (a rank that is done passes n = 0) and a malformed file stops all
- * of them before anything is written. */
+ * of them before anything is written. Alone (no MPI, kmer_comm.h) the
+ * agreement is the process's own state. */
 #ifndef KMER_COUNTER_H
 #define KMER_COUNTER_H
 
@@ -41,7 +42,8 @@ typedef struct km_counter_totals {
     double adding;      /* its seconds in fm_bulk_add_u64 (exchange and table) */
 } km_counter_totals;
 
-/* Counts this rank's share of the input into the MPI map (collective):
+/* Counts this rank's share of the input into the map (collective; alone,
+ * the whole input into a one-process map):
  * plans[0 .. o->readers), one per reading thread (kmer_batch.h).
  * Returns 0, or 1 after a failure (reported on stderr by the rank that
  * failed, or rank 0 for a failure of the map). */
