@@ -176,10 +176,11 @@ measure() {
   done
 
   # Distinct and total k-mers as each tool reports them.
-  read -r fm1_d fm1_t < <("$kmer" stats fm1.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
-  read -r fmr_d fmr_t < <("$kmer" stats fmr.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
-  read -r fm2_d fm2_t < <("$kmer" stats fm2.fm | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
-  read -r jf_d jf_t < <(jellyfish stats jf.jf | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }')
+  distinct_total() { "$@" | awk '/Distinct/ { d = $2 } /Total/ { t = $2 } END { print d, t }'; }
+  read -r fm1_d fm1_t < <(distinct_total "$kmer" stats fm1.fm)
+  read -r fmr_d fmr_t < <(distinct_total "$kmer" stats fmr.fm)
+  read -r fm2_d fm2_t < <(distinct_total "$kmer" stats fm2.fm)
+  read -r jf_d jf_t < <(distinct_total jellyfish stats jf.jf)
   read -r kmc_d kmc_t < <(awk -F: '/No. of unique counted k-mers/ { gsub(/ /, "", $2); d = $2 }
                                    /Total no. of k-mers/ { gsub(/ /, "", $2); t = $2 } END { print d, t }' best.kmc)
   same=yes
@@ -206,9 +207,8 @@ measure() {
   row kmc "KMC 3" "kmc -k31 -t2 -ci1" 1 "$kmc_d" "$kmc_t"
   echo
   echo "Same distinct and total k-mers from all: $same"
-  echo "flashmap-kmer's own account: $(grep '^flashmap-kmer:' best.fm1 | tail -1)"
-  echo "                             $(grep '^flashmap-kmer:' best.fmr | tail -1)"
-  echo "                             $(grep '^flashmap-kmer:' best.fm2 | tail -1)"
+  echo "flashmap-kmer's own account:"
+  for name in fm1 fmr fm2; do echo "  $(grep '^flashmap-kmer:' best.$name | tail -1)"; done
 }
 
 measure gasic.fq "gasic-examples SRR059298_subset, Illumina, 72 bases" 10M
