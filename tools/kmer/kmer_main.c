@@ -8,6 +8,7 @@
 #include <flashmap_mpi.h>
 
 #include "kmer_gunzip.h"
+#include "kmer_sockets.h"
 #include "kmer_verbs.h"
 
 static void usage(FILE *f)
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "flashmap-kmer: MPI_Init_thread failed\n");
             return 1;
         }
+        km_tcp_sockets_nodelay();
         ctx.mpi = 1;
         MPI_Comm_rank(MPI_COMM_WORLD, &ctx.rank);
         MPI_Comm_size(MPI_COMM_WORLD, &ctx.size);
