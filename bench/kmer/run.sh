@@ -4,11 +4,11 @@
 # and simulated reads of a Klebsiella genome, all in the same run on the
 # same machine.
 #
-#   bench/kmer/run.sh [--quick] [--kmer PATH] [--work DIR] [--reps N] [--png PATH]
+#   bench/kmer/run.sh [--quick] [--kmer PATH] [--work DIR] [--reps N] [--coverage X] [--png PATH]
 #
 # Full run: on the 100,000 Illumina reads of gasic-examples (72 bases,
-# decompressed), then on 30x of 150-base HiSeq 2500 reads simulated
-# (art_illumina -ss HS25 -l 150 -f 30, seed 1) from Klebs_HS11286 (Debian
+# decompressed), then on 30x (--coverage X: Xx) of 150-base HiSeq 2500 reads
+# simulated (art_illumina -ss HS25 -l 150 -f 30, seed 1) from Klebs_HS11286 (Debian
 # package kleborate-examples), times
 #   flashmap-kmer count -m 31 -C -t 2             (alone: 1 process, 2 threads, no MPI)
 #   mpiexec --bind-to none -n 1 flashmap-kmer count -m 31 -C -t 2  (1 MPI rank, 2 threads)
@@ -29,13 +29,14 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-quick=0 kmer=${FLASHMAP_KMER:-} work=${FM_KMER_BENCH_DIR:-} reps=3 png=
+quick=0 kmer=${FLASHMAP_KMER:-} work=${FM_KMER_BENCH_DIR:-} reps=3 png= coverage=30
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --kmer) kmer=$2; shift ;;
     --work) work=$2; shift ;;
     --reps) reps=$2; shift ;;
+    --coverage) coverage=$2; shift ;;
     --png) png=$(realpath -m -- "$2"); shift ;; # absolute: the runs happen in the work folder
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
@@ -96,11 +97,14 @@ done
 genome_xz=$(dpkg -L kleborate-examples 2> /dev/null | grep 'Klebs_HS11286.fna.xz$' | head -1 || true)
 [ -n "$genome_xz" ] || { echo "run.sh: Klebs_HS11286.fna.xz not found (apt-get install kleborate-examples)" >&2; exit 1; }
 cd "$work"
-if [ ! -s reads.fq ] || [ ! -s reads.done ]; then
-  echo "== simulating reads: art_illumina -ss HS25 -l 150 -f 30 from $(basename "$genome_xz")"
+case $coverage in '' | *[!0-9]* | 0) echo "run.sh: --coverage takes a whole number of at least 1" >&2; exit 2 ;; esac
+# reads.done names the coverage of the reads.fq it stands beside.
+if [ ! -s reads.fq ] || [ "$(cat reads.done 2> /dev/null)" != "f$coverage" ]; then
+  echo "== simulating reads: art_illumina -ss HS25 -l 150 -f $coverage from $(basename "$genome_xz")"
+  rm -f reads.done
   xz -dc "$genome_xz" > genome.fa
-  art_illumina -ss HS25 -l 150 -f 30 -na -rs 1 -i genome.fa -o reads > art.log
-  echo ok > reads.done
+  art_illumina -ss HS25 -l 150 -f "$coverage" -na -rs 1 -i genome.fa -o reads > art.log
+  echo "f$coverage" > reads.done
 fi
 # The real reads beside the simulated ones: gasic-examples' 100,000
 # Illumina reads of 72 bases, decompressed (so 2 ranks split them).
@@ -214,7 +218,7 @@ measure() {
 measure gasic.fq "gasic-examples SRR059298_subset, Illumina, 72 bases" 10M
 rm -rf fm1.fm* fmr.fm* fm2.fm* jf.jf kmc.db.* out.*.[0-9]* time.*.[0-9]* gasic.fq
 echo
-measure reads.fq "art_illumina -ss HS25 -l 150 -f 30, Klebs_HS11286" 100M
+measure reads.fq "art_illumina -ss HS25 -l 150 -f $coverage, Klebs_HS11286" 100M
 
 "$kmer" histo fm1.fm > spectrum.histo
 png=${png:-$work/spectrum.png}
