@@ -191,11 +191,23 @@ static void walk_bucket(const fm_table_view *v, const walk_args *a, const dense_
     walk_records(v, a, L, owner, recs, ord, m, tot);
 }
 
+/* A write too sparse for the sorted walk whose batch comes in home-slot
+ * order all the same (a k-mer counter's ordered batches in a large table)
+ * is walked as it lies: the chunked walk would hash it into scratch and
+ * order its positions by owner only to visit them in the order they have. */
+static int sparse_in_order(const uint8_t *keys, size_t n, const fm_cpu_table *t, const walk_args *a,
+                           walk_totals *out)
+{
+    if (n == 0 || (a->op != WALK_INSERT && a->op != WALK_ADD && a->op != WALK_REMOVE)) return 0;
+    const uint32_t bucket_bits = t->v.log2_slots < FM_DENSE_BUCKET_BITS ? t->v.log2_slots : FM_DENSE_BUCKET_BITS;
+    return fm_cpu_runs_walk(keys, n, t, a, bucket_bits, out);
+}
+
 int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk_args *a, walk_totals *out)
 {
     dense_layout L;
     dense_scratch s;
-    if (!plan_layout(t, n, a, &L)) return 0;
+    if (!plan_layout(t, n, a, &L)) return sparse_in_order(keys, n, t, a, out);
     if (fm_cpu_runs_walk(keys, n, t, a, L.bucket_bits, out)) return 1;
     if (!get_scratch(t, &L, &s)) return 0;
     const fm_table_view *v = &t->v;

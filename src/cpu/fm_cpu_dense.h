@@ -21,8 +21,10 @@
 
 /* Runs a->op (WALK_INSERT, WALK_ADD or WALK_REMOVE) over the n keys in
  * home-slot order and returns 1 with *out the totals, when the batch is
- * dense in t and its records fit in scratch memory (kept in the table).
- * Returns 0, having done nothing, otherwise: the caller walks in chunks.
+ * dense in t and its records fit in scratch memory (kept in the table),
+ * or when it already comes in a few runs in home-slot order, dense or not
+ * (fm_cpu_runs_walk, below). Returns 0, having done nothing, otherwise:
+ * the caller walks in chunks.
  * FLASHMAP_TEST_DENSE=1 makes every such write on every table walk
  * this way, in small pieces, so that small test maps run it too. */
 int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk_args *a, walk_totals *out);
