@@ -342,11 +342,14 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
     memset(&totals, 0, sizeof totals);
     int rc = km_counter_run(ctx, plans, &o.counter, map, &totals);
     free_plans(plans, readers);
-    const uint64_t sent = rc == 0 && o.verbose ? map_stats(map).sent_bytes : 0; /* by the count alone */
+    /* One scan of the table (fm_get_stats finds its longest probe): the
+     * bytes sent by the count alone, and the slots, which -L/-U's removals
+     * below do not change. */
+    const fm_stats counted = rc == 0 && o.verbose ? map_stats(map) : (fm_stats){0};
+    const uint64_t sent = counted.sent_bytes, slots_at_end = counted.slots;
     if (rc == 0 && (o.lower > 1 || o.upper < UINT64_MAX)) rc = km_counter_filter(ctx, map, k, o.lower, o.upper);
     const double t_count = km_now() - t0;
     const uint64_t distinct = rc == 0 ? fm_size(map) : 0;
-    const uint64_t slots_at_end = rc == 0 && o.verbose ? map_stats(map).slots : 0;
     double saving = 0;
     if (rc == 0) {
         const km_dbinfo info = {k, o.counter.canonical, 0, 0, o.lower, o.upper};
