@@ -412,6 +412,20 @@ fm_status fm_ck_writer_open(fm_ck_writer *w, fm_map *report, const char *path, c
     return write_bytes(report, w->f, w->tmp, hb, sizeof hb, "the header");
 }
 
+/* Hands what the writer has written since the last call to writeback
+ * (fm_ck_start_writeback) once it is FM_CK_WRITEBACK_BYTES or more. */
+#define FM_CK_WRITEBACK_BYTES ((int64_t)8 << 20)
+static fm_status start_writeback(fm_ck_writer *w)
+{
+    const int64_t at = (int64_t)ftello(w->f);
+    if (at < 0 || at - w->handed < FM_CK_WRITEBACK_BYTES) return FM_OK;
+    if (write_fault(EIO) || fflush(w->f) != 0)
+        return FM_IO_FAIL(w->report, errno ? errno : EIO, "cannot write to %s", w->tmp);
+    fm_ck_start_writeback(fileno(w->f), w->handed, at - w->handed);
+    w->handed = at;
+    return FM_OK;
+}
+
 static fm_status write_block(fm_ck_writer *w)
 {
     const size_t n = w->fill, ks = w->h.key_size, vs = w->h.value_size;
@@ -436,7 +450,7 @@ static fm_status write_block(fm_ck_writer *w)
     w->blocks++;
     w->entries += n;
     w->fill = 0;
-    return FM_OK;
+    return start_writeback(w);
 }
 
 fm_status fm_ck_writer_put_map(fm_ck_writer *w, fm_map *map)

@@ -120,9 +120,14 @@ typedef struct fm_ck_writer {
     uint8_t *keys, *values; /* one block */
     uint32_t fill;
     uint64_t blocks, entries, digest, file_size;
+    int64_t handed; /* bytes of the file handed to writeback so far */
     void *content; /* XXH3_state_t over every payload */
     void *block;   /* XXH3_state_t over one payload */
 } fm_ck_writer;
+
+/* Starts the kernel's writeback of bytes [from, from + len) of fd without
+ * waiting for it (io/writeback.c); nothing where that cannot be done. */
+void fm_ck_start_writeback(int fd, int64_t from, int64_t len);
 
 /* Creates the temporary file and writes a provisional header. */
 fm_status fm_ck_writer_open(fm_ck_writer *w, fm_map *report, const char *path, const fm_ck_header *h);
