@@ -139,7 +139,13 @@ summarize() {
   wall[$name]=${secs[$name.$median]}
   mem[$name]=$(($(awk -F': ' '/Maximum resident set size/ { print $2 }' "time.$name.$median") / 1024))
   cp "out.$name.$median" "best.$name"
-  echo "   $name: ${wall[$name]} s (median of $(printf '%s ' "${times[@]%% *}"))"
+  # The fastest round and each round's system seconds too: on a VM whose
+  # fresh pages are slow to first touch, slow rounds are those with much
+  # system time (docs/kmer.md, "Noise on the test VM").
+  local fastest sys=()
+  fastest=$(printf '%s\n' "${times[@]%% *}" | sort -n | awk 'NR == 1')
+  for ((r = 0; r < reps; r++)); do sys+=("$(awk -F': ' '/System time/ { print $2 }' "time.$name.$r")"); done
+  echo "   $name: ${wall[$name]} s (median of $(printf '%s ' "${times[@]%% *}"); fastest $fastest; system s $(printf '%s ' "${sys[@]}"))"
 }
 
 # measure INPUT WHAT JF_SIZE: every tool on INPUT, $reps rounds, and the
