@@ -239,11 +239,15 @@ static void round_trip(uint64_t seed)
 
     /* Small blocks (many of them), or the default. */
     static const uint64_t block_bytes[] = {1, 100, 4096, 65536, (uint64_t)1 << 20};
-    const uint64_t saved_block_bytes = fm_ck_block_bytes;
+    const uint64_t saved_block_bytes = fm_ck_block_bytes, saved_writeback = fm_ck_writeback_bytes;
     fm_ck_block_bytes = block_bytes[tu_below(&rng, 5)];
+    /* Writeback handed every block, every few, or at the default 8 MiB. */
+    static const uint64_t writeback_bytes[] = {1, 4096, (uint64_t)8 << 20};
+    fm_ck_writeback_bytes = writeback_bytes[tu_below(&rng, 3)];
     char *path = path_in_dir("round_trip.fmcp");
     fm_status st = fm_save(m, path);
     fm_ck_block_bytes = saved_block_bytes;
+    fm_ck_writeback_bytes = saved_writeback;
     if (st != FM_OK) {
         fprintf(stderr, "%s: fm_save returned %s: %s\n", what, fm_status_str(st), fm_last_error(m));
         g_failures++;

@@ -26,6 +26,9 @@
 #include <unistd.h>
 
 #include "api/fm_fault.h"
+#if FM_TEST_CHECKPOINTS
+#include "io/fm_checkpoint.h" /* fm_ck_writeback_bytes */
+#endif
 #include "map_check.h"
 #include "reference_map.h"
 #include "test_util.h"
@@ -562,6 +565,8 @@ static void sweep_checkpoints(void)
 {
     char path[300];
     snprintf(path, sizeof path, "%s/map.fmck", g_dir);
+    /* Every block handed to writeback, so that its flush is a write step. */
+    fm_ck_writeback_bytes = 1;
     for (size_t vi = 0; vi < sizeof g_variants / sizeof *g_variants; vi++) {
         const variant *v = &g_variants[vi];
         for (int kind = 0; kind < FM_FAULT_KINDS; kind++) {

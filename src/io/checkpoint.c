@@ -23,6 +23,7 @@
 #include "io/fm_checkpoint.h"
 
 uint64_t fm_ck_block_bytes = (uint64_t)1 << 20;
+uint64_t fm_ck_writeback_bytes = (uint64_t)8 << 20;
 
 /* ---- little helpers ------------------------------------------------------ */
 
@@ -413,12 +414,11 @@ fm_status fm_ck_writer_open(fm_ck_writer *w, fm_map *report, const char *path, c
 }
 
 /* Hands what the writer has written since the last call to writeback
- * (fm_ck_start_writeback) once it is FM_CK_WRITEBACK_BYTES or more. */
-#define FM_CK_WRITEBACK_BYTES ((int64_t)8 << 20)
+ * (fm_ck_start_writeback) once it is fm_ck_writeback_bytes or more. */
 static fm_status start_writeback(fm_ck_writer *w)
 {
     const int64_t at = (int64_t)ftello(w->f);
-    if (at < 0 || at - w->handed < FM_CK_WRITEBACK_BYTES) return FM_OK;
+    if (at <= w->handed || (uint64_t)(at - w->handed) < fm_ck_writeback_bytes) return FM_OK;
     if (write_fault(EIO) || fflush(w->f) != 0)
         return FM_IO_FAIL(w->report, errno ? errno : EIO, "cannot write to %s", w->tmp);
     fm_ck_start_writeback(fileno(w->f), w->handed, at - w->handed);

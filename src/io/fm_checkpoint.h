@@ -81,6 +81,9 @@ enum {
 /* Payload bytes a writer aims for in one block (1 MiB). Tests lower it to
  * get many blocks from few entries; not for use elsewhere. */
 extern uint64_t fm_ck_block_bytes;
+/* Bytes written between two hand-overs to the kernel's writeback (8 MiB;
+ * tests make it small so that every block hands over). */
+extern uint64_t fm_ck_writeback_bytes;
 
 typedef struct fm_ck_header {
     uint32_t version, kind, key_size, value_size, hash, flags, shards;
