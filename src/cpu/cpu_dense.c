@@ -41,6 +41,14 @@ static int testing_dense(void)
     return test && *test == '1';
 }
 
+/* Home-slot bits of the first sort, which are also the owners' ranges of
+ * the runs walk. */
+static uint32_t bucket_bits_of(const fm_cpu_table *t)
+{
+    const uint32_t bits = testing_dense() ? FM_DENSE_TEST_BUCKET_BITS : FM_DENSE_BUCKET_BITS;
+    return t->v.log2_slots < bits ? t->v.log2_slots : bits;
+}
+
 /* The layout for this write, or 0 when it should walk in chunks. */
 static int plan_layout(const fm_cpu_table *t, size_t n, const walk_args *a, dense_layout *L)
 {
@@ -58,10 +66,8 @@ static int plan_layout(const fm_cpu_table *t, size_t n, const walk_args *a, dens
     L->payload_at = (uint32_t)(8 + round8(L->key_size));
     L->stride = (uint32_t)(L->payload_at + round8(payload));
     if (n == 0 || L->stride > FM_DENSE_MAX_RECORD) return 0;
-    uint32_t bucket_bits = FM_DENSE_BUCKET_BITS;
     if (testing_dense()) {
         L->piece = FM_DENSE_TEST_PIECE;
-        bucket_bits = FM_DENSE_TEST_BUCKET_BITS;
     } else {
         if (slots < FM_DENSE_MIN_SLOTS || n < slots / 16) return 0;
         L->piece = (size_t)(slots / 8);
@@ -71,7 +77,7 @@ static int plan_layout(const fm_cpu_table *t, size_t n, const walk_args *a, dens
      * order than in chunks, 1/32 only 5-8% (bench/RESULTS.md). */
     const size_t pieces = (n + L->piece - 1) / L->piece;
     L->piece = (n + pieces - 1) / pieces;
-    L->bucket_bits = t->v.log2_slots < bucket_bits ? t->v.log2_slots : bucket_bits;
+    L->bucket_bits = bucket_bits_of(t);
     const uint32_t rest = t->v.log2_slots - L->bucket_bits;
     L->sub_bits_max = rest < FM_DENSE_SUB_BITS ? rest : FM_DENSE_SUB_BITS;
     /* Twice a bucket's expected share; a larger (skewed) bucket is walked
@@ -191,25 +197,16 @@ static void walk_bucket(const fm_table_view *v, const walk_args *a, const dense_
     walk_records(v, a, L, owner, recs, ord, m, tot);
 }
 
-/* A write too sparse for the sorted walk whose batch comes in home-slot
- * order all the same (a k-mer counter's ordered batches in a large table)
- * is walked as it lies: the chunked walk would hash it into scratch and
- * order its positions by owner only to visit them in the order they have. */
-static int sparse_in_order(const uint8_t *keys, size_t n, const fm_cpu_table *t, const walk_args *a,
-                           walk_totals *out)
-{
-    if (n == 0 || (a->op != WALK_INSERT && a->op != WALK_ADD && a->op != WALK_REMOVE)) return 0;
-    const uint32_t bucket_bits = t->v.log2_slots < FM_DENSE_BUCKET_BITS ? t->v.log2_slots : FM_DENSE_BUCKET_BITS;
-    return fm_cpu_runs_walk(keys, n, t, a, bucket_bits, out);
-}
-
 int fm_cpu_dense_walk(const uint8_t *keys, size_t n, fm_cpu_table *t, const walk_args *a, walk_totals *out)
 {
     dense_layout L;
     dense_scratch s;
-    if (!plan_layout(t, n, a, &L)) return sparse_in_order(keys, n, t, a, out);
-    if (fm_cpu_runs_walk(keys, n, t, a, L.bucket_bits, out)) return 1;
-    if (!get_scratch(t, &L, &s)) return 0;
+    /* A batch already in home-slot order is walked as it lies, dense in
+     * the table or not: sorting or chunking it would only visit its keys
+     * in the order they have. */
+    const int writes = a->op == WALK_INSERT || a->op == WALK_ADD || a->op == WALK_REMOVE;
+    if (writes && n > 0 && fm_cpu_runs_walk(keys, n, t, a, bucket_bits_of(t), out)) return 1;
+    if (!plan_layout(t, n, a, &L) || !get_scratch(t, &L, &s)) return 0;
     const fm_table_view *v = &t->v;
     const uint32_t ks = L.key_size, shift = 64 - L.bucket_bits;
     const size_t buckets = (size_t)1 << L.bucket_bits;
