@@ -14,7 +14,8 @@
  *    more inserts and removes must keep agreeing with the reference.
  * 2. Faults (fault injection builds): each allocation of a growth fails in
  *    turn; the table must keep its slots and entries and grow afterwards.
- * 3. fm_table_mem_grow keeps the bytes and reads zeros past them, small to
+ * 3. fm_table_mem_grow keeps the bytes and reads zeros past them (its added
+ *    pages resident, written before any read), small to
  *    small, small to mapped, mapped to mapped in place and moved (the pages
  *    after the array taken, so that it cannot grow where it is).
  *
@@ -225,8 +226,23 @@ static void fault_case(uint64_t seed, uint32_t log2)
 }
 #endif
 
-/* 3: bytes kept, zeros after them, and a mapped array's 2 MiB alignment. */
-static void mem_case(size_t from, size_t to, int block_after)
+/* Pages of [p, p + bytes) that are not resident; 0 where mincore fails. */
+static size_t pages_absent(const uint8_t *p, size_t bytes)
+{
+    const size_t page = 4096;
+    const uintptr_t lo = (uintptr_t)p / page * page, hi = ((uintptr_t)p + bytes + page - 1) / page * page;
+    const size_t n = (hi - lo) / page;
+    unsigned char *in = malloc(n ? n : 1);
+    size_t absent = 0;
+    if (in && mincore((void *)lo, hi - lo, in) == 0)
+        for (size_t i = 0; i < n; i++) absent += !(in[i] & 1);
+    free(in);
+    return absent;
+}
+
+/* 3: bytes kept, zeros after them, a mapped array's 2 MiB alignment, and
+ * its added pages written before anything reads them (resident). */
+static void mem_case(size_t from, size_t to, int block_after, int threads)
 {
     uint8_t *p = fm_table_mem_alloc(from, 1);
     if (!p) exit(1);
@@ -237,7 +253,11 @@ static void mem_case(size_t from, size_t to, int block_after)
         blocker = mmap(p + end, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (blocker == MAP_FAILED) blocker = NULL; /* taken already: it cannot grow in place either */
     }
-    uint8_t *q = fm_table_mem_grow(p, from, to);
+    uint8_t *q = fm_table_mem_grow(p, from, to, threads);
+    if (q && to >= ((size_t)4 << 20)) {
+        const size_t absent = pages_absent(q, to);
+        if (absent) MISMATCH("fm_table_mem_grow %zu -> %zu: %zu added pages not written first", from, to, absent);
+    }
     if (!q) {
         MISMATCH("fm_table_mem_grow %zu -> %zu failed", from, to);
         fm_table_mem_free(p, from);
@@ -262,10 +282,11 @@ int main(int argc, char **argv)
     fault_case(11, 10);
     fault_case(12, 20); /* mapped arrays */
 #endif
-    mem_case(1000, 3000, 0);
-    mem_case((size_t)1 << 20, (size_t)8 << 20, 0);
-    mem_case((size_t)6 << 20, (size_t)24 << 20, 0);
-    mem_case((size_t)6 << 20, (size_t)24 << 20, 1);
+    mem_case(1000, 3000, 0, 1);
+    mem_case((size_t)1 << 20, (size_t)8 << 20, 0, 2);
+    mem_case((size_t)6 << 20, (size_t)24 << 20, 0, 1);
+    mem_case((size_t)6 << 20, (size_t)24 << 20, 1, 2);
+    mem_case((size_t)6 << 20, (size_t)40 << 20, 0, 2);
     printf("test_grow: %d failures\n", g_failures);
     return g_failures != 0;
 }

@@ -19,8 +19,9 @@ void *fm_table_mem_alloc(size_t bytes, int threads);
 /* Grows an array from old_bytes to new_bytes (> old_bytes): the first
  * old_bytes are kept, the rest reads as zeros. It may move. NULL on
  * failure, and then `p` is unchanged and still owned by the caller. Large
- * arrays keep their pages: only the added part costs page faults later. */
-void *fm_table_mem_grow(void *p, size_t old_bytes, size_t new_bytes);
+ * arrays keep their pages: only the added part is first-touched, written
+ * by `threads` like fm_table_mem_alloc's. */
+void *fm_table_mem_grow(void *p, size_t old_bytes, size_t new_bytes, int threads);
 
 void fm_table_mem_free(void *p, size_t bytes);
 

@@ -60,35 +60,42 @@ void *fm_table_mem_alloc(size_t bytes, int threads)
     return p;
 }
 
-void *fm_table_mem_grow(void *p, size_t old_bytes, size_t new_bytes)
+/* The added pages are written (zeros) before the table probes them. A
+ * page that is read first maps the shared zero page, and the write that
+ * follows copies it and flushes the old mapping from every CPU's TLB, an
+ * interrupt to each: 6% of the CPU time of a 2-thread k-mer count whose
+ * table grew once (docs/writes.md). Written first, each page faults once. */
+void *fm_table_mem_grow(void *p, size_t old_bytes, size_t new_bytes, int threads)
 {
 #if FM_TABLE_MAPS
     if (is_mapped(old_bytes)) {
         if (fm_fault_fire(FM_FAULT_ALLOC)) return NULL;
         const size_t old_len = map_length(old_bytes), new_len = map_length(new_bytes);
         /* In place when the addresses after it are free; else the pages
-         * move into a new aligned range whose tail stays fresh. */
+         * move into a new aligned range. */
+        unsigned char *to = p;
         if (mremap(p, old_len, new_len, 0) != MAP_FAILED) {
 #ifdef MADV_HUGEPAGE
-            (void)madvise((unsigned char *)p + old_len, new_len - old_len, MADV_HUGEPAGE);
+            (void)madvise(to + old_len, new_len - old_len, MADV_HUGEPAGE);
 #endif
-            return p;
+        } else {
+            to = map_aligned(new_len);
+            if (!to) return NULL;
+            if (mremap(p, old_len, old_len, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
+                munmap(to, new_len);
+                return NULL;
+            }
         }
-        void *to = map_aligned(new_len);
-        if (!to) return NULL;
-        if (mremap(p, old_len, old_len, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
-            munmap(to, new_len);
-            return NULL;
-        }
+        fm_zero_parallel(to + old_len, new_len - old_len, threads); /* written first: see above */
         return to;
     }
 #endif
-    /* Small (or no mremap): a new array, copied. Its tail is zeroed here;
-     * a mapped one reads zeros already. */
+    /* Small (or no mremap): a new array, copied, its tail zeroed (a
+     * mapped one's written first, as above). */
     unsigned char *to = fresh_memory(new_bytes);
     if (!to) return NULL;
     memcpy(to, p, old_bytes);
-    if (!is_mapped(new_bytes)) memset(to + old_bytes, 0, new_bytes - old_bytes);
+    fm_zero_parallel(to + old_bytes, new_bytes - old_bytes, threads);
     fm_table_mem_free(p, old_bytes);
     return to;
 }

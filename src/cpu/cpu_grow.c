@@ -82,10 +82,10 @@ static void move_range(const fm_table_view *v, int hash_kind, int threads, uint6
 
 /* Grows one array to `bytes`, unless it is that big already (an earlier
  * growth that failed half way keeps what it got). */
-static int grow_array(uint8_t **p, size_t *have, size_t bytes)
+static int grow_array(uint8_t **p, size_t *have, size_t bytes, int threads)
 {
     if (*have >= bytes) return 0;
-    uint8_t *to = fm_table_mem_grow(*p, *have, bytes);
+    uint8_t *to = fm_table_mem_grow(*p, *have, bytes, threads);
     if (!to) return -1;
     *p = to;
     *have = bytes;
@@ -118,9 +118,9 @@ fm_status fm_cpu_table_grow(fm_cpu_table *t, uint64_t new_slots)
         return FM_ERR_NOMEM;
     }
     uint8_t *tags = (uint8_t *)t->v.tags;
-    const int grown = grow_array(&tags, &t->tag_bytes, tag_bytes) == 0 &&
-                      grow_array(&t->v.keys, &t->key_bytes, key_bytes) == 0 &&
-                      (!vs || grow_array(&t->v.values, &t->value_bytes, value_bytes) == 0);
+    const int grown = grow_array(&tags, &t->tag_bytes, tag_bytes, t->threads) == 0 &&
+                      grow_array(&t->v.keys, &t->key_bytes, key_bytes, t->threads) == 0 &&
+                      (!vs || grow_array(&t->v.values, &t->value_bytes, value_bytes, t->threads) == 0);
     t->v.tags = (uint32_t *)tags; /* the arrays that grew did so whole: the table is as it was */
     if (!grown) {
         fm_free(side.bytes);
