@@ -17,7 +17,10 @@
  *     starting there): together the two must give exactly the k-mers of the
  *     whole file, each once, unless the first reports that the split point
  *     is not a record start (a multi-line FASTQ quality that looks like a
- *     record: the tool then refuses the file rather than miscount).
+ *     record: the tool then refuses the file rather than miscount);
+ *   - any file read in 2 to 4 stripes (several readers of one gzip stream,
+ *     kmer_split.h): each stripe gives the whole read's verdict and
+ *     message, and the stripes' k-mers together are the whole read's.
  * Plus, everywhere, no crash, no leak, no undefined behaviour.
  */
 #include <stdio.h>
@@ -75,6 +78,13 @@ static void kmers_append_keys(kmers *a, const uint8_t *keys, size_t n, int k)
             kmers_push(a, c.w[0], c.w[1]);
         }
     }
+}
+
+static int code_order(const void *a, const void *b)
+{
+    const km_code128 *x = a, *y = b;
+    if (x->w[0] != y->w[0]) return x->w[0] < y->w[0] ? -1 : 1;
+    return x->w[1] < y->w[1] ? -1 : x->w[1] > y->w[1];
 }
 
 static int kmers_equal(const kmers *a, size_t a0, const kmers *b, size_t b0, size_t n)
@@ -217,7 +227,7 @@ typedef struct read_result {
 /* Reads path from `start` (parser from start to stop) in reads of `chunk`
  * bytes, as the tool's reading thread does. */
 static void read_file(const char *path, uint64_t start, uint64_t stop, km_format format, int k, int canonical,
-                      size_t chunk, read_result *res)
+                      size_t chunk, unsigned stripe, unsigned stripes, read_result *res)
 {
     memset(res, 0, sizeof *res);
     km_input in;
@@ -227,6 +237,7 @@ static void read_file(const char *path, uint64_t start, uint64_t stop, km_format
     if (km_input_open(&in, path, start, &res->err) != 0) return;
     res->gzip = in.gzip;
     km_parser_init(&p, path, format, start, stop, &x);
+    km_parser_stripe(&p, stripe, stripes);
     uint8_t *buf = malloc(chunk), *keys = malloc(chunk * km_key_size(k));
     if (!buf || !keys) abort();
     for (;;) {
@@ -281,7 +292,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *path = fz_write_scratch("reads", file, len);
 
     read_result whole;
-    read_file(path, 0, UINT64_MAX, KM_FORMAT_UNKNOWN, k, canonical, chunk, &whole);
+    read_file(path, 0, UINT64_MAX, KM_FORMAT_UNKNOWN, k, canonical, chunk, 0, 1, &whole);
     if (whole.too_long) {
         result_free(&whole);
         return 0;
@@ -319,13 +330,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (start < cut || start > len) mismatch("km_resync went backwards or past the end", k, canonical, NULL);
         read_result first, second;
         memset(&second, 0, sizeof second);
-        read_file(path, 0, start < len ? start : UINT64_MAX, whole.format, k, canonical, chunk, &first);
+        read_file(path, 0, start < len ? start : UINT64_MAX, whole.format, k, canonical, chunk, 0, 1, &first);
         const int ambiguous = !first.ok && strstr(first.err.msg, "which is not a record start");
         if (!first.ok && !ambiguous) mismatch("the first rank fails", k, canonical, first.err.msg);
         if (ambiguous && whole.format != KM_FORMAT_FASTQ) mismatch("a FASTA split at a non-record", k, canonical, NULL);
         size_t n2 = 0;
         if (start < len) {
-            read_file(path, start, UINT64_MAX, whole.format, k, canonical, chunk, &second);
+            read_file(path, start, UINT64_MAX, whole.format, k, canonical, chunk, 0, 1, &second);
             if (!second.ok && !ambiguous) mismatch("the second rank fails", k, canonical, second.err.msg);
             n2 = second.found.n;
         }
@@ -335,6 +346,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             mismatch("two ranks read other k-mers than one", k, canonical, NULL);
         result_free(&first);
         result_free(&second);
+    }
+
+    /* Stripes, as several readers share one gzip stream (kmer_split.h):
+     * each takes the k-mers of every n-th record and checks every record,
+     * so each gives the whole read's verdict and message, and together
+     * the whole read's k-mers. */
+    if (!whole.too_long) {
+        const unsigned stripes = 2 + cut_byte % 3;
+        kmers all = {NULL, 0, 0};
+        for (unsigned st = 0; st < stripes; st++) {
+            read_result part;
+            read_file(path, 0, UINT64_MAX, KM_FORMAT_UNKNOWN, k, canonical, chunk, st, stripes, &part);
+            if (part.ok != whole.ok || (!whole.ok && strcmp(part.err.msg, whole.err.msg) != 0))
+                mismatch("a stripe's verdict differs from the whole read's", k, canonical, part.err.msg);
+            for (size_t i = 0; i < part.found.n; i++) kmers_push(&all, part.found.v[i].w[0], part.found.v[i].w[1]);
+            result_free(&part);
+        }
+        if (whole.ok) {
+            kmers sorted = {NULL, 0, 0};
+            for (size_t i = 0; i < whole.found.n; i++) kmers_push(&sorted, whole.found.v[i].w[0], whole.found.v[i].w[1]);
+            if (all.n) qsort(all.v, all.n, sizeof *all.v, code_order);
+            if (sorted.n) qsort(sorted.v, sorted.n, sizeof *sorted.v, code_order);
+            if (all.n != sorted.n || !kmers_equal(&all, 0, &sorted, 0, all.n))
+                mismatch("the stripes read other k-mers than one reader", k, canonical, NULL);
+            free(sorted.v);
+        }
+        free(all.v);
     }
     free(want.v);
     result_free(&whole);

@@ -9,6 +9,7 @@
 #   reads.fq.gz     the same, gzip in two members (as `cat a.gz b.gz` makes)
 #   half1.fq.gz     the first half, gzip; half2.fq the second half, plain
 #   reads.fa        the reads as FASTA, sequences wrapped at 50 columns
+#   reads.fa.gz     the same, gzip
 # Exits 77 (skipped) when the reads are not installed.
 set -euo pipefail
 work=$1 reads=$2 nreads=$3
@@ -34,5 +35,6 @@ rm -f half1.fq half2.fq.gz
 awk 'NR % 4 == 1 { print ">" substr($1, 2) }
      NR % 4 == 2 { s = $0; while (length(s) > 50) { print substr(s, 1, 50); s = substr(s, 51) } print s }' \
   reads.fq.tmp > reads.fa
+gzip -1 -c reads.fa > reads.fa.gz
 mv reads.fq.tmp reads.fq
 echo "kmer prepare: $((lines / 4)) reads in $work"

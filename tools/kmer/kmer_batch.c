@@ -118,6 +118,8 @@ static void *reader_main(void *arg)
         if (km_input_open(&in, work->path, work->start, &err) != 0) goto failed;
         km_parser parser;
         km_parser_init(&parser, work->path, work->format, work->start, work->stop, &x);
+        km_parser_stripe(&parser, work->stripe, work->stripes);
+        const uint64_t share = work->stripes ? work->stripes : 1; /* of the compressed bytes, for progress */
         for (;;) {
             if (cancelled(p)) {
                 km_input_close(&in);
@@ -136,13 +138,13 @@ static void *reader_main(void *arg)
                 goto failed_input;
             parsing += km_now() - t0;
             if (b->n >= p->target) {
-                publish(r, b, bytes_done + in.consumed, records + parser.records, parsing);
+                publish(r, b, bytes_done + in.consumed / share, records + parser.kept, parsing);
                 if (!(b = take_free(r))) break;
             }
             if (parser.done) break;
         }
-        bytes_done += in.consumed;
-        records += parser.records;
+        bytes_done += in.consumed / share;
+        records += parser.kept;
         km_input_close(&in);
         continue;
     failed_input:

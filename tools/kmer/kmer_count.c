@@ -312,7 +312,7 @@ int km_count_main(int argc, char **argv, const km_ctx *ctx)
     int plan_rc = plans ? 0 : km_fail(&err, "no memory to plan the input");
     int built = 0;
     for (; built < readers && plan_rc == 0; built++)
-        plan_rc = km_plan_build(o.files, o.nfiles, ctx->rank * readers + built, ctx->size * readers,
+        plan_rc = km_plan_build(o.files, o.nfiles, ctx->rank * readers + built, ctx->size * readers, readers,
                                 &plans[built], &err);
     if (km_any_failed(ctx, plan_rc != 0, &err)) {
         free_plans(plans, built);

@@ -19,6 +19,16 @@ void km_extract_init(km_extract *x, int k, int canonical)
     }
 }
 
+ptrdiff_t km_sequence_bad(const uint8_t *seq, size_t len)
+{
+    unsigned bad = 0; /* without branches first: nearly every sequence is clean */
+    for (size_t i = 0; i < len; i++) bad |= km_base_class[seq[i]] == KM_BAD;
+    if (!bad) return -1;
+    for (size_t i = 0; i < len; i++)
+        if (km_base_class[seq[i]] == KM_BAD) return (ptrdiff_t)i;
+    return -1;
+}
+
 /* k <= 32: one word forward, one word reverse complement. */
 static ptrdiff_t run64(km_extract *x, const uint8_t *seq, size_t len, uint64_t *out, size_t *n)
 {

@@ -30,4 +30,8 @@ static inline void km_extract_reset(km_extract *x) { x->filled = 0; }
  * sequence (km_base_class KM_BAD); k-mers before it are appended. */
 ptrdiff_t km_extract_run(km_extract *x, const uint8_t *seq, size_t len, void *keys, size_t *n);
 
+/* The check of km_extract_run without its k-mers (a record another reader
+ * counts): -1, or the index of the first KM_BAD byte of seq[0..len). */
+ptrdiff_t km_sequence_bad(const uint8_t *seq, size_t len);
+
 #endif

@@ -34,7 +34,14 @@ void km_parser_init(km_parser *p, const char *path, km_format format, uint64_t s
     p->start = start;
     p->stop = stop;
     p->state = S_START;
+    p->stripes = 1;
     p->x = x;
+}
+
+void km_parser_stripe(km_parser *p, unsigned stripe, unsigned stripes)
+{
+    p->stripe = stripe;
+    p->stripes = stripes ? stripes : 1;
 }
 
 /* Line numbers in messages count from the start of the file, 1-based. A
@@ -68,7 +75,9 @@ static const char *show_byte(int c, char *buf, size_t n)
 
 static void begin_record(km_parser *p)
 {
-    km_extract_reset(p->x);
+    p->keep = p->stripes == 1 || p->records % p->stripes == p->stripe;
+    p->kept += (uint64_t)p->keep;
+    if (p->keep) km_extract_reset(p->x);
     p->record_line = p->line;
     p->seq_len = p->qual_len = p->seq_lines = 0;
     p->records++;
@@ -187,7 +196,8 @@ ptrdiff_t km_parser_feed(km_parser *p, const uint8_t *buf, size_t len, uint64_t 
         case S_SEQ: {
             const uint8_t *nl = memchr(buf + i, '\n', len - i);
             const size_t end = nl ? (size_t)(nl - buf) : len;
-            const ptrdiff_t bad = km_extract_run(p->x, buf + i, end - i, keys, n);
+            const ptrdiff_t bad = p->keep ? km_extract_run(p->x, buf + i, end - i, keys, n)
+                                          : km_sequence_bad(buf + i, end - i);
             if (bad >= 0)
                 return fail_at(p, err, p->line, "%s cannot be in a sequence (binary data?)",
                                show_byte(buf[i + (size_t)bad], shown, sizeof shown));

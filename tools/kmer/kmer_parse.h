@@ -40,7 +40,10 @@ typedef struct km_parser {
     uint64_t record_line; /* line of the current record's header */
     uint64_t seq_len, qual_len;
     uint64_t seq_lines;
-    uint64_t records;
+    uint64_t records;     /* records parsed */
+    uint64_t kept;        /* of those, the records of this parser's stripe (all without stripes) */
+    unsigned stripe, stripes;
+    int keep;             /* the current record is in the stripe */
     km_extract *x;
 } km_parser;
 
@@ -49,6 +52,12 @@ typedef struct km_parser {
  * at a record start (offset `start`). */
 void km_parser_init(km_parser *p, const char *path, km_format format, uint64_t start, uint64_t stop,
                     km_extract *x);
+
+/* Several readers of one gzip stream (kmer_split.h): each parses and
+ * checks every record, but takes the k-mers only of records i with
+ * i % stripes == stripe (0-based). Call after km_parser_init, which sets
+ * stripe 0 of 1 (every record). */
+void km_parser_stripe(km_parser *p, unsigned stripe, unsigned stripes);
 
 /* Parses buf[0..len), the bytes at stream offset `offset`, appending k-mers
  * to keys from entry *n (keys must have room for len more). Returns the

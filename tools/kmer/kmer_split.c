@@ -142,16 +142,17 @@ static int first_byte(const char *path, int *c, km_err *err)
     return 0;
 }
 
-int km_plan_build(char *const *paths, int nfiles, int rank, int size, km_plan *plan, km_err *err)
+int km_plan_build(char *const *paths, int nfiles, int rank, int size, int per_rank, km_plan *plan, km_err *err)
 {
     memset(plan, 0, sizeof *plan);
     int *gzip = calloc((size_t)nfiles + 1, sizeof *gzip);
     uint64_t *bytes = calloc((size_t)nfiles + 1, sizeof *bytes);
     int *owner = calloc((size_t)nfiles + 1, sizeof *owner);
     uint64_t *load = calloc((size_t)size, sizeof *load);
+    int *taken = calloc((size_t)size, sizeof *taken); /* a rank's last gzip file (+ 1) given a stripe of */
     plan->items = calloc((size_t)nfiles + 1, sizeof *plan->items);
     int rc = 0;
-    if (!gzip || !bytes || !owner || !load || !plan->items) {
+    if (!gzip || !bytes || !owner || !load || !taken || !plan->items) {
         rc = km_fail(err, "no memory to plan the input");
         goto done;
     }
@@ -160,28 +161,41 @@ int km_plan_build(char *const *paths, int nfiles, int rank, int size, km_plan *p
         plan->total_bytes += bytes[f];
         if (gzip[f]) plan->gzip_bytes += bytes[f];
     }
-    /* gzip files: largest first, each to the least loaded rank. */
+    /* gzip files: largest first, each to the `stripes` least loaded
+     * readers, on as many ranks (kmer_split.h); owner[f] is this reader's
+     * stripe, or -1. */
+    int gzip_files = 0;
+    for (int f = 0; f < nfiles; f++) gzip_files += gzip[f];
+    if (per_rank < 1 || size % per_rank) per_rank = 1;
+    int stripes = gzip_files ? size / per_rank / gzip_files : 1;
+    stripes = stripes < 1 ? 1 : stripes > KM_GZIP_STRIPES ? KM_GZIP_STRIPES : stripes;
     for (;;) {
         int pick = -1;
         for (int f = 0; f < nfiles; f++)
             if (gzip[f] == 1 && (pick < 0 || bytes[f] > bytes[pick])) pick = f;
         if (pick < 0) break;
-        int least = 0;
-        for (int r = 1; r < size; r++)
-            if (load[r] < load[least]) least = r;
-        owner[pick] = least;
-        load[least] += bytes[pick];
+        owner[pick] = -1;
+        for (int s = 0; s < stripes; s++) {
+            int least = -1; /* the least loaded reader of a rank without a stripe of this file yet */
+            for (int r = 0; r < size; r++)
+                if (taken[r / per_rank] != pick + 1 && (least < 0 || load[r] < load[least])) least = r;
+            taken[least / per_rank] = pick + 1;
+            load[least] += bytes[pick] / (uint64_t)stripes;
+            if (least == rank) owner[pick] = s;
+        }
         gzip[pick] = 2; /* assigned */
     }
     for (int f = 0; f < nfiles; f++) {
         km_work *w = &plan->items[plan->n];
         w->path = paths[f];
         if (gzip[f]) {
-            if (owner[f] != rank) continue;
+            if (owner[f] < 0) continue;
             w->gzip = 1;
             w->start = 0;
             w->stop = UINT64_MAX;
-            w->bytes = bytes[f];
+            w->bytes = bytes[f] / (uint64_t)stripes;
+            w->stripe = (unsigned)owner[f];
+            w->stripes = (unsigned)stripes;
             plan->n++;
             continue;
         }
@@ -211,6 +225,7 @@ int km_plan_build(char *const *paths, int nfiles, int rank, int size, km_plan *p
         w->start = start;
         w->stop = next;
         w->bytes = b - a;
+        w->stripes = 1;
         plan->n++;
     }
 done:
@@ -218,6 +233,7 @@ done:
     free(bytes);
     free(owner);
     free(load);
+    free(taken);
     if (rc != 0) km_plan_free(plan);
     return rc;
 }
