@@ -119,7 +119,7 @@ static void *reader_main(void *arg)
         km_parser parser;
         km_parser_init(&parser, work->path, work->format, work->start, work->stop, &x);
         km_parser_stripe(&parser, work->stripe, work->stripes);
-        const uint64_t share = work->stripes ? work->stripes : 1; /* of the compressed bytes, for progress */
+        /* Progress: a stripe counts its share of the compressed bytes it reads. */
         for (;;) {
             if (cancelled(p)) {
                 km_input_close(&in);
@@ -138,12 +138,12 @@ static void *reader_main(void *arg)
                 goto failed_input;
             parsing += km_now() - t0;
             if (b->n >= p->target) {
-                publish(r, b, bytes_done + in.consumed / share, records + parser.kept, parsing);
+                publish(r, b, bytes_done + in.consumed / work->stripes, records + parser.kept, parsing);
                 if (!(b = take_free(r))) break;
             }
             if (parser.done) break;
         }
-        bytes_done += in.consumed / share;
+        bytes_done += in.consumed / work->stripes;
         records += parser.kept;
         km_input_close(&in);
         continue;

@@ -142,14 +142,14 @@ static int first_byte(const char *path, int *c, km_err *err)
     return 0;
 }
 
-int km_plan_build(char *const *paths, int nfiles, int rank, int size, int per_rank, km_plan *plan, km_err *err)
+int km_plan_build(char *const *paths, int nfiles, int reader, int readers, int per_rank, km_plan *plan, km_err *err)
 {
     memset(plan, 0, sizeof *plan);
     int *gzip = calloc((size_t)nfiles + 1, sizeof *gzip);
     uint64_t *bytes = calloc((size_t)nfiles + 1, sizeof *bytes);
     int *owner = calloc((size_t)nfiles + 1, sizeof *owner);
-    uint64_t *load = calloc((size_t)size, sizeof *load);
-    int *taken = calloc((size_t)size, sizeof *taken); /* a rank's last gzip file (+ 1) given a stripe of */
+    uint64_t *load = calloc((size_t)readers, sizeof *load);
+    int *taken = calloc((size_t)readers, sizeof *taken); /* a rank's last gzip file (+ 1) given a stripe of */
     plan->items = calloc((size_t)nfiles + 1, sizeof *plan->items);
     int rc = 0;
     if (!gzip || !bytes || !owner || !load || !taken || !plan->items) {
@@ -166,8 +166,8 @@ int km_plan_build(char *const *paths, int nfiles, int rank, int size, int per_ra
      * stripe, or -1. */
     int gzip_files = 0;
     for (int f = 0; f < nfiles; f++) gzip_files += gzip[f];
-    if (per_rank < 1 || size % per_rank) per_rank = 1;
-    int stripes = gzip_files ? size / per_rank / gzip_files : 1;
+    if (per_rank < 1 || readers % per_rank) per_rank = 1;
+    int stripes = gzip_files ? readers / per_rank / gzip_files : 1;
     stripes = stripes < 1 ? 1 : stripes > KM_GZIP_STRIPES ? KM_GZIP_STRIPES : stripes;
     for (;;) {
         int pick = -1;
@@ -177,11 +177,11 @@ int km_plan_build(char *const *paths, int nfiles, int rank, int size, int per_ra
         owner[pick] = -1;
         for (int s = 0; s < stripes; s++) {
             int least = -1; /* the least loaded reader of a rank without a stripe of this file yet */
-            for (int r = 0; r < size; r++)
+            for (int r = 0; r < readers; r++)
                 if (taken[r / per_rank] != pick + 1 && (least < 0 || load[r] < load[least])) least = r;
             taken[least / per_rank] = pick + 1;
             load[least] += bytes[pick] / (uint64_t)stripes;
-            if (least == rank) owner[pick] = s;
+            if (least == reader) owner[pick] = s;
         }
         gzip[pick] = 2; /* assigned */
     }
@@ -211,17 +211,17 @@ int km_plan_build(char *const *paths, int nfiles, int rank, int size, int per_ra
                          paths[f], shown);
             goto done;
         }
-        const uint64_t a = bytes[f] / (uint64_t)size * (uint64_t)rank +
-                           bytes[f] % (uint64_t)size * (uint64_t)rank / (uint64_t)size;
-        const uint64_t b = rank + 1 == size ? bytes[f]
-                                            : bytes[f] / (uint64_t)size * (uint64_t)(rank + 1) +
-                                                  bytes[f] % (uint64_t)size * (uint64_t)(rank + 1) / (uint64_t)size;
+        const uint64_t n = (uint64_t)readers, a = bytes[f] / n * (uint64_t)reader +
+                                                  bytes[f] % n * (uint64_t)reader / n;
+        const uint64_t b = reader + 1 == readers ? bytes[f]
+                                                 : bytes[f] / n * (uint64_t)(reader + 1) +
+                                                       bytes[f] % n * (uint64_t)(reader + 1) / n;
         uint64_t start = 0, next = UINT64_MAX;
         if ((rc = km_resync(paths[f], w->format, bytes[f], a, &start, err)) != 0) goto done;
-        if (start >= b) continue; /* no record starts in this rank's range */
-        /* The parser stops where the next rank starts, found the same way:
+        if (start >= b) continue; /* no record starts in this reader's range */
+        /* The parser stops where the next reader starts, found the same way:
          * a start it resynchronised to wrongly is then caught (kmer_parse.h). */
-        if (rank + 1 < size && (rc = km_resync(paths[f], w->format, bytes[f], b, &next, err)) != 0) goto done;
+        if (reader + 1 < readers && (rc = km_resync(paths[f], w->format, bytes[f], b, &next, err)) != 0) goto done;
         w->start = start;
         w->stop = next;
         w->bytes = b - a;

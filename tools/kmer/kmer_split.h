@@ -53,13 +53,14 @@ typedef struct km_plan {
     uint64_t gzip_bytes;  /* the part of total_bytes in gzip files */
 } km_plan;
 
-/* Builds the plan of reader `rank` of `size`, the readers being
- * `per_rank` reading threads on each of size / per_rank ranks (reader
+/* Builds the plan of reader `reader` of `readers`: `per_rank` reading
+ * threads on each of readers / per_rank ranks (reader
  * q * per_rank + t is thread t of rank q). Every reader probes every file
  * and gets the same answer, so a missing or unreadable file, or a plain
  * file that is neither FASTA nor FASTQ, fails on every rank with the same
  * message. */
-int km_plan_build(char *const *paths, int nfiles, int rank, int size, int per_rank, km_plan *plan, km_err *err);
+int km_plan_build(char *const *paths, int nfiles, int reader, int readers, int per_rank, km_plan *plan,
+                  km_err *err);
 
 void km_plan_free(km_plan *plan);
 
